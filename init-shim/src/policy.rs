@@ -1,0 +1,112 @@
+//! The policy a shim invocation carries: what the flags (and so the pod annotations) ask for.
+//!
+//! This is the request, before the profile and runtime discovery add their paths and before the
+//! kernel says what it can enforce; those steps produce their own types and keep this one intact,
+//! so that `flags::render(flags::parse(x))` is the identity and the webhook can write exactly
+//! what the shim will read.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::access::Access;
+use crate::profiles::Profile;
+use crate::values::{Mode, PolicyPath, Port};
+
+/// One path and the access set requested for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct PathGrant {
+    /// The path (a directory grants everything beneath it).
+    pub path: PolicyPath,
+    /// The requested access set.
+    pub access: Access,
+}
+
+/// Everything one shim invocation is asked to enforce.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    /// Paths and their access sets, in the order given.
+    pub paths: Vec<PathGrant>,
+    /// TCP ports the program may bind.
+    pub bind_tcp: BTreeSet<Port>,
+    /// TCP ports the program may connect to.
+    pub connect_tcp: BTreeSet<Port>,
+    /// What to do when the kernel cannot enforce everything.
+    pub mode: Mode,
+    /// The base profile.
+    pub profile: Profile,
+    /// Whether the shim discovers kubelet-written volumes from its mount table.
+    pub discover: bool,
+    /// Whether to scope signals and abstract UNIX sockets to the sandbox (ABI 6).
+    pub scope: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            paths: Vec::new(),
+            bind_tcp: BTreeSet::new(),
+            connect_tcp: BTreeSet::new(),
+            mode: Mode::default(),
+            profile: Profile::default(),
+            discover: true,
+            scope: true,
+        }
+    }
+}
+
+impl Policy {
+    /// Adds a path grant unless the very same grant is already there.
+    pub fn grant(&mut self, path: PolicyPath, access: Access) {
+        let grant = PathGrant { path, access };
+        if !self.paths.contains(&grant) {
+            self.paths.push(grant);
+        }
+    }
+
+    /// Whether TCP is restricted at all: with no port listed, the network is left alone;
+    /// with any port listed, only the listed ports may be bound or connected to.
+    pub fn restricts_tcp(&self) -> bool {
+        !self.bind_tcp.is_empty() || !self.connect_tcp.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_best_effort_default_profile_with_discovery_and_scoping() {
+        let policy = Policy::default();
+        assert_eq!(policy.mode, Mode::BestEffort);
+        assert_eq!(policy.profile, Profile::Default);
+        assert!(policy.discover && policy.scope && !policy.restricts_tcp());
+    }
+
+    #[test]
+    fn grant_keeps_order_and_drops_exact_repeats() -> Result<(), crate::values::ValueError> {
+        let mut policy = Policy::default();
+        policy.grant(PolicyPath::parse("/b")?, Access::Ro);
+        policy.grant(PolicyPath::parse("/a")?, Access::Rw);
+        policy.grant(PolicyPath::parse("/b")?, Access::Ro);
+        policy.grant(PolicyPath::parse("/b")?, Access::Rx);
+        let got: Vec<_> = policy
+            .paths
+            .iter()
+            .map(|g| (g.path.as_str(), g.access))
+            .collect();
+        assert_eq!(
+            got,
+            [("/b", Access::Ro), ("/a", Access::Rw), ("/b", Access::Rx)]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn any_port_turns_on_tcp_restriction() -> Result<(), crate::values::ValueError> {
+        let mut policy = Policy::default();
+        policy.connect_tcp.insert(Port::parse("443")?);
+        assert!(policy.restricts_tcp());
+        Ok(())
+    }
+}

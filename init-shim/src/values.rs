@@ -1,0 +1,273 @@
+//! The validated scalar values of a policy: paths, TCP ports and modes.
+//!
+//! Every value that reaches the policy from outside (a shim flag, a pod annotation) is parsed
+//! here, so the rules and the wording of the errors exist once. An error names the offending
+//! value and what is wrong with it; callers add where the value came from (the flag, or the
+//! annotation and container).
+
+use std::fmt;
+use std::num::NonZeroU16;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+/// A value that failed validation: the value as given and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?}: {problem}")]
+pub struct ValueError {
+    /// The offending value, exactly as it was given.
+    pub value: String,
+    /// What is wrong with it, phrased so it can follow the value.
+    pub problem: String,
+}
+
+impl ValueError {
+    /// A validation error for `value`.
+    pub fn new(value: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            value: value.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// An absolute, normalised path: starts with `/`, has no `.` or `..` element, no empty element
+/// (`//` or a trailing `/`), and no NUL byte.
+///
+/// Normalised form matters because Landlock rules are attached to what the path resolves to when
+/// the shim opens it: a path that says `..` or `.` would make the grant in a pod spec read
+/// differently from what it grants.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct PolicyPath(String);
+
+impl PolicyPath {
+    /// Validates `value` as a policy path.
+    pub fn parse(value: &str) -> Result<Self, ValueError> {
+        let problem = if value.is_empty() {
+            Some("empty path")
+        } else if value.contains('\0') {
+            Some("path contains a NUL byte")
+        } else if !value.starts_with('/') {
+            Some("path must be absolute (start with '/')")
+        } else if value == "/" {
+            None
+        } else {
+            value[1..].split('/').find_map(|element| match element {
+                "" => Some("path has an empty element (a doubled or trailing '/')"),
+                "." => Some("path has a '.' element; write the path without it"),
+                ".." => Some("path has a '..' element; write the path it resolves to"),
+                _ => None,
+            })
+        };
+        match problem {
+            Some(problem) => Err(ValueError::new(value, problem)),
+            None => Ok(Self(value.to_owned())),
+        }
+    }
+
+    /// The path as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The path as a [`Path`].
+    pub fn as_path(&self) -> &Path {
+        Path::new(&self.0)
+    }
+
+    /// Whether `self` is `other` or lies beneath it.
+    pub fn is_within(&self, other: &PolicyPath) -> bool {
+        other.0 == "/"
+            || self.0 == other.0
+            || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
+    }
+}
+
+impl fmt::Display for PolicyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for PolicyPath {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl AsRef<Path> for PolicyPath {
+    fn as_ref(&self) -> &Path {
+        self.as_path()
+    }
+}
+
+/// A TCP port, 1 to 65535. Port 0 is refused: to Landlock it means "any ephemeral port", which is
+/// never what a person listing ports means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Port(NonZeroU16);
+
+impl Port {
+    /// Validates `value` as a port number.
+    pub fn parse(value: &str) -> Result<Self, ValueError> {
+        let number: u32 = value
+            .parse()
+            .map_err(|_| ValueError::new(value, "not a port number (expected 1-65535)"))?;
+        let port = u16::try_from(number)
+            .ok()
+            .and_then(NonZeroU16::new)
+            .ok_or_else(|| ValueError::new(value, "port out of range (expected 1-65535)"))?;
+        Ok(Self(port))
+    }
+
+    /// The port number.
+    pub fn get(self) -> u16 {
+        self.0.get()
+    }
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for Port {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// What the shim does when the kernel cannot enforce everything the policy asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Refuse to start the program unless every requested right is enforced.
+    Enforce,
+    /// Enforce what the kernel supports and say what was dropped.
+    #[default]
+    BestEffort,
+    /// Compute and log the policy, then run the program without restricting it.
+    DryRun,
+}
+
+impl Mode {
+    /// Every mode, in the order the documentation lists them.
+    pub const ALL: [Mode; 3] = [Mode::Enforce, Mode::BestEffort, Mode::DryRun];
+
+    /// The name used in flags and annotations.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::BestEffort => "best-effort",
+            Mode::DryRun => "dry-run",
+        }
+    }
+
+    /// Parses a mode name.
+    pub fn parse(value: &str) -> Result<Self, ValueError> {
+        Self::ALL
+            .into_iter()
+            .find(|mode| mode.name() == value)
+            .ok_or_else(|| {
+                ValueError::new(
+                    value,
+                    "unknown mode (expected enforce, best-effort or dry-run)",
+                )
+            })
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_absolute_normalised_paths() {
+        for ok in [
+            "/",
+            "/etc",
+            "/etc/ssl/certs",
+            "/data/..hidden",
+            "/a b",
+            "/x.y",
+        ] {
+            assert_eq!(
+                PolicyPath::parse(ok).map(|p| p.0),
+                Ok(ok.to_owned()),
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_paths_with_a_reason_naming_the_value() {
+        let cases = [
+            ("", "empty path"),
+            ("etc/passwd", "must be absolute"),
+            ("./etc", "must be absolute"),
+            ("/etc/../root", "'..'"),
+            ("/..", "'..'"),
+            ("/etc/./x", "'.'"),
+            ("/etc//x", "empty element"),
+            ("/etc/", "empty element"),
+            ("/etc/\0x", "NUL"),
+        ];
+        for (bad, reason) in cases {
+            let err = PolicyPath::parse(bad).expect_err(bad);
+            assert_eq!(err.value, bad);
+            assert!(err.problem.contains(reason), "{bad}: {err}");
+            assert!(err.to_string().starts_with(&format!("{bad:?}: ")), "{err}");
+        }
+    }
+
+    #[test]
+    fn within_is_by_element_not_by_prefix() {
+        let p = |s| PolicyPath::parse(s).expect("valid");
+        assert!(p("/etc/ssl").is_within(&p("/etc")));
+        assert!(p("/etc").is_within(&p("/etc")));
+        assert!(p("/etc").is_within(&p("/")));
+        assert!(!p("/etcetera").is_within(&p("/etc")));
+        assert!(!p("/etc").is_within(&p("/etc/ssl")));
+    }
+
+    #[test]
+    fn ports_are_1_to_65535() {
+        assert_eq!(Port::parse("1").map(Port::get), Ok(1));
+        assert_eq!(Port::parse("65535").map(Port::get), Ok(65535));
+        for bad in ["0", "65536", "70000", "-1", "", "http", "80 ", "4294967296"] {
+            let err = Port::parse(bad).expect_err(bad);
+            assert_eq!(err.value, bad);
+            assert!(err.problem.contains("1-65535"), "{err}");
+        }
+    }
+
+    #[test]
+    fn modes_round_trip_through_their_names() {
+        for mode in Mode::ALL {
+            assert_eq!(Mode::parse(mode.name()), Ok(mode));
+        }
+        let err = Mode::parse("strict").expect_err("unknown");
+        assert_eq!(
+            err.to_string(),
+            "\"strict\": unknown mode (expected enforce, best-effort or dry-run)"
+        );
+    }
+}

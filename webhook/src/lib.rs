@@ -1,0 +1,2 @@
+//! landlock-webhook: the admission logic and the server that wraps opted-in containers in
+//! `landlock-shim`.

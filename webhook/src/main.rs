@@ -1,0 +1,3 @@
+//! `landlock-webhook`: serve, inject, review.
+
+fn main() {}
