@@ -1,1 +1,3 @@
 //! Test harnesses shared by the cross-crate tests of landlock-injector.
+
+pub mod static_build;
