@@ -9,11 +9,31 @@
 //! | [`profiles`] | which paths the base profiles grant                            |
 //! | [`policy`]   | what one shim invocation asks for                              |
 //! | [`flags`]    | how a policy is written on, and read from, the command line    |
+//! | [`compat`]   | what the kernel's Landlock ABI can enforce (the ABI table)     |
+//! | [`discovery`]| which mounts are kubelet-written volumes (`/proc/self/mountinfo`) |
+//! | [`plan`]     | the merged grants with their sources, what is skipped, dropped |
+//! | [`ruleset`]  | applying a plan with Landlock (no_new_privs, restrict self)    |
+//! | [`startup_line`] | the one JSON line that says what the sandbox allows        |
+//! | [`exec`]     | replacing the shim with the program (exit 126 / 127)           |
+//! | [`install`]  | `landlock-shim install DIR`                                    |
+//! | [`launch`]   | the steps of `landlock-shim -- PROGRAM`, in order              |
+//!
+//! A program that wants to sandbox itself (the webhook does) builds a [`Policy`], turns it into
+//! [`plan::Request`]s and a [`plan::Plan`] for [`compat::Kernel::detect`], applies it with
+//! [`ruleset::apply`] and logs [`startup_line::render`].
 
 pub mod access;
+pub mod compat;
+pub mod discovery;
+pub mod exec;
 pub mod flags;
+pub mod install;
+pub mod launch;
+pub mod plan;
 pub mod policy;
 pub mod profiles;
+pub mod ruleset;
+pub mod startup_line;
 pub mod values;
 
 pub use access::Access;

@@ -1,0 +1,402 @@
+//! Runtime discovery: which of the container's mounts are volumes kubelet wrote with its atomic
+//! writer (ConfigMap, Secret, projected, downwardAPI, the service-account token, cert-manager's
+//! CSI driver), read from `/proc/self/mountinfo`.
+//!
+//! kubelet's atomic writer fills a volume with a timestamped directory
+//! (`..2026_11_22_21_47_00.123456789`), a `..data` symlink to it and one symlink per key into
+//! `..data`; an update (a ConfigMap edit, a certificate renewal) writes a new timestamped
+//! directory and renames a new `..data` over the old one. So:
+//!
+//! - a mount point that holds a `..data` symlink is granted read-only **as a directory**: the
+//!   grant covers whatever `..data` points to after any number of swaps;
+//! - a single-file (or single-directory) mount whose source lies inside such a timestamped
+//!   directory is a `subPath` mount; kubelet bind-mounted the resolved file, which never changes
+//!   afterwards, so exactly that mount point is granted read-only;
+//! - every other mount (the root, /proc, /sys, emptyDir, PVCs, /etc/hosts and kubelet's other
+//!   per-container files) is left to the profile and the flags.
+
+use std::io;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::values::PolicyPath;
+
+/// Where mount information is read from.
+pub const MOUNTINFO: &str = "/proc/self/mountinfo";
+
+/// One line of mountinfo, with the fields discovery needs (escapes decoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The path, inside the source file system, of what is mounted (field 4).
+    pub root: String,
+    /// Where it is mounted (field 5).
+    pub mount_point: String,
+    /// The file-system type (after the ` - ` separator).
+    pub fstype: String,
+}
+
+/// A mountinfo line that does not have the documented shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("mountinfo line {line}: {problem}: {text:?}")]
+pub struct MountinfoError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub problem: &'static str,
+    /// The line.
+    pub text: String,
+}
+
+/// Parses the text of `/proc/<pid>/mountinfo` (see proc(5)).
+pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, MountinfoError> {
+    let mut mounts = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let error = |problem| MountinfoError {
+            line: index + 1,
+            problem,
+            text: line.to_owned(),
+        };
+        let fields: Vec<&str> = line.split(' ').collect();
+        // id, parent, major:minor, root, mount point, options, optional fields..., "-", fstype, source, super options
+        let separator = fields
+            .iter()
+            .skip(6)
+            .position(|f| *f == "-")
+            .map(|p| p + 6)
+            .ok_or_else(|| error("no \" - \" separator after the optional fields"))?;
+        let fstype = fields
+            .get(separator + 1)
+            .ok_or_else(|| error("no file-system type after the separator"))?;
+        mounts.push(Mount {
+            root: unescape(fields[3]),
+            mount_point: unescape(fields[4]),
+            fstype: unescape(fstype),
+        });
+    }
+    Ok(mounts)
+}
+
+/// Decodes mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .map(|d| d.iter().fold(0u32, |n, c| n * 8 + u32::from(c - b'0')));
+        match octal.and_then(|n| u8::try_from(n).ok()) {
+            Some(byte) => {
+                out.push(byte);
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What the file system says about a mount point.
+pub trait Probe {
+    /// Whether `dir` is a directory holding a `..data` symlink.
+    fn has_data_link(&self, dir: &Path) -> bool;
+}
+
+/// The real file system.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealFs;
+
+impl Probe for RealFs {
+    fn has_data_link(&self, dir: &Path) -> bool {
+        std::fs::symlink_metadata(dir.join("..data")).is_ok_and(|m| m.file_type().is_symlink())
+    }
+}
+
+/// A volume discovery found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Discovered {
+    /// The mount point to grant read-only.
+    pub path: PolicyPath,
+    /// What it is, for the startup line (`configmap`, `secret subPath`, ...).
+    pub what: String,
+}
+
+/// A mount discovery recognised but could not grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Passed {
+    /// The mount point as mountinfo gives it.
+    pub mount_point: String,
+    /// Why it was not granted.
+    pub reason: String,
+}
+
+/// Everything discovery found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Findings {
+    /// Volumes to grant read-only.
+    pub volumes: Vec<Discovered>,
+    /// kubelet volumes that could not be granted (a mount point that is not a valid policy
+    /// path); listed so nothing is skipped silently.
+    pub passed: Vec<Passed>,
+}
+
+/// Finds kubelet atomic-writer volumes and their subPath mounts in `mountinfo`.
+pub fn discover(mountinfo: &str, fs: &impl Probe) -> Result<Findings, MountinfoError> {
+    let mounts = parse_mountinfo(mountinfo)?;
+    let mut findings = Findings::default();
+    for (index, mount) in mounts.iter().enumerate() {
+        // A later mount on the same point hides this one.
+        if mounts[index + 1..]
+            .iter()
+            .any(|m| m.mount_point == mount.mount_point)
+        {
+            continue;
+        }
+        let what = if in_timestamped_dir(&mount.root) {
+            format!("{} subPath", kind(mount))
+        } else if fs.has_data_link(Path::new(&mount.mount_point)) {
+            kind(mount).to_owned()
+        } else {
+            continue;
+        };
+        match PolicyPath::parse(&mount.mount_point) {
+            Ok(path) => findings.volumes.push(Discovered { path, what }),
+            Err(err) => findings.passed.push(Passed {
+                mount_point: mount.mount_point.clone(),
+                reason: format!("{what} not granted: {}", err.problem),
+            }),
+        }
+    }
+    Ok(findings)
+}
+
+/// Reads this process's mount table and discovers its kubelet volumes.
+pub fn discover_here() -> Result<Findings, DiscoveryError> {
+    let text = std::fs::read_to_string(MOUNTINFO).map_err(|source| DiscoveryError::Read {
+        path: MOUNTINFO,
+        source,
+    })?;
+    Ok(discover(&text, &RealFs)?)
+}
+
+/// Why runtime discovery failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    /// The mount table could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: &'static str,
+        /// The error.
+        source: io::Error,
+    },
+    /// The mount table has a line discovery does not understand.
+    #[error(transparent)]
+    Parse(#[from] MountinfoError),
+}
+
+/// Whether a path has an element shaped like kubelet's timestamped payload directory,
+/// `..YYYY_MM_DD_hh_mm_ss.<digits>`.
+fn in_timestamped_dir(root: &str) -> bool {
+    root.split('/').any(|element| {
+        let Some(stamp) = element.strip_prefix("..") else {
+            return false;
+        };
+        let Some((time, suffix)) = stamp.split_once('.') else {
+            return false;
+        };
+        let parts: Vec<&str> = time.split('_').collect();
+        let widths = [4, 2, 2, 2, 2, 2];
+        parts.len() == widths.len()
+            && parts
+                .iter()
+                .zip(widths)
+                .all(|(p, w)| p.len() == w && p.bytes().all(|b| b.is_ascii_digit()))
+            && !suffix.is_empty()
+            && suffix.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// A name for the kind of volume, from what the mount source reveals.
+fn kind(mount: &Mount) -> &'static str {
+    const PLUGINS: &[(&str, &str)] = &[
+        ("kubernetes.io~configmap", "configmap"),
+        ("kubernetes.io~secret", "secret"),
+        ("kubernetes.io~projected", "projected"),
+        ("kubernetes.io~downward-api", "downwardAPI"),
+        ("kubernetes.io~csi", "csi"),
+    ];
+    if let Some((_, name)) = PLUGINS
+        .iter()
+        .find(|(plugin, _)| mount.root.split('/').any(|e| e == *plugin))
+    {
+        return name;
+    }
+    if mount.mount_point == "/var/run/secrets/kubernetes.io/serviceaccount"
+        || mount.mount_point == "/run/secrets/kubernetes.io/serviceaccount"
+    {
+        "service-account token"
+    } else {
+        "kubelet volume"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// Mount points that hold a `..data` link, as the fixture's container would see them.
+    struct Fixture(HashSet<&'static str>);
+
+    impl Probe for Fixture {
+        fn has_data_link(&self, dir: &Path) -> bool {
+            dir.to_str().is_some_and(|d| self.0.contains(d))
+        }
+    }
+
+    /// A container of a pod on containerd with a ConfigMap volume, a Secret volume (tmpfs), a
+    /// subPath of the ConfigMap, an emptyDir, a PVC, the projected service-account token and a
+    /// cert-manager CSI volume, as kubelet and containerd lay them out.
+    const KUBELET_MOUNTINFO: &str = "\
+2051 1828 0:244 / / rw,relatime master:713 - overlay overlay rw,lowerdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/41/fs,upperdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/42/fs,workdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/42/work
+2052 2051 0:247 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw
+2053 2051 0:248 / /dev rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755,inode64
+2054 2053 0:249 / /dev/pts rw,nosuid,noexec,relatime - devpts devpts rw,gid=5,mode=620,ptmxmode=666
+2055 2053 0:231 / /dev/mqueue rw,nosuid,nodev,noexec,relatime - mqueue mqueue rw
+2056 2051 0:235 / /sys ro,nosuid,nodev,noexec,relatime - sysfs sysfs ro
+2057 2056 0:29 / /sys/fs/cgroup ro,nosuid,nodev,noexec,relatime - cgroup2 cgroup rw,nsdelegate,memory_recursiveprot
+2058 2051 0:240 / /etc/tls ro,relatime - tmpfs tmpfs rw,size=7853980k,inode64
+2059 2051 254:1 /var/lib/kubelet/pods/5b8f0c1e-4a8e-4d5c-9a51-2f0c7c1f3e11/volumes/kubernetes.io~configmap/config /etc/app ro,relatime - ext4 /dev/vda1 rw
+2060 2051 254:1 /var/lib/kubelet/pods/5b8f0c1e-4a8e-4d5c-9a51-2f0c7c1f3e11/volumes/kubernetes.io~empty-dir/scratch /scratch rw,relatime - ext4 /dev/vda1 rw
+2061 2051 254:1 /var/lib/kubelet/pods/5b8f0c1e-4a8e-4d5c-9a51-2f0c7c1f3e11/etc-hosts /etc/hosts rw,relatime - ext4 /dev/vda1 rw
+2062 2051 254:1 /var/lib/kubelet/pods/5b8f0c1e-4a8e-4d5c-9a51-2f0c7c1f3e11/containers/app/8a1b2c3d /dev/termination-log rw,relatime - ext4 /dev/vda1 rw
+2063 2051 254:1 /var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/9f2e/hostname /etc/hostname rw,relatime - ext4 /dev/vda1 rw
+2064 2051 254:1 /var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/9f2e/resolv.conf /etc/resolv.conf rw,relatime - ext4 /dev/vda1 rw
+2065 2053 0:230 / /dev/shm rw,nosuid,nodev,noexec,relatime - tmpfs shm rw,size=65536k,inode64
+2066 2051 0:241 / /var/run/secrets/kubernetes.io/serviceaccount ro,relatime - tmpfs tmpfs rw,size=7853980k,inode64
+2067 2051 254:1 /var/lib/kubelet/pods/5b8f0c1e-4a8e-4d5c-9a51-2f0c7c1f3e11/volumes/kubernetes.io~configmap/config/..2026_11_22_10_00_00.1234567890/app.yaml /etc/app.yaml ro,relatime - ext4 /dev/vda1 rw
+2068 2051 254:1 /var/lib/kubelet/pods/5b8f0c1e-4a8e-4d5c-9a51-2f0c7c1f3e11/volumes/kubernetes.io~csi/tls/mount /var/run/certs ro,relatime - ext4 /dev/vda1 rw
+2069 2051 8:16 /var/lib/kubelet/pods/5b8f0c1e-4a8e-4d5c-9a51-2f0c7c1f3e11/volumes/kubernetes.io~csi/pvc-123/mount /data rw,relatime - ext4 /dev/sdb rw
+2070 2051 0:240 /..2026_11_22_10_00_00.987654321/ca.crt /etc/ca\\040bundle/ca.crt ro,relatime - tmpfs tmpfs rw,size=7853980k,inode64
+2071 2051 0:242 / /etc/secret ro,relatime - tmpfs tmpfs rw
+2072 2051 0:243 / /etc/secret ro,relatime - tmpfs tmpfs rw
+";
+
+    fn fixture() -> Fixture {
+        // What holds `..data` inside the container: the ConfigMap, the Secret, the token, the
+        // cert-manager CSI volume and the remount of /etc/secret (only the top mount counts).
+        Fixture(HashSet::from([
+            "/etc/app",
+            "/etc/tls",
+            "/var/run/secrets/kubernetes.io/serviceaccount",
+            "/var/run/certs",
+            "/etc/secret",
+        ]))
+    }
+
+    #[test]
+    fn finds_atomic_writer_volumes_and_subpaths_only() -> Result<(), MountinfoError> {
+        let findings = discover(KUBELET_MOUNTINFO, &fixture())?;
+        let got: Vec<(&str, &str)> = findings
+            .volumes
+            .iter()
+            .map(|d| (d.path.as_str(), d.what.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/etc/tls", "kubelet volume"),
+                ("/etc/app", "configmap"),
+                (
+                    "/var/run/secrets/kubernetes.io/serviceaccount",
+                    "service-account token"
+                ),
+                ("/etc/app.yaml", "configmap subPath"),
+                ("/var/run/certs", "csi"),
+                ("/etc/ca bundle/ca.crt", "kubelet volume subPath"),
+                ("/etc/secret", "kubelet volume"),
+            ]
+        );
+        assert!(findings.passed.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn kubelet_per_container_files_and_ordinary_mounts_are_not_discovered()
+    -> Result<(), MountinfoError> {
+        let findings = discover(KUBELET_MOUNTINFO, &fixture())?;
+        for not in [
+            "/",
+            "/proc",
+            "/dev",
+            "/sys",
+            "/scratch",
+            "/data",
+            "/etc/hosts",
+            "/etc/hostname",
+            "/etc/resolv.conf",
+            "/dev/termination-log",
+            "/dev/shm",
+        ] {
+            assert!(
+                findings.volumes.iter().all(|d| d.path.as_str() != not),
+                "{not} must not be discovered"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn optional_fields_and_escapes_are_parsed() -> Result<(), MountinfoError> {
+        let mounts = parse_mountinfo(
+            "36 35 98:0 /mnt1 /mnt\\0402 rw,noatime master:1 shared:2 - ext3 /dev/root rw\n",
+        )?;
+        assert_eq!(
+            mounts,
+            [Mount {
+                root: "/mnt1".into(),
+                mount_point: "/mnt 2".into(),
+                fstype: "ext3".into()
+            }]
+        );
+        assert_eq!(unescape("a\\134b\\011c\\12"), "a\\b\tc\\12");
+        Ok(())
+    }
+
+    #[test]
+    fn malformed_lines_are_reported_with_their_number() {
+        let err = parse_mountinfo("36 35 98:0 / / rw - ext4 x rw\n1 2 3\n").expect_err("bad");
+        assert_eq!(err.line, 2);
+        assert!(err.to_string().contains("separator"), "{err}");
+    }
+
+    #[test]
+    fn relative_looking_mount_points_are_passed_with_a_reason() -> Result<(), MountinfoError> {
+        let text = "1 0 0:1 /..2026_01_01_00_00_00.1/k /a/../b ro - tmpfs tmpfs rw\n";
+        let findings = discover(text, &Fixture(HashSet::new()))?;
+        assert!(findings.volumes.is_empty());
+        assert_eq!(findings.passed.len(), 1);
+        assert!(findings.passed[0].reason.contains("'..'"));
+        Ok(())
+    }
+
+    #[test]
+    fn timestamped_directory_shape() {
+        assert!(in_timestamped_dir(
+            "/x/..2026_11_22_10_00_00.1234567890/key"
+        ));
+        assert!(!in_timestamped_dir("/x/..data/key"));
+        assert!(!in_timestamped_dir("/x/..2026_11_22_10_00_00./key"));
+        assert!(!in_timestamped_dir("/x/..2026_11_22_10_00.1/key"));
+        assert!(!in_timestamped_dir("/x/2026_11_22_10_00_00.1/key"));
+    }
+}

@@ -1,0 +1,105 @@
+//! What `landlock-shim [flags] -- PROGRAM [ARG]...` does, in order: ask the kernel what it
+//! supports, discover the kubelet volumes, plan, refuse or warn as the mode says, apply, print
+//! the startup line, execute the program.
+
+use std::ffi::OsString;
+
+use crate::compat::Kernel;
+use crate::discovery::{self, Findings};
+use crate::exec;
+use crate::plan::{Plan, RealFs, requests};
+use crate::policy::Policy;
+use crate::ruleset;
+use crate::startup_line::{self, Verdict};
+use crate::values::Mode;
+
+/// Exit status when `enforce` refuses to run the program or the sandbox cannot be applied.
+pub const REFUSED: u8 = 1;
+
+/// The component name and version written in the startup line.
+pub fn component() -> String {
+    format!("landlock-shim {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Sandboxes this process as `policy` says and executes `program`. Returns the exit status to
+/// end with; on success it does not return, the program replaced the shim.
+pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
+    let program_name = program.to_string_lossy().into_owned();
+    let kernel = Kernel::detect();
+    let findings = if policy.discover {
+        match discovery::discover_here() {
+            Ok(findings) => findings,
+            Err(err) if policy.mode == Mode::Enforce => {
+                eprintln!(
+                    "landlock-shim: refusing to run {program_name:?} in enforce mode: volume discovery failed: {err}"
+                );
+                return REFUSED;
+            }
+            Err(err) => {
+                eprintln!(
+                    "landlock-shim: warning: volume discovery failed, no volume is granted automatically: {err}"
+                );
+                Findings::default()
+            }
+        }
+    } else {
+        Findings::default()
+    };
+    for passed in &findings.passed {
+        eprintln!(
+            "landlock-shim: warning: {}: {}",
+            passed.mount_point, passed.reason
+        );
+    }
+
+    let plan = Plan::new(policy, requests(policy, &findings), kernel, &RealFs);
+    if plan.mode == Mode::Enforce && !plan.is_complete() {
+        let reasons = plan.refusal_reasons();
+        eprintln!(
+            "{}",
+            startup_line::render(
+                &component(),
+                &plan,
+                &Verdict::Refused(reasons.clone()),
+                Some(&program_name)
+            )
+        );
+        eprintln!(
+            "landlock-shim: refusing to run {program_name:?} in enforce mode: {}",
+            reasons.join("; ")
+        );
+        return REFUSED;
+    }
+    if plan.mode == Mode::BestEffort {
+        if !kernel.has_landlock() {
+            eprintln!(
+                "landlock-shim: warning: this kernel has no Landlock: {program_name:?} runs WITHOUT a sandbox"
+            );
+        }
+        for dropped in startup_line::dropped(&plan) {
+            eprintln!("landlock-shim: warning: not enforced: {dropped}");
+        }
+    }
+
+    match ruleset::apply(&plan) {
+        Ok(outcome) => eprintln!(
+            "{}",
+            startup_line::render(
+                &component(),
+                &plan,
+                &Verdict::Applied(outcome),
+                Some(&program_name)
+            )
+        ),
+        Err(err) => {
+            eprintln!(
+                "landlock-shim: cannot apply the sandbox, not running {program_name:?}: {err}"
+            );
+            return REFUSED;
+        }
+    }
+
+    let err = exec::exec(program, args);
+    eprintln!("landlock-shim: {err}");
+    err.exit_status()
+}

@@ -1,0 +1,431 @@
+//! The plan: every path the sandbox will grant, with its merged access set and where each grant
+//! came from, what is skipped and why, and what the kernel cannot enforce.
+//!
+//! Planning reads the file system (does a path exist, is it a directory) but changes nothing;
+//! applying the plan is the ruleset module's job. Keeping the two apart lets `dry-run` print
+//! exactly what `enforce` would do, and lets tests plan against simulated kernels.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::access::Access;
+use crate::compat::{self, Kernel, Shortfall};
+use crate::discovery::Findings;
+use crate::policy::Policy;
+use crate::profiles::Profile;
+use crate::values::{Mode, PolicyPath, Port};
+
+/// Where a grant came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A path of the base profile.
+    Profile(Profile),
+    /// A path flag (`--ro` ...), which is where the webhook's annotations and static discovery
+    /// arrive.
+    Flag,
+    /// A volume the shim discovered in its mount table.
+    Discovered(String),
+    /// A path the embedding program (e.g. the webhook sandboxing itself) asked for.
+    Program(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Profile(profile) => write!(f, "profile:{profile}"),
+            Source::Flag => f.write_str("flag"),
+            Source::Discovered(what) => write!(f, "discovered:{what}"),
+            Source::Program(what) => write!(f, "{what}"),
+        }
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// One path the plan was asked to grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The path.
+    pub path: PolicyPath,
+    /// The access set.
+    pub access: Access,
+    /// Where the request came from.
+    pub source: Source,
+    /// Whether a missing path is normal (profile paths) rather than an error.
+    pub optional: bool,
+}
+
+/// The requests a shim invocation makes: profile paths (optional), flag paths, discovered
+/// volumes (both required).
+pub fn requests(policy: &Policy, findings: &Findings) -> Vec<Request> {
+    let profile = policy
+        .profile
+        .paths()
+        .into_iter()
+        .filter_map(|(path, access)| {
+            PolicyPath::parse(path).ok().map(|path| Request {
+                path,
+                access,
+                source: Source::Profile(policy.profile),
+                optional: true,
+            })
+        });
+    let flags = policy.paths.iter().map(|grant| Request {
+        path: grant.path.clone(),
+        access: grant.access,
+        source: Source::Flag,
+        optional: false,
+    });
+    let discovered = findings.volumes.iter().map(|found| Request {
+        path: found.path.clone(),
+        access: Access::Ro,
+        source: Source::Discovered(found.what.clone()),
+        optional: false,
+    });
+    profile.chain(flags).chain(discovered).collect()
+}
+
+/// Whether a granted path is a directory (its grant covers everything beneath) or a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// A directory.
+    Dir,
+    /// Anything else (regular file, device, socket...).
+    File,
+}
+
+/// What the file system says about a path.
+pub trait Stat {
+    /// Follows symlinks, as opening the path for the rule will.
+    fn target(&self, path: &Path) -> io::Result<Target>;
+}
+
+/// The real file system.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealFs;
+
+impl Stat for RealFs {
+    fn target(&self, path: &Path) -> io::Result<Target> {
+        let metadata = std::fs::metadata(path)?;
+        Ok(if metadata.is_dir() {
+            Target::Dir
+        } else {
+            Target::File
+        })
+    }
+}
+
+/// A path the plan grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Grant {
+    /// The path.
+    pub path: PolicyPath,
+    /// The union of every access set requested for it.
+    pub access: Access,
+    /// Every source that asked for it.
+    pub sources: Vec<Source>,
+    /// Directory or file.
+    pub target: Target,
+}
+
+/// A requested path the plan does not grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The path.
+    pub path: PolicyPath,
+    /// The access set that was requested.
+    pub access: Access,
+    /// Who asked for it.
+    pub source: Source,
+    /// Why it is skipped (the OS error).
+    pub reason: String,
+}
+
+/// Network rules: `None` leaves that direction unrestricted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tcp {
+    /// Ports that may be bound, when binding is restricted.
+    pub bind: Option<BTreeSet<Port>>,
+    /// Ports that may be connected to, when connecting is restricted.
+    pub connect: Option<BTreeSet<Port>>,
+}
+
+impl Tcp {
+    /// Whether any TCP right is restricted.
+    pub fn restricted(&self) -> bool {
+        self.bind.is_some() || self.connect.is_some()
+    }
+}
+
+/// Everything the sandbox will do, before it does it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The kernel planned for.
+    pub kernel: Kernel,
+    /// The mode.
+    pub mode: Mode,
+    /// The base profile.
+    pub profile: Profile,
+    /// Granted paths, sorted by path.
+    pub grants: Vec<Grant>,
+    /// Optional (profile) paths that are not there: normal, listed for completeness.
+    pub absent: Vec<Skipped>,
+    /// Required paths that cannot be granted: dropped in best-effort, refused in enforce.
+    pub missing: Vec<Skipped>,
+    /// TCP rules.
+    pub tcp: Tcp,
+    /// Whether signals and abstract UNIX sockets are scoped.
+    pub scope: bool,
+    /// Requested things this kernel cannot enforce.
+    pub shortfalls: Vec<Shortfall>,
+}
+
+impl Plan {
+    /// Plans `requests` for `kernel` with the policy's mode, profile, ports and scoping.
+    pub fn new(policy: &Policy, requests: Vec<Request>, kernel: Kernel, fs: &impl Stat) -> Self {
+        let tcp = if policy.restricts_tcp() {
+            Tcp {
+                bind: Some(policy.bind_tcp.clone()),
+                connect: Some(policy.connect_tcp.clone()),
+            }
+        } else {
+            Tcp::default()
+        };
+        Self::with_tcp(policy, requests, tcp, kernel, fs)
+    }
+
+    /// Like [`Plan::new`], with TCP rules given directly (the policy's flags always restrict bind
+    /// and connect together; a program sandboxing itself may restrict only one).
+    pub fn with_tcp(
+        policy: &Policy,
+        requests: Vec<Request>,
+        tcp: Tcp,
+        kernel: Kernel,
+        fs: &impl Stat,
+    ) -> Self {
+        let mut grants: BTreeMap<PolicyPath, Grant> = BTreeMap::new();
+        let mut absent = Vec::new();
+        let mut missing = Vec::new();
+        for request in requests {
+            let target = match fs.target(request.path.as_path()) {
+                Ok(target) => target,
+                Err(err) => {
+                    let skipped = Skipped {
+                        path: request.path,
+                        access: request.access,
+                        source: request.source,
+                        reason: err.to_string(),
+                    };
+                    if request.optional {
+                        absent.push(skipped);
+                    } else {
+                        missing.push(skipped);
+                    }
+                    continue;
+                }
+            };
+            let grant = grants.entry(request.path.clone()).or_insert_with(|| Grant {
+                path: request.path,
+                access: request.access,
+                sources: Vec::new(),
+                target,
+            });
+            grant.access = grant.access.union(request.access);
+            if !grant.sources.contains(&request.source) {
+                grant.sources.push(request.source);
+            }
+        }
+        let shortfalls = compat::shortfalls(
+            kernel,
+            compat::Request {
+                tcp: tcp.restricted(),
+                scope: policy.scope,
+            },
+        );
+        Self {
+            kernel,
+            mode: policy.mode,
+            profile: policy.profile,
+            grants: grants.into_values().collect(),
+            absent,
+            missing,
+            tcp,
+            scope: policy.scope,
+            shortfalls,
+        }
+    }
+
+    /// Why `enforce` must refuse this plan, if it must: every requested thing the kernel cannot
+    /// enforce and every required path that is not there.
+    pub fn refusal_reasons(&self) -> Vec<String> {
+        self.shortfalls
+            .iter()
+            .map(|s| format!("cannot enforce {s}"))
+            .chain(
+                self.missing
+                    .iter()
+                    .map(|m| format!("cannot grant {} ({}): {}", m.path, m.source, m.reason)),
+            )
+            .collect()
+    }
+
+    /// Whether everything requested will be enforced.
+    pub fn is_complete(&self) -> bool {
+        self.shortfalls.is_empty() && self.missing.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::Discovered;
+    use std::collections::HashMap;
+
+    struct Fake(HashMap<&'static str, Target>);
+
+    impl Stat for Fake {
+        fn target(&self, path: &Path) -> io::Result<Target> {
+            path.to_str()
+                .and_then(|p| self.0.get(p).copied())
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+        }
+    }
+
+    fn path(p: &str) -> PolicyPath {
+        PolicyPath::parse(p).expect("valid test path")
+    }
+
+    fn fs() -> Fake {
+        Fake(HashMap::from([
+            ("/usr", Target::Dir),
+            ("/tmp", Target::Dir),
+            ("/dev/null", Target::File),
+            ("/data", Target::Dir),
+            ("/etc/app", Target::Dir),
+        ]))
+    }
+
+    #[test]
+    fn merges_duplicate_paths_into_the_union_with_every_source() {
+        let mut policy = Policy {
+            profile: Profile::Minimal,
+            ..Policy::default()
+        };
+        policy.grant(path("/tmp"), Access::Rx);
+        let findings = Findings {
+            volumes: vec![Discovered {
+                path: path("/etc/app"),
+                what: "configmap".into(),
+            }],
+            passed: vec![],
+        };
+        let plan = Plan::new(
+            &policy,
+            requests(&policy, &findings),
+            Kernel::with_version(7),
+            &fs(),
+        );
+        let tmp = plan
+            .grants
+            .iter()
+            .find(|g| g.path.as_str() == "/tmp")
+            .expect("/tmp granted");
+        assert_eq!(tmp.access, Access::Rwx);
+        assert_eq!(
+            tmp.sources,
+            [Source::Profile(Profile::Minimal), Source::Flag]
+        );
+        let app = plan
+            .grants
+            .iter()
+            .find(|g| g.path.as_str() == "/etc/app")
+            .expect("granted");
+        assert_eq!(app.sources[0].to_string(), "discovered:configmap");
+        assert_eq!(app.access, Access::Ro);
+        let null = plan
+            .grants
+            .iter()
+            .find(|g| g.path.as_str() == "/dev/null")
+            .expect("granted");
+        assert_eq!(null.target, Target::File);
+        assert!(plan.is_complete(), "{:?}", plan.refusal_reasons());
+    }
+
+    #[test]
+    fn absent_profile_paths_are_normal_but_missing_flag_paths_are_not() {
+        let mut policy = Policy::default();
+        policy.grant(path("/nonexistent"), Access::Ro);
+        let plan = Plan::new(
+            &policy,
+            requests(&policy, &Findings::default()),
+            Kernel::with_version(7),
+            &fs(),
+        );
+        assert!(
+            plan.absent
+                .iter()
+                .any(|a| a.path.as_str() == "/etc/ssl/certs")
+        );
+        assert_eq!(plan.missing.len(), 1);
+        assert_eq!(plan.missing[0].source, Source::Flag);
+        let reasons = plan.refusal_reasons();
+        assert_eq!(reasons.len(), 1);
+        assert!(
+            reasons[0].starts_with("cannot grant /nonexistent (flag): "),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn ports_on_an_abi_3_kernel_are_a_shortfall_enforce_refuses() -> Result<(), crate::ValueError> {
+        let mut policy = Policy {
+            profile: Profile::None,
+            mode: Mode::Enforce,
+            ..Policy::default()
+        };
+        policy.bind_tcp.insert(Port::parse("8080")?);
+        let plan = Plan::new(&policy, vec![], Kernel::with_version(3), &fs());
+        assert_eq!(plan.tcp.bind.as_ref().map(BTreeSet::len), Some(1));
+        assert_eq!(plan.tcp.connect.as_ref().map(BTreeSet::len), Some(0));
+        let reasons = plan.refusal_reasons();
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("TCP") && r.contains("ABI 4")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("scoping") && r.contains("ABI 6")),
+            "{reasons:?}"
+        );
+
+        let plan = Plan::new(
+            &Policy {
+                scope: false,
+                ..policy.clone()
+            },
+            vec![],
+            Kernel::with_version(4),
+            &fs(),
+        );
+        assert!(plan.is_complete(), "{:?}", plan.refusal_reasons());
+        Ok(())
+    }
+
+    #[test]
+    fn tcp_is_unrestricted_without_port_flags() {
+        let plan = Plan::new(&Policy::default(), vec![], Kernel::with_version(7), &fs());
+        assert!(!plan.tcp.restricted());
+    }
+}

@@ -1,0 +1,156 @@
+//! Applies a [`Plan`] to the calling process with Landlock: build the ruleset, add the rules,
+//! set `no_new_privs`, restrict self. After [`apply`] returns `Ok`, the process and everything
+//! it executes are confined; there is no undo.
+//!
+//! The ruleset handles every filesystem right of the newest ABI this build knows, best effort,
+//! so the kernel's own ABI decides what is handled; in `enforce` mode the rights the policy
+//! names (see [`crate::compat`]) are a hard requirement, a second line of defence behind the
+//! plan's own check.
+
+use std::collections::BTreeSet;
+
+use landlock::{
+    Access as _, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath,
+    PathFd, PathFdError, RestrictionStatus, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetError,
+    RulesetStatus, Scope,
+};
+use serde::Serialize;
+
+use crate::compat;
+use crate::plan::{Plan, Target};
+use crate::values::{Mode, Port};
+
+/// What applying the plan did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Everything the policy asks for is enforced.
+    Enforced,
+    /// The sandbox is on, but some requested things are not enforced (listed in the plan).
+    PartiallyEnforced,
+    /// The kernel has no Landlock: nothing is restricted.
+    NotEnforced,
+    /// Dry run: nothing was restricted on purpose.
+    DryRun,
+}
+
+impl Outcome {
+    /// The words used in the startup line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Enforced => "enforced",
+            Outcome::PartiallyEnforced => "partially-enforced",
+            Outcome::NotEnforced => "not-enforced",
+            Outcome::DryRun => "dry-run",
+        }
+    }
+}
+
+/// Why the sandbox could not be applied. The process is unchanged unless it says otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// A granted path could not be opened for its rule (it vanished since planning).
+    #[error("cannot open {path} for its rule: {source}")]
+    Open {
+        /// The path.
+        path: String,
+        /// The error.
+        source: PathFdError,
+    },
+    /// Landlock refused the ruleset.
+    #[error("landlock: {0}")]
+    Landlock(#[from] RulesetError),
+    /// The kernel enforced less than the plan expected.
+    #[error("the kernel reported the ruleset as {status:?} although the plan expected it enforced")]
+    Unexpected {
+        /// What the landlock crate reported.
+        status: String,
+    },
+}
+
+/// Applies `plan` to the calling process (nothing in dry-run mode).
+pub fn apply(plan: &Plan) -> Result<Outcome, SandboxError> {
+    if plan.mode == Mode::DryRun {
+        return Ok(Outcome::DryRun);
+    }
+    // What the policy names is a hard requirement in enforce mode; the rest is best effort.
+    let required = if plan.mode == Mode::Enforce {
+        CompatLevel::HardRequirement
+    } else {
+        CompatLevel::BestEffort
+    };
+
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(required)
+        .handle_access(AccessFs::from_all(compat::FS_VOCABULARY))?
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(AccessFs::from_all(compat::NEWEST_KNOWN))?
+        .set_compatibility(required);
+    let mut net = BitFlags::<AccessNet>::EMPTY;
+    if plan.tcp.bind.is_some() {
+        net |= AccessNet::BindTcp;
+    }
+    if plan.tcp.connect.is_some() {
+        net |= AccessNet::ConnectTcp;
+    }
+    if !net.is_empty() {
+        ruleset = ruleset.handle_access(net)?;
+    }
+    if plan.scope {
+        ruleset = ruleset.scope(Scope::Signal | Scope::AbstractUnixSocket)?;
+    }
+
+    let mut created = ruleset
+        .create()?
+        .set_compatibility(CompatLevel::BestEffort)
+        // Denials by the program the shim executes go to the audit log (ABI 7), where
+        // troubleshooting starts; by default Landlock only logs the same executable.
+        .log_new_exec(true)?
+        .no_new_privs(true);
+
+    for grant in &plan.grants {
+        let fd = PathFd::new(grant.path.as_path()).map_err(|source| SandboxError::Open {
+            path: grant.path.to_string(),
+            source,
+        })?;
+        let mut rights = grant.access.rights(compat::NEWEST_KNOWN);
+        if grant.target == Target::File {
+            rights &= AccessFs::from_file(compat::NEWEST_KNOWN);
+        }
+        created = created.add_rule(PathBeneath::new(fd, rights))?;
+    }
+    for (ports, right) in [
+        (&plan.tcp.bind, AccessNet::BindTcp),
+        (&plan.tcp.connect, AccessNet::ConnectTcp),
+    ] {
+        for port in ports.iter().flat_map(BTreeSet::iter) {
+            created = created.add_rule(NetPort::new(Port::get(*port), right))?;
+        }
+    }
+
+    let status = created.restrict_self()?;
+    outcome(plan, &status)
+}
+
+/// Reconciles what the kernel did with what the plan expected.
+fn outcome(plan: &Plan, status: &RestrictionStatus) -> Result<Outcome, SandboxError> {
+    match status.ruleset {
+        RulesetStatus::NotEnforced if !plan.kernel.has_landlock() => Ok(Outcome::NotEnforced),
+        RulesetStatus::NotEnforced => Err(SandboxError::Unexpected {
+            status: format!("{:?}", status.ruleset),
+        }),
+        // Partially is the norm: the ruleset asks for rights of ABIs newer than the kernel.
+        RulesetStatus::FullyEnforced | RulesetStatus::PartiallyEnforced => {
+            if !status.no_new_privs {
+                return Err(SandboxError::Unexpected {
+                    status: "no_new_privs not set".to_owned(),
+                });
+            }
+            Ok(if plan.is_complete() {
+                Outcome::Enforced
+            } else {
+                Outcome::PartiallyEnforced
+            })
+        }
+    }
+}

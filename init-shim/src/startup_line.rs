@@ -1,0 +1,209 @@
+//! The startup line: one JSON line on stderr that says everything the sandbox allows and where
+//! each grant came from, printed before the program runs. Troubleshooting a denial starts here
+//! (`kubectl logs POD -c CONTAINER | grep '"landlock"'`), so it is part of the interface:
+//!
+//! ```json
+//! {"landlock":"landlock-shim 0.1.0","outcome":"enforced","mode":"best-effort","abi":7,
+//!  "profile":"default","ro":{"/etc/app":"discovered:configmap","/etc/hosts":"profile:default"},
+//!  "rx":{"/usr":"profile:default"},"rw":{"/tmp":"profile:default"},"rwx":{},
+//!  "tcp_bind":"unrestricted","tcp_connect":"unrestricted",
+//!  "scoped":["signal","abstract-unix-socket"],"dropped":[],"absent":["/lib32"],
+//!  "not_on_this_kernel":["resolve_unix (ABI 9)"],"exec":"python3"}
+//! ```
+//!
+//! (on one line). `dropped` lists what was requested but is not enforced; `absent` lists
+//! profile paths this image does not have (normal); `refused_because` appears when `enforce`
+//! refused to run the program.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::access::Access;
+use crate::plan::Plan;
+use crate::ruleset::Outcome;
+use crate::values::Port;
+
+/// The verdict the line reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The plan was applied (or deliberately not, in dry-run).
+    Applied(Outcome),
+    /// `enforce` refused to run the program, for these reasons.
+    Refused(Vec<String>),
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Ports<'a> {
+    Unrestricted(&'static str),
+    Only(&'a BTreeSet<Port>),
+}
+
+impl<'a> From<&'a Option<BTreeSet<Port>>> for Ports<'a> {
+    fn from(ports: &'a Option<BTreeSet<Port>>) -> Self {
+        match ports {
+            Some(ports) => Ports::Only(ports),
+            None => Ports::Unrestricted("unrestricted"),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    landlock: String,
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused_because: Option<&'a [String]>,
+    mode: &'static str,
+    abi: i32,
+    profile: &'static str,
+    ro: BTreeMap<&'a str, String>,
+    rx: BTreeMap<&'a str, String>,
+    rw: BTreeMap<&'a str, String>,
+    rwx: BTreeMap<&'a str, String>,
+    tcp_bind: Ports<'a>,
+    tcp_connect: Ports<'a>,
+    scoped: Vec<&'static str>,
+    dropped: Vec<String>,
+    absent: Vec<&'a str>,
+    not_on_this_kernel: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exec: Option<&'a str>,
+}
+
+/// Renders the startup line of `component` (e.g. `landlock-shim 0.1.0`) for `plan`.
+pub fn render(component: &str, plan: &Plan, verdict: &Verdict, exec: Option<&str>) -> String {
+    let mut sets: [BTreeMap<&str, String>; 4] = Default::default();
+    for grant in &plan.grants {
+        let index = Access::ALL
+            .iter()
+            .position(|a| *a == grant.access)
+            .unwrap_or_default();
+        let sources: Vec<String> = grant.sources.iter().map(ToString::to_string).collect();
+        sets[index].insert(grant.path.as_str(), sources.join("+"));
+    }
+    let [ro, rx, rw, rwx] = sets;
+    let (outcome, refused_because) = match verdict {
+        Verdict::Applied(outcome) => (outcome.name(), None),
+        Verdict::Refused(reasons) => ("refused", Some(reasons.as_slice())),
+    };
+    let line = Line {
+        landlock: component.to_owned(),
+        outcome,
+        refused_because,
+        mode: plan.mode.name(),
+        abi: plan.kernel.version,
+        profile: plan.profile.name(),
+        ro,
+        rx,
+        rw,
+        rwx,
+        tcp_bind: (&plan.tcp.bind).into(),
+        tcp_connect: (&plan.tcp.connect).into(),
+        scoped: if plan.scope {
+            vec!["signal", "abstract-unix-socket"]
+        } else {
+            Vec::new()
+        },
+        dropped: dropped(plan),
+        absent: plan.absent.iter().map(|a| a.path.as_str()).collect(),
+        not_on_this_kernel: plan.kernel.missing_hardening(),
+        exec,
+    };
+    serde_json::to_string(&line).unwrap_or_else(|err| format!("{{\"landlock\":\"{err}\"}}"))
+}
+
+/// What was requested but is not enforced, one human sentence each.
+pub fn dropped(plan: &Plan) -> Vec<String> {
+    plan.shortfalls
+        .iter()
+        .map(ToString::to_string)
+        .chain(
+            plan.missing
+                .iter()
+                .map(|m| format!("{} {} ({}): {}", m.access, m.path, m.source, m.reason)),
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compat::Kernel;
+    use crate::discovery::{Discovered, Findings};
+    use crate::plan::{RealFs, requests};
+    use crate::policy::Policy;
+    use crate::profiles::Profile;
+    use crate::values::PolicyPath;
+
+    #[test]
+    fn one_json_line_with_every_grant_and_its_source() -> Result<(), Box<dyn std::error::Error>> {
+        let mut policy = Policy {
+            profile: Profile::Minimal,
+            ..Policy::default()
+        };
+        policy.grant(PolicyPath::parse("/tmp")?, Access::Rwx);
+        policy.grant(PolicyPath::parse("/no/such/path")?, Access::Ro);
+        policy.connect_tcp.insert(Port::parse("443")?);
+        let findings = Findings {
+            volumes: vec![Discovered {
+                path: PolicyPath::parse("/proc")?,
+                what: "configmap".into(),
+            }],
+            passed: vec![],
+        };
+        let plan = Plan::new(
+            &policy,
+            requests(&policy, &findings),
+            Kernel::with_version(3),
+            &RealFs,
+        );
+        let line = render(
+            "landlock-shim 0.1.0",
+            &plan,
+            &Verdict::Applied(Outcome::PartiallyEnforced),
+            Some("app"),
+        );
+        assert!(!line.contains('\n'));
+        let json: serde_json::Value = serde_json::from_str(&line)?;
+        assert_eq!(json["landlock"], "landlock-shim 0.1.0");
+        assert_eq!(json["outcome"], "partially-enforced");
+        assert_eq!(json["abi"], 3);
+        assert_eq!(json["rwx"]["/tmp"], "profile:minimal+flag");
+        assert_eq!(json["ro"]["/proc"], "discovered:configmap");
+        assert_eq!(json["rw"]["/dev/null"], "profile:minimal");
+        assert_eq!(json["tcp_bind"], serde_json::json!([]));
+        assert_eq!(json["tcp_connect"], serde_json::json!([443]));
+        let dropped = json["dropped"].to_string();
+        assert!(
+            dropped.contains("TCP") && dropped.contains("ABI 4"),
+            "{dropped}"
+        );
+        assert!(dropped.contains("ro /no/such/path (flag)"), "{dropped}");
+        assert!(
+            json["not_on_this_kernel"]
+                .to_string()
+                .contains("ioctl_dev (ABI 5)")
+        );
+        assert_eq!(json["exec"], "app");
+        assert!(json.get("refused_because").is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn refusals_carry_their_reasons_and_unrestricted_tcp_says_so() {
+        let plan = Plan::new(&Policy::default(), vec![], Kernel::with_version(7), &RealFs);
+        let line = render(
+            "x 1",
+            &plan,
+            &Verdict::Refused(vec!["cannot enforce y".into()]),
+            None,
+        );
+        let json: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
+        assert_eq!(json["outcome"], "refused");
+        assert_eq!(json["refused_because"][0], "cannot enforce y");
+        assert_eq!(json["tcp_bind"], "unrestricted");
+        assert_eq!(json["scoped"][0], "signal");
+    }
+}
