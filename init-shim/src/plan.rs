@@ -424,6 +424,34 @@ mod tests {
     }
 
     #[test]
+    fn a_kernel_without_landlock_is_refused_in_enforce_and_tolerated_in_best_effort() {
+        let enforce = Policy {
+            profile: Profile::None,
+            mode: Mode::Enforce,
+            ..Policy::default()
+        };
+        let plan = Plan::new(&enforce, vec![], Kernel::with_version(0), &fs());
+        assert!(!plan.is_complete());
+        let reasons = plan.refusal_reasons();
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("Landlock is not available")),
+            "{reasons:?}"
+        );
+        let best_effort = Policy {
+            mode: Mode::BestEffort,
+            ..enforce
+        };
+        let plan = Plan::new(&best_effort, vec![], Kernel::with_version(0), &fs());
+        assert_eq!(plan.mode, Mode::BestEffort);
+        assert!(
+            !plan.refusal_reasons().is_empty(),
+            "best-effort reports the shortfall too"
+        );
+    }
+
+    #[test]
     fn tcp_is_unrestricted_without_port_flags() {
         let plan = Plan::new(&Policy::default(), vec![], Kernel::with_version(7), &fs());
         assert!(!plan.tcp.restricted());

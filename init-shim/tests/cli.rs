@@ -1,0 +1,264 @@
+//! The command line as users and the webhook see it: exit statuses, messages, install, modes and
+//! the `none` profile, all through the real binary.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use support::{BUSYBOX, require, s, scratch, script, shim, write};
+
+#[test]
+fn bad_flags_exit_2_naming_the_flag_and_the_value() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--ro", "relative/path"],
+            "--ro \"relative/path\": path must be absolute",
+        ),
+        (
+            &["--rw", "/srv/../etc"],
+            "--rw \"/srv/../etc\": path has a '..' element",
+        ),
+        (
+            &["--rx", "/srv//bin"],
+            "--rx \"/srv//bin\": path has an empty element",
+        ),
+        (&["--bind-tcp", "0"], "--bind-tcp \"0\": port out of range"),
+        (
+            &["--connect-tcp", "70000"],
+            "--connect-tcp \"70000\": port out of range",
+        ),
+        (&["--connect-tcp", "http"], "--connect-tcp \"http\""),
+        (&["--mode", "strict"], "--mode \"strict\": unknown mode"),
+        (&["--profile", "fat"], "--profile \"fat\": unknown profile"),
+        (&["--frobnicate"], "unknown flag \"--frobnicate\""),
+    ];
+    for (flags, message) in cases {
+        let mut args = flags.to_vec();
+        args.extend(["--", "/bin/true"]);
+        let run = shim(&args);
+        assert_eq!(run.code, Some(2), "{flags:?}\n{run:#?}");
+        assert!(
+            run.stderr.starts_with(&format!("landlock-shim: {message}")),
+            "{flags:?} should say {message:?}\n{run:#?}"
+        );
+        assert!(run.stdout.is_empty(), "nothing ran: {run:#?}");
+    }
+    for args in [&["--ro", "/srv"][..], &["--ro"], &[]] {
+        let run = shim(args);
+        assert_eq!(run.code, Some(2), "{args:?}\n{run:#?}");
+        assert!(run.stderr.starts_with("landlock-shim: "), "{run:#?}");
+    }
+}
+
+#[test]
+fn version_and_help() {
+    let run = shim(&["--version"]);
+    assert_eq!(run.code, Some(0));
+    assert_eq!(
+        run.stdout.trim(),
+        format!("landlock-shim {}", env!("CARGO_PKG_VERSION"))
+    );
+    let run = shim(&["--help"]);
+    assert_eq!(run.code, Some(0));
+    for flag in [
+        "--ro",
+        "--rx",
+        "--rw",
+        "--rwx",
+        "--bind-tcp",
+        "--connect-tcp",
+        "--mode",
+    ] {
+        assert!(run.stdout.contains(flag), "--help documents {flag}");
+    }
+}
+
+#[test]
+fn exec_failures_exit_127_and_126() {
+    let dir = scratch();
+    let run = shim(&["--no-discover", "--", "/nonexistent/program"]);
+    assert_eq!(run.code, Some(127), "{run:#?}");
+    assert!(run.stderr.contains("landlock-shim: ") && run.stderr.contains("/nonexistent/program"));
+
+    let not_executable = write(&dir.path().join("data.txt"), "not a program");
+    let run = shim(&[
+        "--no-discover",
+        "--ro",
+        s(dir.path()),
+        "--",
+        s(&not_executable),
+    ]);
+    assert_eq!(run.code, Some(126), "{run:#?}");
+
+    // Executable on disk, but granted ro (not rx): the kernel refuses the exec.
+    let tool = script(&dir.path().join("tool"), "echo ran");
+    let run = shim(&["--no-discover", "--ro", s(dir.path()), "--", s(&tool)]);
+    assert_eq!(run.code, Some(126), "{run:#?}");
+    assert!(!run.stdout.contains("ran"));
+    let run = shim(&["--no-discover", "--rx", s(dir.path()), "--", s(&tool)]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "ran\n"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn install_copies_the_binary_atomically_with_mode_0755() {
+    let dir = scratch();
+    let run = shim(&["install", s(dir.path())]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let installed = dir.path().join("landlock-shim");
+    let meta = std::fs::metadata(&installed).expect("installed");
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read(support::SHIM).unwrap(),
+        "a byte-for-byte copy"
+    );
+    // Nothing but the binary is left behind (no temporary file).
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["landlock-shim"]);
+    // The copy works, and installing again replaces it.
+    let out = Command::new(&installed).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("landlock-shim "));
+    assert_eq!(shim(&["install", s(dir.path())]).code, Some(0));
+
+    let run = shim(&["install", "/nonexistent/dir"]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr.starts_with("landlock-shim: install: "),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("/nonexistent/dir"), "{run:#?}");
+    let run = shim(&["install"]);
+    assert_eq!(run.code, Some(2), "{run:#?}");
+}
+
+#[test]
+fn dry_run_logs_the_policy_but_does_not_restrict() {
+    let dir = scratch();
+    let secret = write(&dir.path().join("outside"), "readable");
+    let run = shim(&[
+        "--no-discover",
+        "--mode",
+        "dry-run",
+        "--profile",
+        "none",
+        "--",
+        "/bin/cat",
+        s(&secret),
+    ]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(run.stdout, "readable");
+    let line = run.startup_line();
+    assert_eq!(line["outcome"], "dry-run", "{line}");
+    assert_eq!(line["mode"], "dry-run");
+    // Without dry-run the sandbox is real: with the default profile cat runs, but the file
+    // outside the grants is denied; with `none` not even cat can be executed.
+    let run = shim(&["--no-discover", "--", "/bin/cat", s(&secret)]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.stderr.contains("Permission denied"), "{run:#?}");
+    assert!(run.stdout.is_empty());
+    let run = shim(&[
+        "--no-discover",
+        "--profile",
+        "none",
+        "--",
+        "/bin/cat",
+        s(&secret),
+    ]);
+    assert_eq!(run.code, Some(126), "{run:#?}");
+}
+
+#[test]
+fn enforce_refuses_to_run_when_a_requested_path_is_missing() {
+    let dir = scratch();
+    let marker = dir.path().join("ran");
+    let run = shim(&[
+        "--no-discover",
+        "--mode",
+        "enforce",
+        "--ro",
+        "/nonexistent/config",
+        "--rw",
+        s(dir.path()),
+        "--",
+        "/usr/bin/touch",
+        s(&marker),
+    ]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(!marker.exists(), "the program must not run");
+    assert!(
+        run.stderr.contains("refusing to run") && run.stderr.contains("/nonexistent/config"),
+        "{run:#?}"
+    );
+    assert_eq!(run.startup_line()["outcome"], "refused");
+
+    // Best-effort skips the missing path with a warning and runs.
+    let run = shim(&[
+        "--no-discover",
+        "--ro",
+        "/nonexistent/config",
+        "--rw",
+        s(dir.path()),
+        "--",
+        "/usr/bin/touch",
+        s(&marker),
+    ]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(marker.exists());
+    assert!(
+        run.stderr.contains("landlock-shim: warning:")
+            && run.stderr.contains("/nonexistent/config"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn enforce_runs_when_everything_is_enforced() {
+    let run = shim(&[
+        "--no-discover",
+        "--mode",
+        "enforce",
+        "--",
+        "/bin/echo",
+        "hello",
+    ]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "hello\n"),
+        "{run:#?}"
+    );
+    assert_eq!(run.startup_line()["outcome"], "enforced");
+}
+
+#[test]
+fn the_none_profile_keeps_inherited_descriptors_but_opens_nothing() {
+    require(BUSYBOX, "busybox-static");
+    let dir = scratch();
+    let out_path = dir.path().join("stdout.txt");
+    let out = std::fs::File::create(&out_path).unwrap();
+    // busybox is static, so the only grant needed is the program itself.
+    let status = Command::new(support::SHIM)
+        .args(["--no-discover", "--profile", "none", "--rx", BUSYBOX, "--", BUSYBOX, "sh", "-c"])
+        .arg("echo written-to-inherited-stdout; cat /etc/hostname || echo cat-failed; ls / || echo ls-failed")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let stdout = std::fs::read_to_string(&out_path).unwrap();
+    assert_eq!(
+        stdout,
+        "written-to-inherited-stdout\ncat-failed\nls-failed\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+}

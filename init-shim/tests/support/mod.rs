@@ -1,0 +1,177 @@
+//! Shared by the shim's integration tests: run the real `landlock-shim` binary around a probe
+//! that performs real syscalls and prints the errno of each, so tests assert what the kernel did.
+
+#![allow(dead_code)] // Each test file uses a different part.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The shim under test.
+pub const SHIM: &str = env!("CARGO_BIN_EXE_landlock-shim");
+
+/// Debian's python3 (not a pyenv shim under /root, which the default profile does not grant).
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// Debian's busybox-static: a static binary, for the profiles that grant no libraries.
+pub const BUSYBOX: &str = "/usr/bin/busybox";
+
+/// The probe: each operation is performed for real and printed as `op args: ok` or
+/// `op args: ERRNO`.
+pub const PROBE: &str = r#"
+import errno, os, socket, sys, time
+ARITY = {"read": 1, "list": 1, "write": 1, "create": 1, "mkdir": 1, "remove": 1,
+         "truncate": 1, "exec": 1, "bind": 1, "connect": 1, "rename": 2, "poll": 2}
+def perform(op, args):
+    if op == "read":
+        open(args[0], "rb").read()
+    elif op == "list":
+        os.listdir(args[0])
+    elif op == "write":
+        with open(args[0], "ab") as f:
+            f.write(b"x")
+    elif op == "create":
+        os.close(os.open(args[0], os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    elif op == "mkdir":
+        os.mkdir(args[0])
+    elif op == "remove":
+        os.unlink(args[0])
+    elif op == "truncate":
+        os.truncate(args[0], 0)
+    elif op == "exec":
+        pid = os.posix_spawn(args[0], [args[0]], {})
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise OSError(0, "exit status %d" % os.waitstatus_to_exitcode(status))
+    elif op == "bind":
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", int(args[0])))
+        s.close()
+    elif op == "connect":
+        s = socket.create_connection(("127.0.0.1", int(args[0])), timeout=5)
+        s.close()
+    elif op == "rename":
+        os.rename(args[0], args[1])
+    elif op == "poll":
+        deadline, last = time.monotonic() + float(args[1]), None
+        while time.monotonic() < deadline:
+            try:
+                now = open(args[0]).read().strip()
+            except OSError as e:
+                now = "error " + errno.errorcode.get(e.errno, str(e.errno))
+            if now != last:
+                print("seen " + now, flush=True)
+                last = now
+            time.sleep(0.01)
+argv = sys.argv[1:]
+while argv:
+    op, args, argv = argv[0], argv[1:1 + ARITY[argv[0]]], argv[1 + ARITY[argv[0]]:]
+    try:
+        perform(op, args)
+        result = "ok"
+    except OSError as e:
+        result = errno.errorcode.get(e.errno, str(e.errno)) if e.errno else e.strerror
+    print(op, " ".join(args) + ":", result, flush=True)
+"#;
+
+/// A scratch directory for one test, NOT under /tmp (the default profile grants /tmp).
+pub fn scratch() -> tempfile::TempDir {
+    std::fs::create_dir_all(env!("CARGO_TARGET_TMPDIR")).expect("create CARGO_TARGET_TMPDIR");
+    tempfile::Builder::new()
+        .prefix("shim-test-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("create a scratch directory")
+}
+
+/// The shim's stderr and stdout as text, with its exit status.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit status (None if killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// The result the probe printed for `op_line` (e.g. `read /x`).
+    pub fn result(&self, op_line: &str) -> &str {
+        let prefix = format!("{op_line}: ");
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("probe printed no result for {op_line:?}:\n{self:#?}"))
+    }
+
+    /// The startup line, parsed.
+    pub fn startup_line(&self) -> serde_json::Value {
+        let line = self
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("{\"landlock\":"))
+            .unwrap_or_else(|| panic!("no startup line:\n{self:#?}"));
+        serde_json::from_str(line).expect("the startup line is JSON")
+    }
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Self {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs the shim with `args` and waits.
+pub fn shim(args: &[&str]) -> Run {
+    Command::new(SHIM)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run landlock-shim")
+        .into()
+}
+
+/// Runs the probe under the shim with `flags` (discovery off, so the host's mounts don't
+/// matter), performing `ops`.
+pub fn probe(flags: &[&str], ops: &[&str]) -> Run {
+    require(PYTHON, "python3");
+    let mut args: Vec<&str> = vec!["--no-discover"];
+    args.extend(flags);
+    args.extend(["--", PYTHON, "-c", PROBE]);
+    args.extend(ops);
+    shim(&args)
+}
+
+/// Fails the test, naming the Debian package, when a tool it needs is missing.
+pub fn require(path: &str, package: &str) {
+    assert!(
+        Path::new(path).exists(),
+        "{path} not found: this test needs it (apt-get install {package})"
+    );
+}
+
+/// `path` as &str (test paths are UTF-8).
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 test path")
+}
+
+/// Writes `contents` to `path`, creating parents.
+pub fn write(path: &Path, contents: &str) -> PathBuf {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create parent");
+    }
+    std::fs::write(path, contents).expect("write test file");
+    path.to_path_buf()
+}
+
+/// Writes an executable shell script.
+pub fn script(path: &Path, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    write(path, &format!("#!/bin/sh\n{body}\n"));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path.to_path_buf()
+}
