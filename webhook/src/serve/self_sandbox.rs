@@ -1,0 +1,130 @@
+//! The server sandboxes itself once it has loaded its configuration, the way Ory Kratos' `kratos
+//! serve` does: whatever a bug or an attacker makes it do afterwards, it can read only its
+//! certificate directories and the few files name resolution and TLS to registries need, write
+//! nothing on disk, and bind only its own port.
+//!
+//! The certificate is granted as its *directory*: cert-manager renewals arrive by a `..data`
+//! symlink swap inside it, and a grant on the file would pin the old inode.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use init_shim::compat::Kernel;
+use init_shim::plan::{Plan, RealFs, Request, Source, Tcp};
+use init_shim::ruleset::{self, Outcome, SandboxError};
+use init_shim::startup_line::{self, Verdict};
+use init_shim::{Access, Mode, Policy, PolicyPath, Port, Profile};
+
+/// Files the server may read after start when they exist: name resolution, trust stores, and
+/// the service-account directory kubelet refreshes by `..data` swap (the API client reads it).
+const RUNTIME_READS: &[&str] = &[
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/host.conf",
+    "/etc/gai.conf",
+    "/etc/ssl/certs",
+    "/etc/ssl/cert.pem",
+    "/etc/ca-certificates",
+    "/usr/share/ca-certificates",
+    "/etc/pki/tls/certs",
+    "/var/run/secrets/kubernetes.io/serviceaccount",
+];
+
+/// Why the self-sandbox could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SelfSandboxError {
+    /// A path the server must keep reading cannot be expressed as a grant.
+    #[error("cannot grant {path}: {reason}")]
+    Path {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Landlock refused.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+}
+
+/// What the server needs after it sandboxed itself.
+#[derive(Debug, Clone, Default)]
+pub struct Needs {
+    /// Directories holding the serving certificate and key (granted read-only as directories).
+    pub cert_dirs: Vec<PathBuf>,
+    /// Further files or directories to read (registry CA files, ...).
+    pub reads: Vec<PathBuf>,
+    /// The port the server listens on: the only one it may bind.
+    pub listen_port: u16,
+}
+
+/// A grantable form of `path`: absolute, symlinks in its directories resolved.
+fn grantable(path: &Path) -> Result<PolicyPath, SelfSandboxError> {
+    let fail = |reason: String| SelfSandboxError::Path {
+        path: path.display().to_string(),
+        reason,
+    };
+    let resolved = std::fs::canonicalize(path).map_err(|e| fail(e.to_string()))?;
+    let text = resolved
+        .to_str()
+        .ok_or_else(|| fail("not valid UTF-8".to_owned()))?;
+    PolicyPath::parse(text).map_err(|e| fail(e.to_string()))
+}
+
+/// The plan for `needs` on `kernel`.
+pub fn plan(needs: &Needs, kernel: Kernel) -> Result<Plan, SelfSandboxError> {
+    let mut requests = Vec::new();
+    for dir in &needs.cert_dirs {
+        requests.push(Request {
+            path: grantable(dir)?,
+            access: Access::Ro,
+            source: Source::Program("certificate".to_owned()),
+            optional: false,
+        });
+    }
+    for path in &needs.reads {
+        requests.push(Request {
+            path: grantable(path)?,
+            access: Access::Ro,
+            source: Source::Program("configured".to_owned()),
+            optional: false,
+        });
+    }
+    for path in RUNTIME_READS {
+        if let Ok(path) = PolicyPath::parse(path) {
+            requests.push(Request {
+                path,
+                access: Access::Ro,
+                source: Source::Program("runtime".to_owned()),
+                optional: true,
+            });
+        }
+    }
+    let port = Port::parse(&needs.listen_port.to_string()).map_err(|e| SelfSandboxError::Path {
+        path: format!("port {}", needs.listen_port),
+        reason: e.to_string(),
+    })?;
+    // Bind only our own port. Connect stays open: registries and the API server are reached
+    // on ports that are only known per request.
+    let tcp = Tcp {
+        bind: Some(BTreeSet::from([port])),
+        connect: None,
+    };
+    let policy = Policy {
+        mode: Mode::BestEffort,
+        profile: Profile::None,
+        discover: false,
+        ..Policy::default()
+    };
+    Ok(Plan::with_tcp(&policy, requests, tcp, kernel, &RealFs))
+}
+
+/// Applies the sandbox to the whole process (every thread: Landlock's restrict_self applies to
+/// the calling thread, so call this before the runtime starts its worker threads) and returns
+/// the startup line.
+pub fn apply(needs: &Needs) -> Result<(Outcome, String), SelfSandboxError> {
+    let plan = plan(needs, Kernel::detect())?;
+    let outcome = ruleset::apply(&plan)?;
+    let line = startup_line::render(&crate::component(), &plan, &Verdict::Applied(outcome), None);
+    Ok((outcome, line))
+}
