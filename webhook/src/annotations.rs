@@ -1,0 +1,391 @@
+//! The `landlock-injector.io/*` annotations: the whole user interface of the webhook.
+//!
+//! Pod-level keys apply to every container; `<container>.<key>` applies to one. Merge rule:
+//! paths and ports add up (pod level plus container level); `mode` and `profile` at container
+//! level replace the pod level; `discover` likewise. Every value is checked with the init-shim
+//! library's own parsers, so the webhook accepts exactly what the shim accepts.
+//!
+//! Anything doubtful is refused rather than ignored: an unknown key under the prefix, a
+//! per-container key for a container the pod does not have, `inject` other than `true`/`false`
+//! (a typo like `yes` must not leave a pod silently unsandboxed), a user-written `status`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use init_shim::{Access, Mode, PolicyPath, Port, Profile, ValueError};
+
+/// The annotation prefix.
+pub const PREFIX: &str = "landlock-injector.io/";
+/// Opts a pod in.
+pub const INJECT: &str = "inject";
+/// Written by the webhook once it wrapped the pod.
+pub const STATUS: &str = "status";
+/// The only value of [`STATUS`].
+pub const STATUS_INJECTED: &str = "injected";
+/// Ports the program may bind.
+pub const BIND_TCP: &str = "bind-tcp";
+/// Ports the program may connect to.
+pub const CONNECT_TCP: &str = "connect-tcp";
+/// `enforce`, `best-effort`, `dry-run`.
+pub const MODE: &str = "mode";
+/// The base profile.
+pub const PROFILE: &str = "profile";
+/// `"false"` turns off the webhook's discovery of volumes from the pod spec.
+pub const DISCOVER: &str = "discover";
+
+/// A refused annotation: the key, the container it concerns (if one) and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct AnnotationError {
+    /// The full annotation key.
+    pub key: String,
+    /// The container a per-container key names.
+    pub container: Option<String>,
+    /// The offending value.
+    pub value: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl fmt::Display for AnnotationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "annotation {:?}", self.key)?;
+        if let Some(container) = &self.container {
+            write!(f, " (container {container:?})")?;
+        }
+        write!(f, ": value {:?}: {}", self.value, self.problem)
+    }
+}
+
+/// The settings of one level (pod or container).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Paths with their access sets, in annotation order.
+    pub paths: Vec<(Access, PolicyPath)>,
+    /// Ports to bind.
+    pub bind_tcp: BTreeSet<Port>,
+    /// Ports to connect to.
+    pub connect_tcp: BTreeSet<Port>,
+    /// The mode, if set at this level.
+    pub mode: Option<Mode>,
+    /// The profile, if set at this level.
+    pub profile: Option<Profile>,
+    /// Static discovery, if set at this level.
+    pub discover: Option<bool>,
+}
+
+/// The parsed annotations of one pod.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Annotations {
+    /// Whether the pod opted in.
+    pub inject: bool,
+    /// Whether the webhook already wrapped it.
+    pub injected: bool,
+    /// Pod-level settings.
+    pub pod: Settings,
+    /// Per-container settings.
+    pub containers: BTreeMap<String, Settings>,
+}
+
+/// The merged settings for one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    /// Paths from both levels.
+    pub paths: Vec<(Access, PolicyPath)>,
+    /// Ports to bind from both levels.
+    pub bind_tcp: BTreeSet<Port>,
+    /// Ports to connect to from both levels.
+    pub connect_tcp: BTreeSet<Port>,
+    /// Container level, else pod level, else the default.
+    pub mode: Mode,
+    /// Container level, else pod level, else the default.
+    pub profile: Profile,
+    /// Container level, else pod level, else on.
+    pub discover: bool,
+}
+
+impl Annotations {
+    /// The settings for `container`, merged as the module documentation says.
+    pub fn effective(&self, container: &str) -> Effective {
+        let own = self.containers.get(container);
+        let mut paths = self.pod.paths.clone();
+        let mut bind_tcp = self.pod.bind_tcp.clone();
+        let mut connect_tcp = self.pod.connect_tcp.clone();
+        if let Some(own) = own {
+            paths.extend(own.paths.iter().cloned());
+            bind_tcp.extend(own.bind_tcp.iter().copied());
+            connect_tcp.extend(own.connect_tcp.iter().copied());
+        }
+        Effective {
+            paths,
+            bind_tcp,
+            connect_tcp,
+            mode: own
+                .and_then(|s| s.mode)
+                .or(self.pod.mode)
+                .unwrap_or_default(),
+            profile: own
+                .and_then(|s| s.profile)
+                .or(self.pod.profile)
+                .unwrap_or_default(),
+            discover: own
+                .and_then(|s| s.discover)
+                .or(self.pod.discover)
+                .unwrap_or(true),
+        }
+    }
+}
+
+/// Only whether the pod opted in (`inject: "true"`), for the early exit; `parse` checks the rest.
+pub fn opted_in(annotations: &BTreeMap<String, String>) -> bool {
+    annotations
+        .get(&format!("{PREFIX}{INJECT}"))
+        .is_some_and(|v| v == "true")
+}
+
+/// Parses every annotation under the prefix. `containers` are the names of all the pod's
+/// containers (init and regular), to check per-container keys against.
+pub fn parse(
+    annotations: &BTreeMap<String, String>,
+    containers: &[&str],
+) -> Result<Annotations, AnnotationError> {
+    let mut parsed = Annotations::default();
+    for (key, value) in annotations {
+        let Some(name) = key.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let fail = |container: Option<&str>, problem: String| AnnotationError {
+            key: key.clone(),
+            container: container.map(str::to_owned),
+            value: value.clone(),
+            problem,
+        };
+        match name {
+            INJECT => match value.as_str() {
+                "true" => parsed.inject = true,
+                "false" => parsed.inject = false,
+                _ => {
+                    return Err(fail(
+                        None,
+                        "expected \"true\" or \"false\"; the pod is not injected with any other value".to_owned(),
+                    ));
+                }
+            },
+            STATUS => {
+                if value != STATUS_INJECTED {
+                    return Err(fail(
+                        None,
+                        format!("written by the webhook only (\"{STATUS_INJECTED}\"); remove it"),
+                    ));
+                }
+                parsed.injected = true;
+            }
+            _ => {
+                let (container, setting) = match name.split_once('.') {
+                    Some((container, setting)) => (Some(container), setting),
+                    None => (None, name),
+                };
+                if let Some(container) = container.filter(|c| !containers.contains(c)) {
+                    return Err(fail(
+                        Some(container),
+                        format!(
+                            "the pod has no container {container:?} (it has {})",
+                            containers.join(", ")
+                        ),
+                    ));
+                }
+                let settings = match container {
+                    Some(c) => parsed.containers.entry(c.to_owned()).or_default(),
+                    None => &mut parsed.pod,
+                };
+                apply(settings, setting, value).map_err(|problem| fail(container, problem))?;
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// The keys `apply` understands, for the "unknown key" message.
+fn known_keys() -> String {
+    let mut keys: Vec<&str> = Access::ALL.iter().map(|a| a.annotation_key()).collect();
+    keys.extend([BIND_TCP, CONNECT_TCP, MODE, PROFILE, DISCOVER]);
+    keys.join(", ")
+}
+
+/// Applies one setting; the error is the problem with the value.
+fn apply(settings: &mut Settings, setting: &str, value: &str) -> Result<(), String> {
+    let problem = |e: ValueError| e.to_string();
+    if let Some(access) = Access::ALL.iter().find(|a| a.annotation_key() == setting) {
+        for element in elements(value)? {
+            settings
+                .paths
+                .push((*access, PolicyPath::parse(element).map_err(problem)?));
+        }
+        return Ok(());
+    }
+    match setting {
+        BIND_TCP | CONNECT_TCP => {
+            let set = if setting == BIND_TCP {
+                &mut settings.bind_tcp
+            } else {
+                &mut settings.connect_tcp
+            };
+            for element in elements(value)? {
+                set.insert(Port::parse(element).map_err(problem)?);
+            }
+        }
+        MODE => settings.mode = Some(Mode::parse(value).map_err(problem)?),
+        PROFILE => settings.profile = Some(Profile::parse(value).map_err(problem)?),
+        DISCOVER => {
+            settings.discover = Some(match value {
+                "true" => true,
+                "false" => false,
+                _ => return Err("expected \"true\" or \"false\"".to_owned()),
+            });
+        }
+        INJECT | STATUS => {
+            return Err(format!(
+                "{setting:?} is a pod-level key; it has no per-container form"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "unknown key {setting:?} under {PREFIX} (known: {}, and {INJECT}, {STATUS})",
+                known_keys()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The comma-separated elements of a list value; empty elements are an error.
+fn elements(value: &str) -> Result<Vec<&str>, String> {
+    let elements: Vec<&str> = value.split(',').map(str::trim).collect();
+    if elements.iter().any(|e| e.is_empty()) {
+        return Err("empty element in the comma-separated list".to_owned());
+    }
+    Ok(elements)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn annotations(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (format!("{PREFIX}{k}"), (*v).to_owned()))
+            .collect()
+    }
+
+    const CONTAINERS: &[&str] = &["web", "sidecar"];
+
+    fn error(pairs: &[(&str, &str)]) -> String {
+        parse(&annotations(pairs), CONTAINERS)
+            .expect_err("should be refused")
+            .to_string()
+    }
+
+    #[test]
+    fn pod_and_container_levels_merge() {
+        let parsed = parse(
+            &annotations(&[
+                ("inject", "true"),
+                ("read", "/etc/app, /srv"),
+                ("write", "/data"),
+                ("connect-tcp", "443"),
+                ("mode", "enforce"),
+                ("web.read-exec", "/opt/tools"),
+                ("web.connect-tcp", "5432"),
+                ("web.mode", "dry-run"),
+                ("sidecar.profile", "minimal"),
+                ("sidecar.discover", "false"),
+            ]),
+            CONTAINERS,
+        )
+        .expect("valid");
+        assert!(parsed.inject);
+        let web = parsed.effective("web");
+        let paths: Vec<_> = web
+            .paths
+            .iter()
+            .map(|(a, p)| format!("{}:{}", a.name(), p.as_str()))
+            .collect();
+        assert_eq!(
+            paths,
+            ["ro:/etc/app", "ro:/srv", "rw:/data", "rx:/opt/tools"]
+        );
+        assert_eq!(web.connect_tcp.len(), 2);
+        assert_eq!(web.mode, Mode::DryRun);
+        assert_eq!(web.profile, Profile::Default);
+        assert!(web.discover);
+        let sidecar = parsed.effective("sidecar");
+        assert_eq!(sidecar.mode, Mode::Enforce);
+        assert_eq!(sidecar.profile, Profile::Minimal);
+        assert!(!sidecar.discover);
+        assert_eq!(sidecar.paths.len(), 3);
+    }
+
+    #[test]
+    fn every_bad_input_is_refused_naming_key_container_and_value() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("read", "etc/app")],
+                r#"annotation "landlock-injector.io/read": value "etc/app": "etc/app": path must be absolute"#,
+            ),
+            (
+                &[("web.write", "/data/../etc")],
+                r#"annotation "landlock-injector.io/web.write" (container "web"): value "/data/../etc": "/data/../etc": path has a '..' element"#,
+            ),
+            (
+                &[("read", "/a,,/b")],
+                r#"annotation "landlock-injector.io/read": value "/a,,/b": empty element in the comma-separated list"#,
+            ),
+            (&[("read", "/a/")], "path has an empty element"),
+            (&[("bind-tcp", "0")], r#"value "0": "0": port out of range"#),
+            (
+                &[("connect-tcp", "70000")],
+                r#"value "70000": "70000": port out of range"#,
+            ),
+            (
+                &[("mode", "strict")],
+                r#"value "strict": "strict": unknown mode"#,
+            ),
+            (
+                &[("web.profile", "fat")],
+                r#"(container "web"): value "fat": "fat": unknown profile"#,
+            ),
+            (
+                &[("discover", "no")],
+                r#"value "no": expected "true" or "false""#,
+            ),
+            (
+                &[("inject", "yes")],
+                r#"annotation "landlock-injector.io/inject": value "yes": expected "true" or "false""#,
+            ),
+            (&[("status", "skip")], "written by the webhook only"),
+            (&[("reads", "/etc")], r#"unknown key "reads""#),
+            (&[("web.inject", "true")], "pod-level key"),
+            (
+                &[("db.read", "/var/lib/db")],
+                r#"annotation "landlock-injector.io/db.read" (container "db"): value "/var/lib/db": the pod has no container "db" (it has web, sidecar)"#,
+            ),
+        ];
+        for (pairs, expected) in cases {
+            let message = error(pairs);
+            assert!(
+                message.contains(expected),
+                "{pairs:?}:\n  got      {message}\n  expected {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_prefixes_are_ignored_and_absent_inject_means_not_opted_in() {
+        let mut map = annotations(&[("read", "/srv")]);
+        map.insert("example.com/read".to_owned(), "anything".to_owned());
+        let parsed = parse(&map, CONTAINERS).expect("valid");
+        assert!(!parsed.inject);
+        assert!(!opted_in(&map));
+        assert!(opted_in(&annotations(&[("inject", "true")])));
+    }
+}

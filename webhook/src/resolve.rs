@@ -1,0 +1,34 @@
+//! Where image configurations come from: a registry (see [`crate::registry`]) or nowhere.
+
+use k8s_openapi::api::core::v1::Pod;
+
+use crate::entrypoint::ImageConfig;
+
+/// Looks up the ENTRYPOINT and CMD of an image for a pod (whose pull secrets may be needed).
+pub trait ImageResolver: Send + Sync {
+    /// The configuration of `image`, or why it could not be read.
+    fn resolve(
+        &self,
+        image: &str,
+        pod: &Pod,
+        namespace: Option<&str>,
+    ) -> impl Future<Output = Result<ImageConfig, String>> + Send;
+}
+
+/// Never looks anything up: containers without `command` are denied with a clear message.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Offline;
+
+impl ImageResolver for Offline {
+    async fn resolve(
+        &self,
+        _image: &str,
+        _pod: &Pod,
+        _namespace: Option<&str>,
+    ) -> Result<ImageConfig, String> {
+        Err(
+            "image lookups are off (--offline), so the image's ENTRYPOINT and CMD are unknown"
+                .to_owned(),
+        )
+    }
+}
