@@ -12,11 +12,15 @@
 //! | [`serve`] | `landlock-webhook serve` |
 
 pub mod annotations;
+pub mod commands;
 pub mod config;
 pub mod discovery;
+pub mod endpoint;
 pub mod entrypoint;
+pub mod inject;
 pub mod mutation;
 pub mod patch;
+pub mod registry;
 pub mod resolve;
 pub mod review;
 pub mod serve;

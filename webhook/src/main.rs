@@ -1,3 +1,195 @@
 //! `landlock-webhook`: serve, inject, review.
 
-fn main() {}
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use webhook::commands::{self, Common, Lookup};
+use webhook::config::{Config, default_shim_image};
+use webhook::registry::RegistryOptions;
+use webhook::serve::tls_reload::CertFiles;
+use webhook::serve::{ServeOptions, TlsSource};
+
+/// Wraps opted-in pods' containers in landlock-shim.
+#[derive(Parser)]
+#[command(name = "landlock-webhook", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve AdmissionReview v1 over HTTPS at /mutate (plus /healthz, /readyz, /metrics).
+    Serve(ServeArgs),
+    /// Print Pods and workloads from FILE (or stdin) as the webhook would admit them.
+    Inject {
+        /// The manifest (YAML or JSON, multi-document); `-` or absent: stdin.
+        #[arg(short = 'f', long = "filename")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        lookup: LookupArgs,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Read an AdmissionReview on stdin, write the response on stdout (the /mutate code path).
+    Review {
+        #[command(flatten)]
+        lookup: LookupArgs,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+#[derive(Args)]
+struct CommonArgs {
+    /// Image of the injected init container.
+    #[arg(long, default_value_t = default_shim_image())]
+    shim_image: String,
+    /// The webhook's own namespace, never mutated.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "landlock-injector")]
+    namespace: String,
+    /// Time budget of one image lookup (e.g. 4s, 500ms).
+    #[arg(long, default_value = "4s", value_parser = humantime::parse_duration)]
+    registry_timeout: Duration,
+    /// Extra CA certificate (PEM) for registries; repeatable.
+    #[arg(long = "registry-ca")]
+    registry_ca: Vec<PathBuf>,
+    /// Registry reached over plain HTTP (host or host:port); repeatable.
+    #[arg(long = "insecure-registry")]
+    insecure_registry: Vec<String>,
+    /// Image references kept in the lookup cache.
+    #[arg(long, default_value_t = 512)]
+    image_cache_size: usize,
+    /// How long a tag → digest resolution is trusted.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    image_cache_ttl: Duration,
+    /// Platform picked from multi-platform images.
+    #[arg(long, default_value = "linux/amd64")]
+    platform: String,
+}
+
+#[derive(Args)]
+struct LookupArgs {
+    /// dockerconfigjson file with registry credentials; repeatable.
+    #[arg(long = "pull-secret")]
+    pull_secret: Vec<PathBuf>,
+    /// Do not contact registries: containers without `command` cannot be wrapped.
+    #[arg(long)]
+    offline: bool,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    listen: SocketAddr,
+    /// Serving certificate chain (PEM), reloaded when it changes; with --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Serving key (PEM); with --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Without --tls-cert: where to write the generated CA bundle.
+    #[arg(long, default_value_os_t = std::env::temp_dir().join("landlock-webhook-ca.pem"))]
+    ca_out: PathBuf,
+    /// Without --tls-cert: extra DNS name or IP for the generated certificate; repeatable.
+    #[arg(long = "tls-san")]
+    tls_san: Vec<String>,
+    /// Largest accepted AdmissionReview body.
+    #[arg(long, default_value_t = 3 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Run without the server's own Landlock sandbox (not recommended).
+    #[arg(long)]
+    no_self_sandbox: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+impl CommonArgs {
+    fn into_common(self) -> Common {
+        Common {
+            config: Config {
+                shim_image: self.shim_image,
+                namespace: self.namespace,
+            },
+            registry: RegistryOptions {
+                budget: self.registry_timeout,
+                extra_roots: self.registry_ca,
+                insecure: self.insecure_registry,
+                platform: self.platform,
+                cache_size: self.image_cache_size,
+                cache_ttl: self.image_cache_ttl,
+            },
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(args) => {
+            let tls = match (args.tls_cert, args.tls_key) {
+                (Some(cert), Some(key)) => TlsSource::Files(CertFiles { cert, key }),
+                _ => TlsSource::SelfSigned {
+                    ca_out: args.ca_out,
+                    names: args.tls_san,
+                },
+            };
+            let mut options = ServeOptions::new(args.listen, tls);
+            options.body_limit = args.max_body_bytes;
+            options.self_sandbox = !args.no_self_sandbox;
+            commands::serve(args.common.into_common(), options)
+        }
+        Command::Inject {
+            file,
+            lookup,
+            common,
+        } => commands::inject(
+            &common.into_common(),
+            &Lookup {
+                pull_secrets: lookup.pull_secret,
+                offline: lookup.offline,
+            },
+            file.as_ref(),
+        ),
+        Command::Review { lookup, common } => commands::review(
+            &common.into_common(),
+            &Lookup {
+                pull_secrets: lookup.pull_secret,
+                offline: lookup.offline,
+            },
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("landlock-webhook: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -148,6 +148,18 @@ pub async fn lookup(
     images
 }
 
+/// The response as JSON bytes, with the patch base64-encoded as the API server's Go types
+/// expect for `[]byte` (kube-core serialises it as an array of numbers).
+pub fn to_json(review: &AdmissionReview<DynamicObject>) -> Result<Vec<u8>, serde_json::Error> {
+    use base64::Engine as _;
+    let mut value = serde_json::to_value(review)?;
+    if let Some(patch) = value.pointer_mut("/response/patch") {
+        let bytes: Vec<u8> = serde_json::from_value(patch.take())?;
+        *patch = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+    }
+    serde_json::to_vec(&value)
+}
+
 fn with_warnings(mut response: AdmissionResponse, warnings: Vec<String>) -> AdmissionResponse {
     if !warnings.is_empty() {
         response.warnings = Some(warnings);

@@ -1,0 +1,160 @@
+//! The three subcommands, given parsed options: each sets up what it needs and calls the
+//! library. Errors come back as text for `main` to print with the program name.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use crate::config::Config;
+use crate::endpoint::Endpoint;
+use crate::inject;
+use crate::registry::{
+    Registry, RegistryOptions, Secrets, cluster_secrets::ClusterSecrets, pull_secrets::Fixed,
+};
+use crate::resolve::{ImageResolver, Offline};
+use crate::review;
+use crate::serve::{self, ServeOptions};
+
+/// Options shared by every subcommand.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// The admission configuration.
+    pub config: Config,
+    /// How to reach registries.
+    pub registry: RegistryOptions,
+}
+
+/// Options of `inject` and `review`, which run without a cluster.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    /// dockerconfigjson files used for every image.
+    pub pull_secrets: Vec<PathBuf>,
+    /// No registry lookups at all.
+    pub offline: bool,
+}
+
+/// Either a registry reader or nothing, for the offline subcommands.
+enum Resolver {
+    Registry(Box<Registry<Secrets>>),
+    Offline(Offline),
+}
+
+impl ImageResolver for Resolver {
+    async fn resolve(
+        &self,
+        image: &str,
+        pod: &k8s_openapi::api::core::v1::Pod,
+        namespace: Option<&str>,
+    ) -> Result<crate::entrypoint::ImageConfig, String> {
+        match self {
+            Resolver::Registry(r) => r.resolve(image, pod, namespace).await,
+            Resolver::Offline(o) => o.resolve(image, pod, namespace).await,
+        }
+    }
+}
+
+fn resolver(common: &Common, lookup: &Lookup) -> Result<Resolver, String> {
+    if lookup.offline {
+        return Ok(Resolver::Offline(Offline));
+    }
+    let secrets = Fixed::from_files(&lookup.pull_secrets).map_err(|e| e.to_string())?;
+    let registry = Registry::new(common.registry.clone(), Secrets::Fixed(secrets))
+        .map_err(|e| e.to_string())?;
+    Ok(Resolver::Registry(Box::new(registry)))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn read_input(file: Option<&PathBuf>) -> Result<String, String> {
+    let mut input = String::new();
+    match file.filter(|f| f.as_os_str() != "-") {
+        Some(path) => {
+            input =
+                std::fs::read_to_string(path).map_err(|e| format!("-f {}: {e}", path.display()))?;
+        }
+        None => {
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .map_err(|e| format!("cannot read standard input: {e}"))?;
+        }
+    }
+    Ok(input)
+}
+
+/// `landlock-webhook inject [-f FILE]`: prints the mutated manifest; warnings on stderr.
+pub fn inject(common: &Common, lookup: &Lookup, file: Option<&PathBuf>) -> Result<(), String> {
+    let input = read_input(file)?;
+    let resolver = resolver(common, lookup)?;
+    let injected = runtime()?.block_on(inject::inject(&input, &common.config, &resolver));
+    let injected = injected.map_err(|e| format!("nothing was printed, because:\n{e}"))?;
+    for warning in &injected.warnings {
+        eprintln!("landlock-webhook: warning: {warning}");
+    }
+    std::io::stdout()
+        .write_all(injected.output.as_bytes())
+        .map_err(|e| format!("cannot write the output: {e}"))
+}
+
+/// `landlock-webhook review`: AdmissionReview on stdin, the response on stdout.
+pub fn review(common: &Common, lookup: &Lookup) -> Result<(), String> {
+    let input = read_input(None)?;
+    let resolver = resolver(common, lookup)?;
+    let reviewed = runtime()?
+        .block_on(review::review(input.as_bytes(), &common.config, &resolver))
+        .map_err(|e| e.to_string())?;
+    let mut body = review::to_json(&reviewed.review)
+        .map_err(|e| format!("cannot serialise the response: {e}"))?;
+    body.push(b'\n');
+    std::io::stdout()
+        .write_all(&body)
+        .map_err(|e| format!("cannot write the output: {e}"))
+}
+
+/// `landlock-webhook serve`.
+pub fn serve(common: Common, mut options: ServeOptions) -> Result<(), String> {
+    options
+        .reads
+        .extend(common.registry.extra_roots.iter().cloned());
+    for var in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+        if let Some(path) = std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.exists())
+        {
+            options.reads.push(path);
+        }
+    }
+    serve::run(options, move || -> Result<Endpoint<Secrets>, String> {
+        let secrets = match cluster_client() {
+            Some(client) => Secrets::Cluster(ClusterSecrets::new(client)),
+            None => Secrets::Fixed(Fixed::default()),
+        };
+        let registry =
+            Registry::new(common.registry.clone(), secrets).map_err(|e| e.to_string())?;
+        Ok(Endpoint {
+            config: common.config.clone(),
+            registry,
+        })
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// A Kubernetes client from the in-cluster configuration, if the server runs in a pod.
+fn cluster_client() -> Option<kube::Client> {
+    match kube::Config::incluster() {
+        Ok(config) => match kube::Client::try_from(config) {
+            Ok(client) => Some(client),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot build the Kubernetes client: pull secrets are not read");
+                None
+            }
+        },
+        Err(_) => {
+            tracing::warn!("not running in a cluster: image lookups use no pull secrets");
+            None
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! `/mutate`: [`crate::review::review`] behind the server's [`Admission`] trait, so the HTTPS
+//! path and `landlock-webhook review` run the very same code.
+
+use std::sync::atomic::Ordering;
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+
+use crate::config::Config;
+use crate::registry::{Registry, pull_secrets::PullSecrets};
+use crate::review;
+use crate::serve::metrics::Outcome;
+use crate::serve::{Admission, Answer};
+
+/// The admission logic the server runs.
+pub struct Endpoint<S> {
+    /// The configuration.
+    pub config: Config,
+    /// The image configuration reader.
+    pub registry: Registry<S>,
+}
+
+impl<S: PullSecrets + 'static> Admission for Endpoint<S> {
+    async fn review(&self, body: Bytes) -> Answer {
+        match review::review(&body, &self.config, &self.registry).await {
+            Ok(reviewed) => match review::to_json(&reviewed.review) {
+                Ok(body) => Answer {
+                    status: StatusCode::OK,
+                    body,
+                    outcome: reviewed.outcome,
+                },
+                Err(e) => Answer {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    body: format!("cannot serialise the response: {e}\n").into_bytes(),
+                    outcome: Outcome::Error,
+                },
+            },
+            Err(err) => Answer {
+                status: StatusCode::BAD_REQUEST,
+                body: format!("{err}\n").into_bytes(),
+                outcome: Outcome::Error,
+            },
+        }
+    }
+
+    fn registry_totals(&self) -> (u64, u64, u64) {
+        let c = &self.registry.counters;
+        (
+            c.resolved.load(Ordering::Relaxed),
+            c.failed.load(Ordering::Relaxed),
+            c.cache_hits.load(Ordering::Relaxed),
+        )
+    }
+}
