@@ -101,6 +101,9 @@ struct ServeArgs {
     /// Serving key (PEM); with --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// How often the certificate files are checked for changes.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    tls_reload_interval: Duration,
     /// Without --tls-cert: where to write the generated CA bundle.
     #[arg(long, default_value_os_t = std::env::temp_dir().join("landlock-webhook-ca.pem"))]
     ca_out: PathBuf,
@@ -162,6 +165,7 @@ fn main() -> ExitCode {
             };
             let mut options = ServeOptions::new(args.listen, tls);
             options.body_limit = args.max_body_bytes;
+            options.reload_interval = args.tls_reload_interval;
             options.self_sandbox = !args.no_self_sandbox;
             commands::serve(args.common.into_common(), options)
         }

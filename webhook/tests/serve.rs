@@ -1,0 +1,530 @@
+//! `landlock-webhook serve` over real HTTPS on loopback: the admission endpoint, health and
+//! metrics, certificate rotation under load, malformed requests, graceful shutdown and the
+//! server's own sandbox.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BIN: &str = env!("CARGO_BIN_EXE_landlock-webhook");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// A CA that signs serving certificates, one generation at a time.
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+impl Ca {
+    fn new() -> Self {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "test CA");
+        let cert = params.self_signed(&key).expect("CA");
+        Self {
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A serving pair for localhost: (cert PEM, key PEM, cert DER).
+    fn leaf(&self, generation: u32) -> (String, String, Vec<u8>) {
+        let key = KeyPair::generate().expect("key");
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .expect("params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("generation {generation}"));
+        let cert = params.signed_by(&key, &self.issuer).expect("leaf");
+        (cert.pem(), key.serialize_pem(), cert.der().to_vec())
+    }
+}
+
+/// Writes a generation into `dir` the way kubelet updates a Secret volume; `payload_dir` may
+/// point outside `dir` (to show what the sandbox refuses).
+fn publish(dir: &Path, payload_dir: &str, cert: &str, key: &str) {
+    let payload = dir.join(payload_dir);
+    std::fs::create_dir_all(&payload).expect("payload dir");
+    std::fs::write(payload.join("tls.crt"), cert).expect("write");
+    std::fs::write(payload.join("tls.key"), key).expect("write");
+    let _ = std::fs::remove_file(dir.join("..data_tmp"));
+    symlink(payload_dir, dir.join("..data_tmp")).expect("symlink");
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).expect("swap ..data");
+    for name in ["tls.crt", "tls.key"] {
+        if std::fs::symlink_metadata(dir.join(name)).is_err() {
+            symlink(format!("..data/{name}"), dir.join(name)).expect("key symlink");
+        }
+    }
+}
+
+/// A running server.
+struct Server {
+    child: Child,
+    port: u16,
+    ca: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(args: &[&str], ca: String) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn landlock-webhook serve");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = serde_json::from_str::<serde_json::Value>(&line)
+                    .ok()
+                    .and_then(|v| v["fields"]["address"].as_str().map(str::to_owned))
+                {
+                    let _ = tx.send(addr);
+                }
+                sink.lock().expect("log").push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("the server did not start: {:?}", log.lock().expect("log")));
+        let port = addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        Self {
+            child,
+            port,
+            ca,
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().expect("log").join("\n")
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTPS request on a new connection: (status, body, served leaf certificate DER).
+async fn request(
+    server_port: u16,
+    ca_pem: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, String, Vec<u8>)> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots
+            .add(cert.map_err(std::io::Error::other)?)
+            .map_err(std::io::Error::other)?;
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", server_port)).await?;
+    let name = ServerName::try_from("localhost").map_err(std::io::Error::other)?;
+    let mut tls = connector.connect(name, tcp).await?;
+    let served = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec())
+        .unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).await?;
+    // A server may answer (413) before reading a large body; stop writing then.
+    let _ = tls.write_all(body).await;
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP status in {text:?}")))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body, served))
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/{name}")).expect("fixture")
+}
+
+fn cert_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).expect("mkdir");
+    (dir, certs)
+}
+
+fn file_args(certs: &Path) -> Vec<String> {
+    vec![
+        "--tls-cert".into(),
+        certs.join("tls.crt").display().to_string(),
+        "--tls-key".into(),
+        certs.join("tls.key").display().to_string(),
+        "--tls-reload-interval".into(),
+        "100ms".into(),
+        "--registry-timeout".into(),
+        "2s".into(),
+    ]
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admission_health_and_metrics_over_https() {
+    let ca = Ca::new();
+    let (_dir, certs) = cert_dir();
+    let (cert, key, _) = ca.leaf(1);
+    publish(&certs, "..2026_11_23_00_00_00.1", &cert, &key);
+    let server = Server::start(&args(&file_args(&certs)), ca.pem.clone());
+    let port = server.port;
+
+    let (status, body, _) = request(port, &server.ca, "GET", "/healthz", "text/plain", b"")
+        .await
+        .expect("healthz");
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, _, _) = request(port, &server.ca, "GET", "/readyz", "text/plain", b"")
+        .await
+        .expect("readyz");
+    assert_eq!(status, 200);
+
+    let (status, body, _) = request(
+        port,
+        &server.ca,
+        "POST",
+        "/mutate",
+        "application/json",
+        &fixture("review-annotated.json"),
+    )
+    .await
+    .expect("mutate");
+    assert_eq!(status, 200, "{body}");
+    let review: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(review["response"]["allowed"], true);
+    assert_eq!(review["response"]["patchType"], "JSONPatch");
+
+    let (status, body, _) = request(
+        port,
+        &server.ca,
+        "POST",
+        "/mutate",
+        "application/json",
+        &fixture("review-plain.json"),
+    )
+    .await
+    .expect("mutate");
+    assert_eq!(status, 200);
+    assert!(!body.contains("\"patch\""), "{body}");
+
+    let (status, body, _) = request(
+        port,
+        &server.ca,
+        "POST",
+        "/mutate",
+        "application/json",
+        &fixture("review-bad-annotation.json"),
+    )
+    .await
+    .expect("mutate");
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("\"allowed\":false") && body.contains("landlock-injector.io/web.read"),
+        "{body}"
+    );
+
+    let (status, metrics, _) = request(port, &server.ca, "GET", "/metrics", "text/plain", b"")
+        .await
+        .expect("metrics");
+    assert_eq!(status, 200);
+    for line in [
+        "landlock_webhook_admission_requests_total{outcome=\"mutated\"} 1",
+        "landlock_webhook_admission_requests_total{outcome=\"unchanged\"} 1",
+        "landlock_webhook_admission_requests_total{outcome=\"denied\"} 1",
+        "landlock_webhook_admission_duration_seconds_count 3",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+    // The server sandboxed itself and said so in one line.
+    assert!(
+        server.log().contains("{\"landlock\":\"landlock-webhook"),
+        "{}",
+        server.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn certificate_rotation_under_load_fails_no_request() {
+    let ca = Ca::new();
+    let (_dir, certs) = cert_dir();
+    let (cert, key, _) = ca.leaf(1);
+    publish(&certs, "..2026_11_23_00_00_00.1", &cert, &key);
+    let server = Server::start(&args(&file_args(&certs)), ca.pem.clone());
+    let (port, ca_pem) = (server.port, server.ca.clone());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(Mutex::new(Vec::new())),
+    );
+    let client = {
+        let (stop, ok, failed, ca_pem) = (stop.clone(), ok.clone(), failed.clone(), ca_pem.clone());
+        tokio::spawn(async move {
+            let body = fixture("review-annotated.json");
+            while !stop.load(Ordering::Relaxed) {
+                match request(port, &ca_pem, "POST", "/mutate", "application/json", &body).await {
+                    Ok((200, _, _)) => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok((status, body, _)) => failed
+                        .lock()
+                        .expect("lock")
+                        .push(format!("{status}: {body}")),
+                    Err(e) => failed.lock().expect("lock").push(e.to_string()),
+                }
+            }
+        })
+    };
+    let mut last_der = Vec::new();
+    for generation in 2..=4 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let (cert, key, der) = ca.leaf(generation);
+        publish(
+            &certs,
+            &format!("..2026_11_23_00_00_0{generation}.{generation}"),
+            &cert,
+            &key,
+        );
+        last_der = der;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    stop.store(true, Ordering::Relaxed);
+    client.await.expect("client");
+    let failed = failed.lock().expect("lock").clone();
+    assert!(
+        failed.is_empty(),
+        "failed requests during rotation: {failed:?}"
+    );
+    assert!(ok.load(Ordering::Relaxed) > 10, "the client kept sending");
+    let (_, _, served) = request(port, &ca_pem, "GET", "/healthz", "text/plain", b"")
+        .await
+        .expect("healthz");
+    assert_eq!(served, last_der, "the newest certificate is served");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_requests_get_clean_4xx_and_the_server_keeps_serving() {
+    let ca = Ca::new();
+    let (_dir, certs) = cert_dir();
+    let (cert, key, _) = ca.leaf(1);
+    publish(&certs, "..2026_11_23_00_00_00.1", &cert, &key);
+    let server = Server::start(&args(&file_args(&certs)), ca.pem.clone());
+    let (port, ca_pem) = (server.port, server.ca.clone());
+    let huge = vec![b'{'; 10 * 1024 * 1024];
+    let cases: Vec<(&str, &str, &[u8], u16)> = vec![
+        ("POST", "application/json", b"not json", 400),
+        (
+            "POST",
+            "application/json",
+            br#"{"apiVersion":"v1","kind":"Pod"}"#,
+            400,
+        ),
+        (
+            "POST",
+            "application/json",
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#,
+            400,
+        ),
+        ("POST", "application/json", &huge, 413),
+        ("POST", "text/plain", b"{}", 415),
+        ("GET", "application/json", b"", 405),
+    ];
+    for (method, content_type, body, want) in cases {
+        let (status, text, _) = request(port, &ca_pem, method, "/mutate", content_type, body)
+            .await
+            .expect("request");
+        assert_eq!(status, want, "{method} {content_type}: {text}");
+    }
+    let (status, _, _) = request(port, &ca_pem, "GET", "/healthz", "text/plain", b"")
+        .await
+        .expect("healthz");
+    assert_eq!(status, 200);
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_the_request_in_flight_finish() {
+    // A "registry" that accepts connections and never answers: the review waits for its
+    // lookup budget (2s), long enough to send SIGTERM in the middle.
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let registry = black_hole.local_addr().expect("addr");
+    let review = String::from_utf8(fixture("review-no-command.json"))
+        .expect("UTF-8")
+        .replace("registry.example/web:1.0", &format!("{registry}/web:1.0"));
+
+    let ca = Ca::new();
+    let (_dir, certs) = cert_dir();
+    let (cert, key, _) = ca.leaf(1);
+    publish(&certs, "..2026_11_23_00_00_00.1", &cert, &key);
+    let mut server = Server::start(&args(&file_args(&certs)), ca.pem.clone());
+    let (port, ca_pem) = (server.port, server.ca.clone());
+    let in_flight = tokio::spawn(async move {
+        request(
+            port,
+            &ca_pem,
+            "POST",
+            "/mutate",
+            "application/json",
+            review.as_bytes(),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.terminate();
+        (status, server.log())
+    })
+    .await
+    .expect("terminate");
+    let (status, log) = status;
+    let (code, body, _) = in_flight
+        .await
+        .expect("task")
+        .expect("the request completes");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("budget"), "{body}");
+    assert!(status.success(), "exit {status:?}\n{log}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(black_hole);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_self_sandbox_confines_certificate_reads_to_the_certificate_directory() {
+    for sandboxed in [true, false] {
+        let ca = Ca::new();
+        let (dir, certs) = cert_dir();
+        let (cert, key, first) = ca.leaf(1);
+        publish(&certs, "..2026_11_23_00_00_00.1", &cert, &key);
+        let mut extra = file_args(&certs);
+        if !sandboxed {
+            extra.push("--no-self-sandbox".into());
+        }
+        let server = Server::start(&args(&extra), ca.pem.clone());
+        // A renewal whose payload lies OUTSIDE the certificate directory (not what kubelet
+        // does): only a sandboxed server is stopped from reading it.
+        std::fs::create_dir_all(dir.path().join("elsewhere")).expect("mkdir");
+        let (cert, key, second) = ca.leaf(2);
+        publish(&certs, "../elsewhere", &cert, &key);
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let (_, _, served) = request(
+            server.port,
+            &server.ca,
+            "GET",
+            "/healthz",
+            "text/plain",
+            b"",
+        )
+        .await
+        .expect("healthz");
+        if sandboxed {
+            assert_eq!(
+                served, first,
+                "the sandboxed server kept the old certificate"
+            );
+            assert!(
+                server.log().contains("Permission denied"),
+                "{}",
+                server.log()
+            );
+        } else {
+            assert_eq!(served, second, "without the sandbox the new files are read");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_certificate_files_it_serves_a_self_signed_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_out = dir.path().join("ca.pem");
+    let mut child = Command::new(BIN)
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--ca-out",
+        ])
+        .arg(&ca_out)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut port = None;
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        if let Some(addr) = serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .and_then(|v| v["fields"]["address"].as_str().map(str::to_owned))
+        {
+            port = addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+            break;
+        }
+    }
+    let port = port.expect("the server printed its address");
+    let ca = std::fs::read_to_string(&ca_out).expect("the CA bundle was written");
+    let (status, _, _) = request(port, &ca, "GET", "/healthz", "text/plain", b"")
+        .await
+        .expect("trusting the CA works");
+    assert_eq!(status, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
