@@ -1,3 +1,4 @@
 //! Test harnesses shared by the cross-crate tests of landlock-injector.
 
+pub mod registry;
 pub mod static_build;
