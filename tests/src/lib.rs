@@ -1,4 +1,5 @@
 //! Test harnesses shared by the cross-crate tests of landlock-injector.
 
+pub mod pod_runner;
 pub mod registry;
 pub mod static_build;
