@@ -1,5 +1,6 @@
 //! Test harnesses shared by the cross-crate tests of landlock-injector.
 
+pub mod admit;
 pub mod pod_runner;
 pub mod registry;
 pub mod static_build;
