@@ -1,0 +1,56 @@
+{{/* The release's name for every object. */}}
+{{- define "landlock-injector.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "landlock-injector.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "landlock-injector.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "landlock-injector.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{- define "landlock-injector.shimImage" -}}
+{{ .Values.shimImage.repository }}:{{ .Values.shimImage.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{- define "landlock-injector.tlsSecret" -}}
+{{- if eq .Values.tls.mode "secret" -}}
+{{- required "tls.secretName is required with tls.mode=secret" .Values.tls.secretName -}}
+{{- else -}}
+{{- include "landlock-injector.fullname" . }}-tls
+{{- end -}}
+{{- end -}}
+
+{{- define "landlock-injector.serviceDNS" -}}
+{{ include "landlock-injector.fullname" . }}.{{ .Release.Namespace }}.svc
+{{- end -}}
+
+{{/* Namespaces the webhook and the policy never act on. */}}
+{{- define "landlock-injector.namespaceSelector" -}}
+matchExpressions:
+  - key: kubernetes.io/metadata.name
+    operator: NotIn
+    values: [kube-system, {{ .Release.Namespace | quote }}]
+{{- with .Values.webhook.namespaceSelector.matchExpressions }}
+{{ toYaml . | indent 2 }}
+{{- end }}
+{{- with .Values.webhook.namespaceSelector.matchLabels }}
+matchLabels:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
