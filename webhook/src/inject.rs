@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::mutation::{self, Context, Verdict};
+use crate::mutation::Verdict;
 use crate::resolve::ImageResolver;
-use crate::review::lookup;
+use crate::review::decide;
 
 /// The manifest format, kept from input to output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,13 +112,7 @@ async fn mutate_pod(
 ) -> Result<Vec<String>, String> {
     let pod: Pod =
         serde_json::from_value(pod_value.clone()).map_err(|e| format!("not a valid pod: {e}"))?;
-    let images = lookup(&pod, config, namespace, resolver).await;
-    let ctx = Context {
-        config,
-        namespace,
-        images: &images,
-    };
-    match mutation::mutate(&pod, &ctx) {
+    match decide(&pod, namespace, config, resolver).await {
         Ok(Verdict::Unchanged { warnings, .. }) => Ok(warnings),
         Ok(Verdict::Mutated(m)) => {
             json_patch::patch(pod_value, &m.patch)

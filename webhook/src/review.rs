@@ -105,14 +105,7 @@ async fn respond(
             );
         }
     };
-    let namespace = request.namespace.as_deref();
-    let images = lookup(&pod, config, namespace, resolver).await;
-    let ctx = Context {
-        config,
-        namespace,
-        images: &images,
-    };
-    match mutation::mutate(&pod, &ctx) {
+    match decide(&pod, request.namespace.as_deref(), config, resolver).await {
         Ok(Verdict::Unchanged { warnings, .. }) => {
             (with_warnings(allowed, warnings), Outcome::Unchanged)
         }
@@ -127,6 +120,22 @@ async fn respond(
         },
         Err(denial) => (allowed.deny(denial), Outcome::Denied),
     }
+}
+
+/// Looks up the images `pod` needs, then decides: the whole admission decision for one pod.
+pub async fn decide(
+    pod: &Pod,
+    namespace: Option<&str>,
+    config: &Config,
+    resolver: &impl ImageResolver,
+) -> Result<Verdict, mutation::Denial> {
+    let images = lookup(pod, config, namespace, resolver).await;
+    let ctx = Context {
+        config,
+        namespace,
+        images: &images,
+    };
+    mutation::mutate(pod, &ctx)
 }
 
 /// Looks up the image configuration of every container that needs one.

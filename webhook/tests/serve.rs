@@ -214,17 +214,26 @@ fn file_args(certs: &Path) -> Vec<String> {
     ]
 }
 
+/// A CA, a kubelet-style certificate directory with generation 1 published, and a server
+/// serving from it with `extra` flags.
+fn serving(extra: &[&str]) -> (Ca, tempfile::TempDir, PathBuf, Server) {
+    let ca = Ca::new();
+    let (dir, certs) = cert_dir();
+    let (cert, key, _) = ca.leaf(1);
+    publish(&certs, "..2026_11_23_00_00_00.1", &cert, &key);
+    let mut flags = file_args(&certs);
+    flags.extend(extra.iter().map(|s| (*s).to_owned()));
+    let server = Server::start(&args(&flags), ca.pem.clone());
+    (ca, dir, certs, server)
+}
+
 fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn admission_health_and_metrics_over_https() {
-    let ca = Ca::new();
-    let (_dir, certs) = cert_dir();
-    let (cert, key, _) = ca.leaf(1);
-    publish(&certs, "..2026_11_23_00_00_00.1", &cert, &key);
-    let server = Server::start(&args(&file_args(&certs)), ca.pem.clone());
+    let (_ca, _dir, _certs, server) = serving(&[]);
     let port = server.port;
 
     let (status, body, _) = request(port, &server.ca, "GET", "/healthz", "text/plain", b"")
@@ -302,11 +311,7 @@ async fn admission_health_and_metrics_over_https() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn certificate_rotation_under_load_fails_no_request() {
-    let ca = Ca::new();
-    let (_dir, certs) = cert_dir();
-    let (cert, key, _) = ca.leaf(1);
-    publish(&certs, "..2026_11_23_00_00_00.1", &cert, &key);
-    let server = Server::start(&args(&file_args(&certs)), ca.pem.clone());
+    let (ca, _dir, certs, server) = serving(&[]);
     let (port, ca_pem) = (server.port, server.ca.clone());
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -361,11 +366,7 @@ async fn certificate_rotation_under_load_fails_no_request() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_requests_get_clean_4xx_and_the_server_keeps_serving() {
-    let ca = Ca::new();
-    let (_dir, certs) = cert_dir();
-    let (cert, key, _) = ca.leaf(1);
-    publish(&certs, "..2026_11_23_00_00_00.1", &cert, &key);
-    let server = Server::start(&args(&file_args(&certs)), ca.pem.clone());
+    let (_ca, _dir, _certs, server) = serving(&[]);
     let (port, ca_pem) = (server.port, server.ca.clone());
     let huge = vec![b'{'; 10 * 1024 * 1024];
     let cases: Vec<(&str, &str, &[u8], u16)> = vec![
@@ -409,11 +410,7 @@ async fn sigterm_lets_the_request_in_flight_finish() {
         .expect("UTF-8")
         .replace("registry.example/web:1.0", &format!("{registry}/web:1.0"));
 
-    let ca = Ca::new();
-    let (_dir, certs) = cert_dir();
-    let (cert, key, _) = ca.leaf(1);
-    publish(&certs, "..2026_11_23_00_00_00.1", &cert, &key);
-    let mut server = Server::start(&args(&file_args(&certs)), ca.pem.clone());
+    let (_ca, _dir, _certs, mut server) = serving(&[]);
     let (port, ca_pem) = (server.port, server.ca.clone());
     let in_flight = tokio::spawn(async move {
         request(

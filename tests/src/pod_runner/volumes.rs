@@ -103,7 +103,7 @@ pub fn atomic_write(dir: &Path, payload: &Payload) -> Result<(), HarnessError> {
 }
 
 fn items_or_all(
-    keys: Vec<(String, Vec<u8>)>,
+    keys: Keys,
     items: Option<&Vec<KeyToPath>>,
     default_mode: u32,
     what: &str,
@@ -137,49 +137,47 @@ fn items_or_all(
     Ok(())
 }
 
-fn config_map(
-    objects: &Objects,
-    name: &str,
-    items: Option<&Vec<KeyToPath>>,
-    mode: u32,
-    optional: bool,
-    out: &mut Payload,
-) -> Result<(), HarnessError> {
-    match objects.config_maps.get(name) {
-        Some(data) => {
-            let keys = data
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
-                .collect();
-            items_or_all(
-                keys,
-                items,
-                mode,
-                &format!("configmap {name}"),
-                optional,
-                out,
-            )
-        }
-        None if optional => Ok(()),
-        None => Err(HarnessError::Pod(format!("configmap {name:?} not found"))),
-    }
+/// An object's keys and values.
+type Keys = Vec<(String, Vec<u8>)>;
+
+/// Which kind of object a volume source reads.
+#[derive(Clone, Copy)]
+enum Kind {
+    ConfigMap,
+    Secret,
 }
 
-fn secret(
+/// A ConfigMap's or Secret's keys as files (all of them, or `items`).
+fn keyed(
     objects: &Objects,
+    kind: Kind,
     name: &str,
     items: Option<&Vec<KeyToPath>>,
     mode: u32,
     optional: bool,
     out: &mut Payload,
 ) -> Result<(), HarnessError> {
-    match objects.secrets.get(name) {
-        Some(data) => {
-            let keys = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            items_or_all(keys, items, mode, &format!("secret {name}"), optional, out)
-        }
+    let (what, data): (String, Option<Keys>) = match kind {
+        Kind::ConfigMap => (
+            format!("configmap {name:?}"),
+            objects.config_maps.get(name).map(|d| {
+                d.iter()
+                    .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+                    .collect()
+            }),
+        ),
+        Kind::Secret => (
+            format!("secret {name:?}"),
+            objects
+                .secrets
+                .get(name)
+                .map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        ),
+    };
+    match data {
+        Some(keys) => items_or_all(keys, items, mode, &what, optional, out),
         None if optional => Ok(()),
-        None => Err(HarnessError::Pod(format!("secret {name:?} not found"))),
+        None => Err(HarnessError::Pod(format!("{what} not found"))),
     }
 }
 
@@ -231,8 +229,9 @@ pub fn payload(
     let mode = |m: Option<i32>| m.map_or(0o644, |m| m as u32);
     let mut out = Payload::new();
     if let Some(cm) = &volume.config_map {
-        config_map(
+        keyed(
             objects,
+            Kind::ConfigMap,
             &cm.name,
             cm.items.as_ref(),
             mode(cm.default_mode),
@@ -241,8 +240,9 @@ pub fn payload(
         )?;
     } else if let Some(s) = &volume.secret {
         let name = s.secret_name.clone().unwrap_or_default();
-        secret(
+        keyed(
             objects,
+            Kind::Secret,
             &name,
             s.items.as_ref(),
             mode(s.default_mode),
@@ -265,8 +265,9 @@ pub fn payload(
                 optional,
             }) = &source.config_map
             {
-                config_map(
+                keyed(
                     objects,
+                    Kind::ConfigMap,
                     name,
                     items.as_ref(),
                     default,
@@ -280,8 +281,9 @@ pub fn payload(
                 optional,
             }) = &source.secret
             {
-                secret(
+                keyed(
                     objects,
+                    Kind::Secret,
                     name,
                     items.as_ref(),
                     default,
