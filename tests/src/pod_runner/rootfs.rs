@@ -21,6 +21,8 @@ pub enum Rootfs {
     Busybox,
     /// `FROM scratch` + the static `landlock-shim` at `/landlock-shim`: the shim image.
     Shim,
+    /// `FROM scratch` + the static `landlock-webhook` at `/landlock-webhook`: the webhook image.
+    Webhook,
 }
 
 fn write(path: &Path, contents: &str, mode: u32) -> Result<(), HarnessError> {
@@ -79,26 +81,36 @@ fn build_busybox(root: &Path) -> Result<(), HarnessError> {
     Ok(())
 }
 
-fn build_shim(root: &Path) -> Result<(), HarnessError> {
-    let shim = static_build::static_binary("init-shim", "landlock-shim")
-        .map_err(|e| HarnessError::Pod(format!("static landlock-shim: {e}")))?;
-    for dir in ["proc", "sys", "dev", "tmp"] {
-        mkdirs(root, &[dir])?;
+/// The static binary of a `FROM scratch` image: (package, binary).
+fn scratch_binary(kind: Rootfs) -> Option<(&'static str, &'static str)> {
+    match kind {
+        Rootfs::Busybox => None,
+        Rootfs::Shim => Some(("init-shim", "landlock-shim")),
+        Rootfs::Webhook => Some(("webhook", "landlock-webhook")),
     }
-    std::fs::copy(&shim, root.join("landlock-shim")).map_err(io("copy landlock-shim"))?;
-    std::fs::set_permissions(
-        root.join("landlock-shim"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .map_err(io("chmod landlock-shim"))
+}
+
+fn static_binary(package: &str, bin: &str) -> Result<PathBuf, HarnessError> {
+    static_build::static_binary(package, bin)
+        .map_err(|e| HarnessError::Pod(format!("static {bin}: {e}")))
+}
+
+/// Like deploy/Dockerfile's `FROM scratch` stages: the binary at `/<bin>`, nothing else (the
+/// empty directories are mount points runc would create anyway).
+fn build_scratch(root: &Path, package: &str, bin: &str) -> Result<(), HarnessError> {
+    let binary = static_binary(package, bin)?;
+    mkdirs(root, &["proc", "sys", "dev"])?;
+    let dest = root.join(bin);
+    std::fs::copy(&binary, &dest).map_err(io(format!("copy {bin}")))?;
+    std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
+        .map_err(io(format!("chmod {bin}")))
 }
 
 /// A fingerprint of the inputs, so a changed busybox or shim makes a new cache entry.
 fn inputs_key(kind: Rootfs) -> Result<String, HarnessError> {
-    let input = match kind {
-        Rootfs::Busybox => PathBuf::from(BUSYBOX),
-        Rootfs::Shim => static_build::static_binary("init-shim", "landlock-shim")
-            .map_err(|e| HarnessError::Pod(format!("static landlock-shim: {e}")))?,
+    let input = match scratch_binary(kind) {
+        None => PathBuf::from(BUSYBOX),
+        Some((package, bin)) => static_binary(package, bin)?,
     };
     let meta = std::fs::metadata(&input).map_err(io(format!("stat {}", input.display())))?;
     let modified = meta
@@ -123,9 +135,9 @@ impl Rootfs {
             .prefix(".building-")
             .tempdir_in(&cache)
             .map_err(io("create a build directory"))?;
-        match self {
-            Rootfs::Busybox => build_busybox(building.path())?,
-            Rootfs::Shim => build_shim(building.path())?,
+        match scratch_binary(self) {
+            None => build_busybox(building.path())?,
+            Some((package, bin)) => build_scratch(building.path(), package, bin)?,
         }
         let built = building.keep();
         if std::fs::rename(&built, &path).is_err() {
