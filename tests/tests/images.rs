@@ -134,3 +134,64 @@ fn the_chart_deployment_runs_the_scratch_webhook_image_sandboxed() {
     assert!(log.contains("\"tcp_bind\":[8443]"), "{log}");
     webhook.stop();
 }
+
+/// The chart's `helm test` pod must pass when the webhook wrapped it and fail when it did not:
+/// otherwise `helm test` would prove nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_helm_test_pod_passes_only_when_sandboxed() {
+    use landlock_tests::admit::{Admitted, admit, shim_image};
+    let docs = render(&[], true).expect("helm template with tests");
+    let test_pod = docs
+        .iter()
+        .find(|d| d["kind"] == "Pod" && d["metadata"]["annotations"]["helm.sh/hook"] == "test")
+        .expect("the helm test pod");
+    let pod: Pod = serde_json::from_value(test_pod.clone()).expect("pod");
+    let image = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers[0].image.clone())
+        .expect("image");
+    let images = || {
+        Images::from([
+            shim_image(),
+            (
+                image.clone(),
+                Image {
+                    rootfs: Rootfs::Busybox,
+                    facts: ImageFacts::default(),
+                },
+            ),
+        ])
+    };
+
+    let sandboxed = match admit(
+        &pod,
+        &webhook::config::Config::default(),
+        &webhook::resolve::Offline,
+    )
+    .await
+    {
+        Admitted::Allowed(pod, _) => *pod,
+        Admitted::Denied(m) => panic!("the webhook denied the helm test pod: {m}"),
+    };
+    let mut runner = PodRunner::new(sandboxed, Cluster::default(), images()).expect("pod");
+    runner.run_init(LIMIT).expect("installer");
+    let done = runner.run("check", LIMIT).expect("check");
+    assert_eq!(done.exit_code, 0, "{done:?}");
+    assert!(
+        done.stdout
+            .contains("ok: read of /etc/shadow denied by the sandbox"),
+        "{done:?}"
+    );
+
+    let mut runner = PodRunner::new(pod, Cluster::default(), images()).expect("pod");
+    let done = runner.run("check", LIMIT).expect("check");
+    assert_eq!(
+        done.exit_code, 1,
+        "without the sandbox the test must fail: {done:?}"
+    );
+    assert!(
+        done.stdout.contains("FAIL: /etc/shadow was readable"),
+        "{done:?}"
+    );
+}
