@@ -52,6 +52,14 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
         );
     }
 
+    for grant in policy.broad_grants() {
+        eprintln!(
+            "landlock-shim: warning: {} {} grants all of {} (everything beneath it, e.g. /etc/shadow under /etc); name the narrower paths the program needs",
+            grant.access.flag(),
+            grant.path,
+            grant.path
+        );
+    }
     let plan = Plan::new(policy, requests(policy, &findings), kernel, &RealFs);
     if plan.mode == Mode::Enforce && !plan.is_complete() {
         let reasons = plan.refusal_reasons();

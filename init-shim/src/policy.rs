@@ -64,6 +64,13 @@ impl Policy {
         }
     }
 
+    /// The grants that cover a broad directory whole (see [`PolicyPath::is_broad`]): allowed,
+    /// but almost never meant (`--ro /` makes `/etc/shadow` readable), so both the shim and the
+    /// webhook warn about each one.
+    pub fn broad_grants(&self) -> impl Iterator<Item = &PathGrant> {
+        self.paths.iter().filter(|grant| grant.path.is_broad())
+    }
+
     /// Whether TCP is restricted at all: with no port listed, the network is left alone;
     /// with any port listed, only the listed ports may be bound or connected to.
     pub fn restricts_tcp(&self) -> bool {
@@ -99,6 +106,17 @@ mod tests {
             got,
             [("/b", Access::Ro), ("/a", Access::Rw), ("/b", Access::Rx)]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn broad_grants_are_the_whole_tree_ones() -> Result<(), crate::values::ValueError> {
+        let mut policy = Policy::default();
+        for path in ["/", "/etc/ssl/certs", "/etc", "/srv"] {
+            policy.grant(PolicyPath::parse(path)?, Access::Ro);
+        }
+        let broad: Vec<_> = policy.broad_grants().map(|g| g.path.as_str()).collect();
+        assert_eq!(broad, ["/", "/etc"]);
         Ok(())
     }
 

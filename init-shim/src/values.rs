@@ -32,6 +32,11 @@ impl ValueError {
     }
 }
 
+/// Directories whose whole-tree grant exposes far more than any program needs: `/` is
+/// everything, `/etc` holds `/etc/shadow` and application secrets, `/proc` other processes'
+/// memory maps and environments, `/sys` and `/dev` the machine's devices.
+pub const BROAD_DIRS: &[&str] = &["/", "/etc", "/proc", "/sys", "/dev"];
+
 /// An absolute, normalised path: starts with `/`, has no `.` or `..` element, no empty element
 /// (`//` or a trailing `/`), and no NUL byte.
 ///
@@ -75,6 +80,13 @@ impl PolicyPath {
     /// The path as a [`Path`].
     pub fn as_path(&self) -> &Path {
         Path::new(&self.0)
+    }
+
+    /// Whether granting this path whole is almost never what a person means: `/`, `/etc`,
+    /// `/proc`, `/sys` or `/dev` (see [`BROAD_DIRS`]). Such grants are allowed, but the webhook
+    /// warns about them, the shim prints a warning, and learn mode never suggests them.
+    pub fn is_broad(&self) -> bool {
+        BROAD_DIRS.contains(&self.0.as_str())
     }
 
     /// Whether `self` is `other` or lies beneath it.
@@ -246,6 +258,23 @@ mod tests {
         assert!(p("/etc").is_within(&p("/")));
         assert!(!p("/etcetera").is_within(&p("/etc")));
         assert!(!p("/etc").is_within(&p("/etc/ssl")));
+    }
+
+    #[test]
+    fn broad_directories_are_exactly_the_listed_trees() {
+        let p = |s| PolicyPath::parse(s).expect("valid");
+        for broad in BROAD_DIRS {
+            assert!(p(broad).is_broad(), "{broad}");
+        }
+        for narrow in [
+            "/etc/ssl/certs",
+            "/proc/self",
+            "/dev/null",
+            "/srv",
+            "/etcetera",
+        ] {
+            assert!(!p(narrow).is_broad(), "{narrow}");
+        }
     }
 
     #[test]

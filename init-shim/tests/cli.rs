@@ -262,3 +262,24 @@ fn the_none_profile_keeps_inherited_descriptors_but_opens_nothing() {
     let stderr = String::from_utf8_lossy(&status.stderr);
     assert!(stderr.contains("Permission denied"), "{stderr}");
 }
+
+#[test]
+fn a_grant_of_a_whole_broad_directory_warns_but_is_applied() {
+    let run = shim(&[
+        "--no-discover",
+        "--ro",
+        "/etc",
+        "--",
+        "/bin/cat",
+        "/etc/shadow",
+    ]);
+    assert_eq!(run.code, Some(0), "the grant is applied as asked: {run:#?}");
+    assert!(
+        run.stderr
+            .contains("landlock-shim: warning: --ro /etc grants all of /etc"),
+        "{run:#?}"
+    );
+    let run = shim(&["--no-discover", "--ro", "/etc/hostname", "--", "/bin/true"]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(!run.stderr.contains("warning"), "{run:#?}");
+}
