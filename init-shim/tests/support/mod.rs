@@ -18,9 +18,41 @@ pub const BUSYBOX: &str = "/usr/bin/busybox";
 /// The probe: each operation is performed for real and printed as `op args: ok` or
 /// `op args: ERRNO`.
 pub const PROBE: &str = r#"
-import errno, os, socket, sys, time
+import ctypes, errno, os, socket, sys, time
 ARITY = {"read": 1, "list": 1, "write": 1, "create": 1, "mkdir": 1, "remove": 1,
-         "truncate": 1, "exec": 1, "bind": 1, "connect": 1, "rename": 2, "poll": 2}
+         "truncate": 1, "exec": 1, "bind": 1, "connect": 1, "rename": 2, "poll": 2,
+         "bind6": 1, "connect6": 1, "mptcp-bind": 1, "mptcp-connect": 1,
+         "mptcp6-bind": 1, "mptcp6-connect": 1, "io_uring_setup": 0,
+         "i386-mptcp-socket": 0, "i386-mptcp-socketcall": 0}
+IPPROTO_MPTCP = 262
+def sock(family, proto, op, port):
+    s = socket.socket(family, socket.SOCK_STREAM, proto)
+    host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+    try:
+        if op == "bind":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+        else:
+            s.settimeout(5)
+            s.connect((host, port))
+    finally:
+        s.close()
+def int80(eax, ebx, ecx, edx):
+    # A 64-bit process making a 32-bit syscall (int 0x80), from a page below 4 GiB.
+    import mmap, struct
+    m = mmap.mmap(-1, 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | 0x40,
+                  prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    m[64:76] = struct.pack("<III", socket.AF_INET, socket.SOCK_STREAM, IPPROTO_MPTCP)
+    if ecx is None:
+        ecx = addr + 64
+    m[0:25] = (b"\x53\xb8" + struct.pack("<I", eax) + b"\xbb" + struct.pack("<I", ebx)
+               + b"\xb9" + struct.pack("<I", ecx) + b"\xba" + struct.pack("<I", edx)
+               + b"\xcd\x80\x5b\xc3")
+    r = ctypes.CFUNCTYPE(ctypes.c_int)(addr)()
+    if r < 0:
+        raise OSError(-r, "int 0x80")
+    os.close(r)
 def perform(op, args):
     if op == "read":
         open(args[0], "rb").read()
@@ -52,6 +84,22 @@ def perform(op, args):
         s.close()
     elif op == "rename":
         os.rename(args[0], args[1])
+    elif op in ("bind6", "connect6"):
+        sock(socket.AF_INET6, 0, op[:-1], int(args[0]))
+    elif op.startswith("mptcp"):
+        family = socket.AF_INET6 if op.startswith("mptcp6") else socket.AF_INET
+        sock(family, IPPROTO_MPTCP, op.split("-")[1], int(args[0]))
+    elif op == "i386-mptcp-socket":
+        int80(359, socket.AF_INET, socket.SOCK_STREAM, IPPROTO_MPTCP)
+    elif op == "i386-mptcp-socketcall":
+        int80(102, 1, None, 0)
+    elif op == "io_uring_setup":
+        libc = ctypes.CDLL(None, use_errno=True)
+        params = ctypes.create_string_buffer(120)
+        fd = libc.syscall(425, 4, params)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "io_uring_setup")
+        os.close(fd)
     elif op == "poll":
         deadline, last = time.monotonic() + float(args[1]), None
         while time.monotonic() < deadline:
@@ -71,16 +119,42 @@ while argv:
         result = "ok"
     except OSError as e:
         result = errno.errorcode.get(e.errno, str(e.errno)) if e.errno else e.strerror
-    print(op, " ".join(args) + ":", result, flush=True)
+    print(" ".join([op] + args) + ":", result, flush=True)
 "#;
 
-/// A scratch directory for one test, NOT under /tmp (the default profile grants /tmp).
+/// A scratch directory for one test, outside everything a base profile grants, so that denials
+/// inside it are real wherever the checkout lives: the default profile grants `/tmp`, so a
+/// target directory under `/tmp` cannot hold it. Tries the target's tmp directory, then
+/// `/var/tmp`, then `$HOME`.
 pub fn scratch() -> tempfile::TempDir {
-    std::fs::create_dir_all(env!("CARGO_TARGET_TMPDIR")).expect("create CARGO_TARGET_TMPDIR");
-    tempfile::Builder::new()
-        .prefix("shim-test-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("create a scratch directory")
+    let candidates = [
+        Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR"))),
+        Some(PathBuf::from("/var/tmp")),
+        std::env::var_os("HOME").map(PathBuf::from),
+    ];
+    let mut tried = Vec::new();
+    for base in candidates.into_iter().flatten() {
+        let usable = std::fs::create_dir_all(&base).is_ok()
+            && std::fs::canonicalize(&base).is_ok_and(|real| !granted_by_a_profile(&real));
+        if usable
+            && let Ok(dir) = tempfile::Builder::new()
+                .prefix("shim-test-")
+                .tempdir_in(&base)
+        {
+            return dir;
+        }
+        tried.push(base);
+    }
+    panic!("no writable scratch directory outside the base profiles' grants (tried {tried:?})")
+}
+
+/// Whether any base profile grants `path` (already canonical) or a directory above it.
+fn granted_by_a_profile(path: &Path) -> bool {
+    init_shim::Profile::ALL
+        .iter()
+        .flat_map(|profile| profile.paths())
+        .filter_map(|(granted, _)| std::fs::canonicalize(granted).ok())
+        .any(|granted| path.starts_with(granted))
 }
 
 /// The shim's stderr and stdout as text, with its exit status.
