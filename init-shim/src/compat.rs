@@ -16,6 +16,9 @@
 //! | 9   | 7.1   | fs: connect to pathname UNIX sockets            | hardening: used when present              |
 //! | 10  | 7.2   | net: UDP                                        | not used (the policy has no UDP vocabulary) |
 //!
+//! Besides Landlock, TCP rules need seccomp filters: Landlock's TCP rules do not cover MPTCP
+//! sockets, so [`crate::tcp_guard`] denies creating them whenever a TCP rule is in force.
+//!
 //! "Required" rights are what the policy names: in `enforce` mode the shim refuses to run when
 //! the kernel lacks one, in `best-effort` mode it runs and lists it as dropped. Hardening rights
 //! are handled whenever the kernel has them and listed as not available otherwise; they never
@@ -25,6 +28,8 @@ use std::fmt;
 
 use landlock::ABI;
 use serde::Serialize;
+
+use crate::seccomp;
 
 /// The newest ABI this build knows; the ruleset asks for everything up to it, best effort.
 pub const NEWEST_KNOWN: ABI = ABI::V10;
@@ -45,6 +50,9 @@ const HARDENING: &[(&str, ABI)] = &[("ioctl_dev", ABI::V5), ("resolve_unix", ABI
 pub struct Kernel {
     /// The ABI version the kernel reports (0 when Landlock is missing or disabled).
     pub version: i32,
+    /// Whether seccomp filters can be installed (the kernel has them and the `seccomp` syscall
+    /// is not blocked by a container's own profile).
+    pub seccomp_filter: bool,
 }
 
 impl Kernel {
@@ -62,13 +70,18 @@ impl Kernel {
                 1u32, // LANDLOCK_CREATE_RULESET_VERSION
             )
         };
-        Self::with_version(i32::try_from(version).unwrap_or(0).max(0))
+        Self {
+            seccomp_filter: seccomp::action_available(seccomp::Action::Errno(libc::EPERM)),
+            ..Self::with_version(i32::try_from(version).unwrap_or(0).max(0))
+        }
     }
 
-    /// A kernel reporting `version` (0 = no Landlock); lets tests simulate old kernels.
+    /// A kernel reporting `version` (0 = no Landlock), with seccomp filters; lets tests
+    /// simulate old kernels.
     pub fn with_version(version: i32) -> Self {
         Self {
             version: version.max(0),
+            seccomp_filter: true,
         }
     }
 
@@ -97,18 +110,27 @@ impl Kernel {
     }
 }
 
-/// Something the policy asks for that needs a newer kernel.
+/// Something the policy asks for that this kernel cannot enforce.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Shortfall {
     /// What cannot be enforced, in the words of the policy.
     pub what: String,
-    /// The ABI it needs.
-    pub needs_abi: i32,
+    /// What it needs: `Landlock ABI N`, or `seccomp filters`.
+    pub needs: String,
+}
+
+impl Shortfall {
+    fn abi(what: &str, abi: ABI) -> Self {
+        Self {
+            what: what.to_owned(),
+            needs: format!("Landlock ABI {}", abi as i32),
+        }
+    }
 }
 
 impl fmt::Display for Shortfall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (needs Landlock ABI {})", self.what, self.needs_abi)
+        write!(f, "{} (needs {})", self.what, self.needs)
     }
 }
 
@@ -126,10 +148,7 @@ pub fn shortfalls(kernel: Kernel, request: Request) -> Vec<Shortfall> {
     let mut out = Vec::new();
     let mut need = |wanted: bool, what: &str, abi: ABI| {
         if wanted && !kernel.has(abi) {
-            out.push(Shortfall {
-                what: what.to_owned(),
-                needs_abi: abi as i32,
-            });
+            out.push(Shortfall::abi(what, abi));
         }
     };
     if !kernel.has_landlock() {
@@ -148,7 +167,18 @@ pub fn shortfalls(kernel: Kernel, request: Request) -> Vec<Shortfall> {
         "signal and abstract UNIX socket scoping",
         SCOPES,
     );
+    if request.tcp && kernel.has(TCP) && !(kernel.seccomp_filter && tcp_guard_known()) {
+        out.push(Shortfall {
+            what: "denying MPTCP sockets, which Landlock's TCP rules do not cover".to_owned(),
+            needs: "seccomp filters".to_owned(),
+        });
+    }
     out
+}
+
+/// Whether this build knows the syscall numbers the TCP guard filters.
+fn tcp_guard_known() -> bool {
+    crate::tcp_guard::filter().is_some()
 }
 
 #[cfg(test)]
@@ -171,8 +201,8 @@ mod tests {
     #[test]
     fn old_kernels_fall_short_in_the_documented_ways() {
         let abi3 = shortfalls(Kernel::with_version(3), ALL);
-        let needs: Vec<_> = abi3.iter().map(|s| s.needs_abi).collect();
-        assert_eq!(needs, [4, 6]);
+        let needs: Vec<_> = abi3.iter().map(|s| s.needs.as_str()).collect();
+        assert_eq!(needs, ["Landlock ABI 4", "Landlock ABI 6"]);
         assert!(abi3[0].what.contains("TCP"));
 
         let abi3_fs_only = Request {
@@ -195,6 +225,25 @@ mod tests {
     }
 
     #[test]
+    fn tcp_rules_without_seccomp_filters_fall_short_of_the_mptcp_guard() {
+        let kernel = Kernel {
+            seccomp_filter: false,
+            ..Kernel::with_version(7)
+        };
+        let short = shortfalls(kernel, ALL);
+        assert_eq!(short.len(), 1, "{short:?}");
+        assert_eq!(
+            short[0].to_string(),
+            "denying MPTCP sockets, which Landlock's TCP rules do not cover (needs seccomp filters)"
+        );
+        let no_tcp = Request {
+            tcp: false,
+            scope: true,
+        };
+        assert!(shortfalls(kernel, no_tcp).is_empty());
+    }
+
+    #[test]
     fn newer_kernels_than_this_build_clamp_to_the_newest_known_abi() {
         let kernel = Kernel::with_version(42);
         assert_eq!(kernel.abi(), NEWEST_KNOWN);
@@ -210,5 +259,6 @@ mod tests {
             kernel.has_landlock(),
             "this kernel has no Landlock (enable CONFIG_SECURITY_LANDLOCK and lsm=landlock)"
         );
+        assert!(kernel.seccomp_filter, "this kernel has no seccomp filters");
     }
 }

@@ -13,6 +13,8 @@
 //! | [`discovery`]| which mounts are kubelet-written volumes (`/proc/self/mountinfo`) |
 //! | [`plan`]     | the merged grants with their sources, what is skipped, dropped |
 //! | [`ruleset`]  | applying a plan with Landlock (no_new_privs, restrict self)    |
+//! | [`seccomp`]  | classic-BPF seccomp filters: rules, install, availability      |
+//! | [`tcp_guard`]| the syscalls denied alongside TCP rules (MPTCP, io_uring)      |
 //! | [`startup_line`] | the one JSON line that says what the sandbox allows        |
 //! | [`exec`]     | replacing the shim with the program (exit 126 / 127)           |
 //! | [`install`]  | `landlock-shim install DIR`                                    |
@@ -33,7 +35,9 @@ pub mod plan;
 pub mod policy;
 pub mod profiles;
 pub mod ruleset;
+pub mod seccomp;
 pub mod startup_line;
+pub mod tcp_guard;
 pub mod values;
 
 pub use access::Access;

@@ -187,6 +187,9 @@ pub struct Plan {
     pub scope: bool,
     /// Requested things this kernel cannot enforce.
     pub shortfalls: Vec<Shortfall>,
+    /// Whether the TCP guard's seccomp filter goes with the TCP rules (see [`crate::tcp_guard`]):
+    /// when TCP rules are in force and the kernel can filter syscalls.
+    pub tcp_guard: bool,
 }
 
 impl Plan {
@@ -251,6 +254,10 @@ impl Plan {
                 scope: policy.scope,
             },
         );
+        let tcp_guard = tcp.restricted()
+            && kernel.has(compat::TCP)
+            && kernel.seccomp_filter
+            && crate::tcp_guard::filter().is_some();
         Self {
             kernel,
             mode: policy.mode,
@@ -261,6 +268,7 @@ impl Plan {
             tcp,
             scope: policy.scope,
             shortfalls,
+            tcp_guard,
         }
     }
 
@@ -455,5 +463,18 @@ mod tests {
     fn tcp_is_unrestricted_without_port_flags() {
         let plan = Plan::new(&Policy::default(), vec![], Kernel::with_version(7), &fs());
         assert!(!plan.tcp.restricted());
+        assert!(!plan.tcp_guard, "no TCP rule, no guard");
+    }
+
+    #[test]
+    fn tcp_rules_bring_the_mptcp_guard_where_they_are_enforced() -> Result<(), crate::ValueError> {
+        let mut policy = Policy::default();
+        policy.connect_tcp.insert(Port::parse("5432")?);
+        let plan = Plan::new(&policy, vec![], Kernel::with_version(7), &fs());
+        assert!(plan.tcp_guard);
+        // No TCP rules on an ABI 3 kernel, so nothing to guard (the TCP shortfall is reported).
+        let plan = Plan::new(&policy, vec![], Kernel::with_version(3), &fs());
+        assert!(!plan.tcp_guard);
+        Ok(())
     }
 }

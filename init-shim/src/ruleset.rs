@@ -6,6 +6,9 @@
 //! so the kernel's own ABI decides what is handled; in `enforce` mode the rights the policy
 //! names (see [`crate::compat`]) are a hard requirement, a second line of defence behind the
 //! plan's own check.
+//!
+//! When TCP rules are in force, the [`crate::tcp_guard`] seccomp filter is installed with them
+//! (Landlock's TCP rules do not cover MPTCP sockets).
 
 use std::collections::BTreeSet;
 
@@ -19,6 +22,7 @@ use serde::Serialize;
 use crate::compat;
 use crate::plan::{Plan, Target};
 use crate::values::{Mode, Port};
+use crate::{seccomp, tcp_guard};
 
 /// What applying the plan did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,6 +64,9 @@ pub enum SandboxError {
     /// Landlock refused the ruleset.
     #[error("landlock: {0}")]
     Landlock(#[from] RulesetError),
+    /// The TCP guard's seccomp filter could not be installed.
+    #[error("TCP guard (denies MPTCP sockets, which TCP rules do not cover): {0}")]
+    TcpGuard(#[from] crate::seccomp::SeccompError),
     /// The kernel enforced less than the plan expected.
     #[error("the kernel reported the ruleset as {status:?} although the plan expected it enforced")]
     Unexpected {
@@ -129,7 +136,15 @@ pub fn apply(plan: &Plan) -> Result<Outcome, SandboxError> {
     }
 
     let status = created.restrict_self()?;
-    outcome(plan, &status)
+    let outcome = outcome(plan, &status)?;
+    // After restrict_self, which set no_new_privs; on every thread, for programs that sandbox
+    // themselves after starting threads.
+    if plan.tcp_guard
+        && let Some(filter) = tcp_guard::filter()
+    {
+        seccomp::install(&filter, seccomp::Install::AllThreads)?;
+    }
+    Ok(outcome)
 }
 
 /// Reconciles what the kernel did with what the plan expected.

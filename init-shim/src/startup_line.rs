@@ -7,11 +7,12 @@
 //!  "profile":"default","ro":{"/etc/app":"discovered:configmap","/etc/hosts":"profile:default"},
 //!  "rx":{"/usr":"profile:default"},"rw":{"/tmp":"profile:default"},"rwx":{},
 //!  "tcp_bind":"unrestricted","tcp_connect":"unrestricted",
-//!  "scoped":["signal","abstract-unix-socket"],"dropped":[],"absent":["/lib32"],
+//!  "scoped":["signal","abstract-unix-socket"],"syscalls_denied":[],"dropped":[],"absent":["/lib32"],
 //!  "not_on_this_kernel":["resolve_unix (ABI 9)"],"exec":"python3"}
 //! ```
 //!
-//! (on one line). `dropped` lists what was requested but is not enforced; `absent` lists
+//! (on one line). `syscalls_denied` lists what the TCP guard's seccomp filter fails when TCP
+//! rules are in force (MPTCP sockets, io_uring; see [`crate::tcp_guard`]). `dropped` lists what was requested but is not enforced; `absent` lists
 //! profile paths this image does not have (normal); `refused_because` appears when `enforce`
 //! refused to run the program.
 
@@ -22,6 +23,7 @@ use serde::Serialize;
 use crate::access::Access;
 use crate::plan::Plan;
 use crate::ruleset::Outcome;
+use crate::tcp_guard;
 use crate::values::Port;
 
 /// The verdict the line reports.
@@ -65,6 +67,7 @@ struct Line<'a> {
     tcp_bind: Ports<'a>,
     tcp_connect: Ports<'a>,
     scoped: Vec<&'static str>,
+    syscalls_denied: &'static [&'static str],
     dropped: Vec<String>,
     absent: Vec<&'a str>,
     not_on_this_kernel: Vec<String>,
@@ -105,6 +108,11 @@ pub fn render(component: &str, plan: &Plan, verdict: &Verdict, exec: Option<&str
             vec!["signal", "abstract-unix-socket"]
         } else {
             Vec::new()
+        },
+        syscalls_denied: if plan.tcp_guard {
+            tcp_guard::DENIES
+        } else {
+            &[]
         },
         dropped: dropped(plan),
         absent: plan.absent.iter().map(|a| a.path.as_str()).collect(),
@@ -175,6 +183,8 @@ mod tests {
         assert_eq!(json["rw"]["/dev/null"], "profile:minimal");
         assert_eq!(json["tcp_bind"], serde_json::json!([]));
         assert_eq!(json["tcp_connect"], serde_json::json!([443]));
+        // ABI 3 cannot enforce TCP rules, so there is nothing for the guard to protect.
+        assert_eq!(json["syscalls_denied"], serde_json::json!([]));
         let dropped = json["dropped"].to_string();
         assert!(
             dropped.contains("TCP") && dropped.contains("ABI 4"),

@@ -1,0 +1,82 @@
+//! The syscalls a process under TCP port rules must not make, because Landlock's TCP rules
+//! would not see what they do.
+//!
+//! Landlock's `bind`/`connect` rules match only `IPPROTO_TCP` sockets. A Multipath TCP socket
+//! (`socket(AF_INET or AF_INET6, SOCK_STREAM, IPPROTO_MPTCP)`) speaks TCP on the wire but is not
+//! checked, so `--connect-tcp 5432` alone would let a program connect and bind anywhere. When any
+//! TCP rule is in force the sandbox therefore also installs a seccomp filter that fails:
+//!
+//! | syscall | errno | why that errno |
+//! |---|---|---|
+//! | `socket(.., .., IPPROTO_MPTCP)` | `EPROTONOSUPPORT` | what a kernel without MPTCP answers: Go's net package (1.21+, which listens with MPTCP by default from 1.24) records "MPTCP unavailable" on exactly this errno and uses plain TCP; curl `--mptcp`, mptcpize and other clients fall back on any error |
+//! | `io_uring_setup` | `ENOSYS` | io_uring's `IORING_OP_SOCKET`/`CONNECT`/`BIND` create and connect sockets without the `socket` syscall, so seccomp cannot inspect them; ENOSYS is what a kernel without io_uring answers, and libraries (liburing users, libuv) fall back to plain syscalls (container runtimes' default seccomp profiles block io_uring too) |
+//! | 32-bit x86 `socketcall(SYS_SOCKET, ..)` | `ENOSYS` | its arguments are behind a pointer seccomp cannot read; 32-bit programs must use the direct `socket` syscall (musl does, and falls back to it on ENOSYS; glibc built for kernels before 4.3 does not) |
+//!
+//! The same checks apply to every syscall table a process can reach (x86_64, x32, i386 on x86;
+//! arm64 and arm on ARM), since a 64-bit process can make 32-bit syscalls too.
+
+use crate::seccomp::{Action, ArchRules, Filter, Rule, arch};
+
+/// `IPPROTO_MPTCP`.
+const MPTCP: u32 = 262;
+/// `SYS_SOCKET`, socketcall's first argument for socket().
+const SOCKETCALL_SOCKET: u32 = 1;
+
+/// What the guard denies, as the startup line lists it.
+pub const DENIES: &[&str] = &[
+    "socket(IPPROTO_MPTCP): EPROTONOSUPPORT",
+    "io_uring_setup: ENOSYS",
+    "i386 socketcall(SYS_SOCKET): ENOSYS",
+];
+
+fn mptcp(socket: u32) -> Rule {
+    Rule::when(socket, 2, MPTCP, Action::Errno(libc::EPROTONOSUPPORT))
+}
+
+fn no_io_uring(io_uring_setup: u32) -> Rule {
+    Rule::always(io_uring_setup, Action::Errno(libc::ENOSYS))
+}
+
+/// The guard's filter for this build's architecture, or `None` where this build does not know
+/// the syscall numbers (the plan then reports the guard as not enforceable).
+pub fn filter() -> Option<Filter> {
+    if cfg!(target_arch = "x86_64") {
+        let x32 = arch::X32_SYSCALL_BIT;
+        Some(Filter {
+            arches: vec![
+                ArchRules {
+                    arch: arch::X86_64,
+                    rules: vec![
+                        mptcp(41),
+                        no_io_uring(425),
+                        mptcp(x32 | 41),
+                        no_io_uring(x32 | 425),
+                    ],
+                },
+                ArchRules {
+                    arch: arch::I386,
+                    rules: vec![
+                        mptcp(359),
+                        no_io_uring(425),
+                        Rule::when(102, 0, SOCKETCALL_SOCKET, Action::Errno(libc::ENOSYS)),
+                    ],
+                },
+            ],
+        })
+    } else if cfg!(target_arch = "aarch64") {
+        Some(Filter {
+            arches: vec![
+                ArchRules {
+                    arch: arch::AARCH64,
+                    rules: vec![mptcp(198), no_io_uring(425)],
+                },
+                ArchRules {
+                    arch: arch::ARM,
+                    rules: vec![mptcp(281), no_io_uring(425)],
+                },
+            ],
+        })
+    } else {
+        None
+    }
+}
