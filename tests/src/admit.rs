@@ -5,7 +5,7 @@ use base64::Engine as _;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 use webhook::config::Config;
-use webhook::resolve::ImageResolver;
+use webhook::namespaces::Lookups;
 
 use crate::pod_runner::bundle::ImageFacts;
 use crate::pod_runner::{Image, Rootfs};
@@ -20,7 +20,7 @@ pub enum Admitted {
 }
 
 /// Reviews `pod` (created in its namespace) with `config` and `resolver`.
-pub async fn admit(pod: &Pod, config: &Config, resolver: &impl ImageResolver) -> Admitted {
+pub async fn admit(pod: &Pod, config: &Config, resolver: &impl Lookups) -> Admitted {
     let object = serde_json::to_value(pod).unwrap_or(Value::Null);
     let body = json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",

@@ -3,7 +3,6 @@
 //! type, the invariants the design depends on, the policy's CEL evaluated against real webhook
 //! output, and the plain manifests in deploy/ not stale.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -406,17 +405,18 @@ fn opted_in_pod() -> Pod {
 
 #[test]
 fn the_policy_admits_what_the_webhook_wrapped_and_rejects_opted_in_pods_it_did_not() {
-    let config = webhook::config::Config::default();
-    let images = BTreeMap::new();
-    let ctx = webhook::mutation::Context {
-        config: &config,
-        namespace: Some("apps"),
-        images: &images,
-    };
-    let mutated = match webhook::mutation::mutate(&opted_in_pod(), &ctx).expect("allowed") {
-        webhook::mutation::Verdict::Mutated(m) => serde_json::to_value(&m.pod).expect("json"),
-        other => panic!("{other:?}"),
-    };
+    let mut mutated = serde_json::to_value(opted_in_pod()).expect("json");
+    let admitted = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(webhook::review::admit(
+            &mutated.to_string(),
+            Some("apps"),
+            &webhook::config::Config::default(),
+            &webhook::resolve::Offline,
+        ))
+        .expect("allowed");
+    json_patch::patch(&mut mutated, &admitted.patch).expect("the patch applies");
     assert!(evaluate(&mutated).0, "the webhook's output passes");
 
     let (passed, message) = evaluate(&serde_json::to_value(opted_in_pod()).expect("json"));

@@ -1,13 +1,14 @@
 //! The `landlock-injector.io/*` annotations: the whole user interface of the webhook.
 //!
 //! Pod-level keys apply to every container; `<container>.<key>` applies to one. Merge rule:
-//! paths and ports add up (pod level plus container level); `mode` and `profile` at container
-//! level replace the pod level; `discover` likewise. Every value is checked with the init-shim
-//! library's own parsers, so the webhook accepts exactly what the shim accepts.
+//! paths and ports add up (pod level plus container level); `mode`, `profile`, `discover` and
+//! `wrap-exec` at container level replace the pod level, which replaces the namespace's
+//! defaults ([`Defaults`]). Every value is checked with the init-shim library's own parsers, so
+//! the webhook accepts exactly what the shim accepts.
 //!
 //! Anything doubtful is refused rather than ignored: an unknown key under the prefix, a
-//! per-container key for a container the pod does not have, `inject` other than `true`/`false`
-//! (a typo like `yes` must not leave a pod silently unsandboxed), a user-written `status`.
+//! per-container key for a container the pod does not have, a user-written `status`. Whether
+//! the pod opted in (`inject`, label or annotation) is decided by [`crate::opt_in`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -30,8 +31,55 @@ pub const CONNECT_TCP: &str = "connect-tcp";
 pub const MODE: &str = "mode";
 /// The base profile.
 pub const PROFILE: &str = "profile";
-/// `"false"` turns off the webhook's discovery of volumes from the pod spec.
+/// Volume discovery: `true` (default), `false`, `spec` (the webhook's, from the pod spec, only)
+/// or `mounts` (the shim's, from its mount table, only).
 pub const DISCOVER: &str = "discover";
+/// `"false"` leaves exec probes and exec lifecycle hooks outside the sandbox.
+pub const WRAP_EXEC: &str = "wrap-exec";
+
+/// Which volume discovery runs: the webhook's (volumes in the pod spec) and the shim's
+/// (kubelet-written volumes in its mount table, which catches volumes added after the webhook).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Discover {
+    /// The webhook grants the volumes mounted in the pod spec.
+    pub spec: bool,
+    /// The shim grants the kubelet-written volumes it finds at start (`--no-discover` if not).
+    pub mounts: bool,
+}
+
+impl Discover {
+    /// Both, the default.
+    pub const ALL: Discover = Discover {
+        spec: true,
+        mounts: true,
+    };
+
+    fn parse(value: &str) -> Result<Self, String> {
+        let (spec, mounts) = match value {
+            "true" => (true, true),
+            "false" => (false, false),
+            "spec" => (true, false),
+            "mounts" => (false, true),
+            _ => {
+                return Err(
+                    "expected \"true\", \"false\", \"spec\" (pod-spec volumes only) or \"mounts\" (the shim's mount-table discovery only)"
+                        .to_owned(),
+                );
+            }
+        };
+        Ok(Discover { spec, mounts })
+    }
+}
+
+/// Settings a namespace gives its pods (namespace annotations `mode` and `profile`); the pod's
+/// own annotations override them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Defaults {
+    /// The namespace's mode.
+    pub mode: Option<Mode>,
+    /// The namespace's profile.
+    pub profile: Option<Profile>,
+}
 
 /// A refused annotation: the key, the container it concerns (if one) and the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,15 +117,15 @@ pub struct Settings {
     pub mode: Option<Mode>,
     /// The profile, if set at this level.
     pub profile: Option<Profile>,
-    /// Static discovery, if set at this level.
-    pub discover: Option<bool>,
+    /// Discovery, if set at this level.
+    pub discover: Option<Discover>,
+    /// Whether exec probes and hooks are wrapped, if set at this level.
+    pub wrap_exec: Option<bool>,
 }
 
 /// The parsed annotations of one pod.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Annotations {
-    /// Whether the pod opted in.
-    pub inject: bool,
     /// Whether the webhook already wrapped it.
     pub injected: bool,
     /// Pod-level settings.
@@ -99,13 +147,15 @@ pub struct Effective {
     pub mode: Mode,
     /// Container level, else pod level, else the default.
     pub profile: Profile,
+    /// Container level, else pod level, else both on.
+    pub discover: Discover,
     /// Container level, else pod level, else on.
-    pub discover: bool,
+    pub wrap_exec: bool,
 }
 
 impl Annotations {
     /// The settings for `container`, merged as the module documentation says.
-    pub fn effective(&self, container: &str) -> Effective {
+    pub fn effective(&self, container: &str, defaults: &Defaults) -> Effective {
         let own = self.containers.get(container);
         let mut paths = self.pod.paths.clone();
         let mut bind_tcp = self.pod.bind_tcp.clone();
@@ -122,24 +172,23 @@ impl Annotations {
             mode: own
                 .and_then(|s| s.mode)
                 .or(self.pod.mode)
+                .or(defaults.mode)
                 .unwrap_or_default(),
             profile: own
                 .and_then(|s| s.profile)
                 .or(self.pod.profile)
+                .or(defaults.profile)
                 .unwrap_or_default(),
             discover: own
                 .and_then(|s| s.discover)
                 .or(self.pod.discover)
+                .unwrap_or(Discover::ALL),
+            wrap_exec: own
+                .and_then(|s| s.wrap_exec)
+                .or(self.pod.wrap_exec)
                 .unwrap_or(true),
         }
     }
-}
-
-/// Only whether the pod opted in (`inject: "true"`), for the early exit; `parse` checks the rest.
-pub fn opted_in(annotations: &BTreeMap<String, String>) -> bool {
-    annotations
-        .get(&format!("{PREFIX}{INJECT}"))
-        .is_some_and(|v| v == "true")
 }
 
 /// Parses every annotation under the prefix. `containers` are the names of all the pod's
@@ -160,16 +209,8 @@ pub fn parse(
             problem,
         };
         match name {
-            INJECT => match value.as_str() {
-                "true" => parsed.inject = true,
-                "false" => parsed.inject = false,
-                _ => {
-                    return Err(fail(
-                        None,
-                        "expected \"true\" or \"false\"; the pod is not injected with any other value".to_owned(),
-                    ));
-                }
-            },
+            // Checked by `opt_in`, which decided that this pod is wrapped at all.
+            INJECT => {}
             STATUS => {
                 if value != STATUS_INJECTED {
                     return Err(fail(
@@ -207,7 +248,7 @@ pub fn parse(
 /// The keys `apply` understands, for the "unknown key" message.
 fn known_keys() -> String {
     let mut keys: Vec<&str> = Access::ALL.iter().map(|a| a.annotation_key()).collect();
-    keys.extend([BIND_TCP, CONNECT_TCP, MODE, PROFILE, DISCOVER]);
+    keys.extend([BIND_TCP, CONNECT_TCP, MODE, PROFILE, DISCOVER, WRAP_EXEC]);
     keys.join(", ")
 }
 
@@ -235,8 +276,9 @@ fn apply(settings: &mut Settings, setting: &str, value: &str) -> Result<(), Stri
         }
         MODE => settings.mode = Some(Mode::parse(value).map_err(problem)?),
         PROFILE => settings.profile = Some(Profile::parse(value).map_err(problem)?),
-        DISCOVER => {
-            settings.discover = Some(match value {
+        DISCOVER => settings.discover = Some(Discover::parse(value)?),
+        WRAP_EXEC => {
+            settings.wrap_exec = Some(match value {
                 "true" => true,
                 "false" => false,
                 _ => return Err("expected \"true\" or \"false\"".to_owned()),
@@ -303,8 +345,7 @@ mod tests {
             CONTAINERS,
         )
         .expect("valid");
-        assert!(parsed.inject);
-        let web = parsed.effective("web");
+        let web = parsed.effective("web", &Defaults::default());
         let paths: Vec<_> = web
             .paths
             .iter()
@@ -317,11 +358,18 @@ mod tests {
         assert_eq!(web.connect_tcp.len(), 2);
         assert_eq!(web.mode, Mode::DryRun);
         assert_eq!(web.profile, Profile::Default);
-        assert!(web.discover);
-        let sidecar = parsed.effective("sidecar");
+        assert_eq!(web.discover, Discover::ALL);
+        assert!(web.wrap_exec);
+        let sidecar = parsed.effective("sidecar", &Defaults::default());
         assert_eq!(sidecar.mode, Mode::Enforce);
         assert_eq!(sidecar.profile, Profile::Minimal);
-        assert!(!sidecar.discover);
+        assert_eq!(
+            sidecar.discover,
+            Discover {
+                spec: false,
+                mounts: false
+            }
+        );
         assert_eq!(sidecar.paths.len(), 3);
     }
 
@@ -356,11 +404,11 @@ mod tests {
             ),
             (
                 &[("discover", "no")],
-                r#"value "no": expected "true" or "false""#,
+                r#"value "no": expected "true", "false", "spec""#,
             ),
             (
-                &[("inject", "yes")],
-                r#"annotation "landlock-injector.io/inject": value "yes": expected "true" or "false""#,
+                &[("web.wrap-exec", "off")],
+                r#"(container "web"): value "off": expected "true" or "false""#,
             ),
             (&[("status", "skip")], "written by the webhook only"),
             (&[("reads", "/etc")], r#"unknown key "reads""#),
@@ -380,12 +428,30 @@ mod tests {
     }
 
     #[test]
-    fn other_prefixes_are_ignored_and_absent_inject_means_not_opted_in() {
-        let mut map = annotations(&[("read", "/srv")]);
+    fn other_prefixes_are_ignored_and_namespace_defaults_yield_to_the_pod() {
+        let mut map = annotations(&[
+            ("read", "/srv"),
+            ("web.profile", "none"),
+            ("discover", "mounts"),
+        ]);
         map.insert("example.com/read".to_owned(), "anything".to_owned());
         let parsed = parse(&map, CONTAINERS).expect("valid");
-        assert!(!parsed.inject);
-        assert!(!opted_in(&map));
-        assert!(opted_in(&annotations(&[("inject", "true")])));
+        let defaults = Defaults {
+            mode: Some(Mode::Enforce),
+            profile: Some(Profile::Minimal),
+        };
+        let web = parsed.effective("web", &defaults);
+        assert_eq!((web.mode, web.profile), (Mode::Enforce, Profile::None));
+        assert_eq!(
+            parsed.effective("sidecar", &defaults).profile,
+            Profile::Minimal
+        );
+        assert_eq!(
+            web.discover,
+            Discover {
+                spec: false,
+                mounts: true
+            }
+        );
     }
 }

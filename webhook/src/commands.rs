@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::inject;
+use crate::namespaces::{Known, NamespaceSource, With};
+use crate::opt_in::NamespaceMeta;
 use crate::registry::{
     Registry, RegistryOptions, Secrets, cluster_secrets::ClusterSecrets, pull_secrets::Fixed,
 };
@@ -30,6 +32,8 @@ pub struct Lookup {
     pub pull_secrets: Vec<PathBuf>,
     /// No registry lookups at all.
     pub offline: bool,
+    /// Files with Namespace documents standing in for the cluster's.
+    pub namespaces: Vec<PathBuf>,
 }
 
 /// Either a registry reader or nothing, for the offline subcommands.
@@ -50,6 +54,25 @@ impl ImageResolver for Resolver {
             Resolver::Offline(o) => o.resolve(image, pod, namespace).await,
         }
     }
+}
+
+impl NamespaceSource for Resolver {
+    async fn namespace(&self, _name: &str) -> Result<Option<NamespaceMeta>, String> {
+        Ok(None)
+    }
+}
+
+/// The Namespace documents of the `--namespaces` files.
+fn known_namespaces(lookup: &Lookup) -> Result<Known, String> {
+    let mut known = Known::default();
+    for path in &lookup.namespaces {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--namespaces {}: {e}", path.display()))?;
+        let (docs, _) =
+            inject::parse(&text).map_err(|e| format!("--namespaces {}: {e}", path.display()))?;
+        known.extend_from_docs(&docs);
+    }
+    Ok(known)
 }
 
 fn resolver(common: &Common, lookup: &Lookup) -> Result<Resolver, String> {
@@ -88,8 +111,11 @@ fn read_input(file: Option<&PathBuf>) -> Result<String, String> {
 /// `landlock-webhook inject [-f FILE]`: prints the mutated manifest; warnings on stderr.
 pub fn inject(common: &Common, lookup: &Lookup, file: Option<&PathBuf>) -> Result<(), String> {
     let input = read_input(file)?;
-    let resolver = resolver(common, lookup)?;
-    let injected = runtime()?.block_on(inject::inject(&input, &common.config, &resolver));
+    let lookups = With {
+        images: resolver(common, lookup)?,
+        namespaces: known_namespaces(lookup)?,
+    };
+    let injected = runtime()?.block_on(inject::inject(&input, &common.config, &lookups));
     let injected = injected.map_err(|e| format!("nothing was printed, because:\n{e}"))?;
     for warning in &injected.warnings {
         eprintln!("landlock-webhook: warning: {warning}");
@@ -102,9 +128,12 @@ pub fn inject(common: &Common, lookup: &Lookup, file: Option<&PathBuf>) -> Resul
 /// `landlock-webhook review`: AdmissionReview on stdin, the response on stdout.
 pub fn review(common: &Common, lookup: &Lookup) -> Result<(), String> {
     let input = read_input(None)?;
-    let resolver = resolver(common, lookup)?;
+    let lookups = With {
+        images: resolver(common, lookup)?,
+        namespaces: known_namespaces(lookup)?,
+    };
     let reviewed = runtime()?
-        .block_on(review::review(input.as_bytes(), &common.config, &resolver))
+        .block_on(review::review(input.as_bytes(), &common.config, &lookups))
         .map_err(|e| e.to_string())?;
     let mut body = review::to_json(&reviewed.review)
         .map_err(|e| format!("cannot serialise the response: {e}"))?;

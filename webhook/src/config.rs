@@ -9,8 +9,6 @@ pub fn default_shim_image() -> String {
     )
 }
 
-/// Where the shim binary sits in its own image.
-pub const SHIM_IN_IMAGE: &str = "/landlock-shim";
 /// Default name of the injected emptyDir volume.
 pub const VOLUME: &str = "landlock-shim";
 /// Default name of the injected init container.

@@ -8,8 +8,7 @@ use axum::http::StatusCode;
 
 use crate::config::Config;
 use crate::registry::{Registry, pull_secrets::PullSecrets};
-use crate::review;
-use crate::serve::metrics::Outcome;
+use crate::review::{self, Outcome};
 use crate::serve::{Admission, Answer};
 
 /// The admission logic the server runs.

@@ -3,17 +3,20 @@
 //! ReplicaSets, Jobs and CronJobs are mutated with the same core as `/mutate`; every other
 //! document passes through unchanged. YAML in, YAML out; JSON in, JSON out.
 //!
+//! Namespace documents in the manifest (and those given with `--namespaces`) stand in for the
+//! cluster's Namespaces: their `landlock-injector.io/inject` label and default `mode`/`profile`
+//! annotations apply to the pods of the manifest, as `serve` would apply them.
+//!
 //! All or nothing: if any pod cannot be wrapped (bad annotation, unknown entrypoint), nothing
 //! is printed and every problem is reported, so a half-injected manifest is never applied.
 
-use k8s_openapi::api::core::v1::Pod;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::mutation::Verdict;
-use crate::resolve::ImageResolver;
-use crate::review::decide;
+use crate::decision::Decision;
+use crate::namespaces::{Fallback, Known, Lookups, With};
+use crate::review::admit;
 
 /// The manifest format, kept from input to output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,27 +111,36 @@ async fn mutate_pod(
     pod_value: &mut Value,
     namespace: Option<&str>,
     config: &Config,
-    resolver: &impl ImageResolver,
+    lookups: &impl Lookups,
 ) -> Result<Vec<String>, String> {
-    let pod: Pod =
-        serde_json::from_value(pod_value.clone()).map_err(|e| format!("not a valid pod: {e}"))?;
-    match decide(&pod, namespace, config, resolver).await {
-        Ok(Verdict::Unchanged { warnings, .. }) => Ok(warnings),
-        Ok(Verdict::Mutated(m)) => {
-            json_patch::patch(pod_value, &m.patch)
-                .map_err(|e| format!("cannot apply the patch: {e}"))?;
-            Ok(m.warnings)
-        }
-        Err(denial) => Err(denial.to_string()),
-    }
+    let object = serde_json::to_string(pod_value).map_err(|e| format!("not a valid pod: {e}"))?;
+    let admitted = admit(&object, namespace, config, lookups)
+        .await
+        .map_err(|denial| denial.to_string())?;
+    json_patch::patch(pod_value, &admitted.patch)
+        .map_err(|e| format!("cannot apply the patch: {e}"))?;
+    Ok(match admitted.decision {
+        Decision::Skip(skip) => skip.warnings,
+        Decision::Wrap(edits) => edits.warnings,
+    })
 }
 
-/// Mutates every pod and pod template in `docs`.
+/// Mutates every pod and pod template in `docs`. Namespace documents among them count for the
+/// namespace opt-in and defaults, besides those `lookups` knows.
 pub async fn inject_docs(
     docs: &mut [Value],
     config: &Config,
-    resolver: &impl ImageResolver,
+    lookups: &impl Lookups,
 ) -> Result<Vec<String>, InjectError> {
+    let mut known = Known::default();
+    known.extend_from_docs(docs);
+    let lookups = With {
+        images: lookups,
+        namespaces: Fallback {
+            first: known,
+            then: lookups,
+        },
+    };
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     for (index, doc) in docs.iter_mut().enumerate() {
@@ -151,7 +163,7 @@ pub async fn inject_docs(
             None
         };
         let Some(target) = target else { continue };
-        match mutate_pod(target, namespace.as_deref(), config, resolver).await {
+        match mutate_pod(target, namespace.as_deref(), config, &lookups).await {
             Ok(found) => warnings.extend(found.into_iter().map(|w| format!("{what}: {w}"))),
             Err(problem) => problems.push(format!("{what}: {problem}")),
         }
@@ -167,10 +179,10 @@ pub async fn inject_docs(
 pub async fn inject(
     input: &str,
     config: &Config,
-    resolver: &impl ImageResolver,
+    lookups: &impl Lookups,
 ) -> Result<Injected, InjectError> {
     let (mut docs, format) = parse(input)?;
-    let warnings = inject_docs(&mut docs, config, resolver).await?;
+    let warnings = inject_docs(&mut docs, config, lookups).await?;
     Ok(Injected {
         output: render(&docs, format),
         warnings,

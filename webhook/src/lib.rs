@@ -1,24 +1,38 @@
 //! landlock-webhook: the admission logic and the server that wraps opted-in containers in
 //! `landlock-shim`.
 //!
+//! The request path, in order:
+//!
 //! | module | decides |
 //! |---|---|
+//! | [`review`] | the AdmissionReview envelope in and out, and [`review::admit`]: the sequence for one pod |
+//! | [`opt_in`] | whether a pod is wrapped at all (pod label, pod annotation, namespace label) |
+//! | [`namespaces`] | where a namespace's labels and annotations come from |
+//! | [`decision`] | what happens to an opted-in pod: skip, or an injection and then its edits (pure) |
 //! | [`annotations`] | what the `landlock-injector.io/*` annotations ask for |
 //! | [`discovery`] | which grants a container's volume mounts imply |
 //! | [`entrypoint`] | what a wrapped container runs (command, args, image ENTRYPOINT/CMD) |
-//! | [`patch`] | the pod edits of an injection and their JSONPatch |
-//! | [`mutation`] | the admission decision for one pod (pure) |
+//! | [`installer`] | the injected volume, installer and mount; their names; an earlier injection |
+//! | [`edits`] | the typed edits of an injection, addressed to the submitted pod |
+//! | [`patch`] | the JSONPatch operations of the edits |
+//! | [`resolve`], [`registry`] | where image configurations come from |
+//! | [`inject`] | `landlock-webhook inject`: manifests in, injected manifests out |
 //! | [`config`] | the admission configuration |
-//! | [`serve`] | `landlock-webhook serve` |
+//! | [`serve`], [`endpoint`] | `landlock-webhook serve` and its `/mutate` |
+//! | [`commands`] | the subcommands, given their parsed options |
 
 pub mod annotations;
 pub mod commands;
 pub mod config;
+pub mod decision;
 pub mod discovery;
+pub mod edits;
 pub mod endpoint;
 pub mod entrypoint;
 pub mod inject;
-pub mod mutation;
+pub mod installer;
+pub mod namespaces;
+pub mod opt_in;
 pub mod patch;
 pub mod registry;
 pub mod resolve;

@@ -88,6 +88,10 @@ struct LookupArgs {
     /// Do not contact registries: containers without `command` cannot be wrapped.
     #[arg(long)]
     offline: bool,
+    /// YAML/JSON file with Namespace objects standing in for the cluster's (their opt-in label
+    /// and default mode/profile annotations); repeatable.
+    #[arg(long = "namespaces")]
+    namespaces: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -178,6 +182,7 @@ fn main() -> ExitCode {
             &Lookup {
                 pull_secrets: lookup.pull_secret,
                 offline: lookup.offline,
+                namespaces: lookup.namespaces,
             },
             file.as_ref(),
         ),
@@ -186,6 +191,7 @@ fn main() -> ExitCode {
             &Lookup {
                 pull_secrets: lookup.pull_secret,
                 offline: lookup.offline,
+                namespaces: lookup.namespaces,
             },
         ),
     };

@@ -32,3 +32,14 @@ impl ImageResolver for Offline {
         )
     }
 }
+
+impl<T: ImageResolver> ImageResolver for &T {
+    async fn resolve(
+        &self,
+        image: &str,
+        pod: &Pod,
+        namespace: Option<&str>,
+    ) -> Result<ImageConfig, String> {
+        (**self).resolve(image, pod, namespace).await
+    }
+}

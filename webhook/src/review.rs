@@ -1,16 +1,24 @@
 //! AdmissionReview v1 in, AdmissionReview v1 out: the one code path behind `/mutate` and
-//! `landlock-webhook review`.
+//! `landlock-webhook review`. This module handles the envelope only; what happens to the pod is
+//! [`crate::decision`]'s, and [`admit`] is the sequence both the envelope and `inject` run.
+//!
+//! The body is read once, borrowing: the envelope's fields are parsed, the object is kept as
+//! raw JSON, and a pod that does not opt in is answered from its metadata alone (the spec is
+//! skipped, never built). One log line per decision carries the request uid and what was done,
+//! never the pod's contents (env may hold secrets).
 
-use std::collections::BTreeSet;
+use std::borrow::Cow;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::config::Config;
-use crate::mutation::{self, Context, Images, Verdict};
-use crate::resolve::ImageResolver;
-use crate::serve::metrics::Outcome;
+use crate::decision::{self, Decision, Denial, Images, Skip};
+use crate::edits::Edits;
+use crate::namespaces::Lookups;
+use crate::opt_in::{self, PodHead};
+use crate::patch;
 
 /// A body that is not a usable AdmissionReview: answered with HTTP 400 (`review` exits 1).
 #[derive(Debug, thiserror::Error)]
@@ -33,145 +41,349 @@ pub enum ReviewError {
     MissingRequest,
 }
 
+/// What became of one admission request, for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Allowed with a patch.
+    Mutated,
+    /// Allowed without a patch (not opted in, exempt namespace, already injected).
+    Unchanged,
+    /// Denied (bad annotations, unresolvable entrypoint).
+    Denied,
+    /// The request itself was unusable (answered with a 4xx).
+    Error,
+}
+
+impl Outcome {
+    /// The label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Mutated => "mutated",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Denied => "denied",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+const API_VERSION: &str = "admission.k8s.io/v1";
+const KIND: &str = "AdmissionReview";
+
+#[derive(Deserialize)]
+struct ReviewIn<'a> {
+    #[serde(default, rename = "apiVersion", borrow)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    request: Option<RequestIn<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestIn<'a> {
+    #[serde(borrow)]
+    uid: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: KindIn<'a>,
+    #[serde(default, borrow)]
+    sub_resource: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    namespace: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    operation: Cow<'a, str>,
+    #[serde(default, borrow)]
+    object: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct KindIn<'a> {
+    #[serde(default, borrow)]
+    group: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+}
+
+/// The response AdmissionReview.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewOut {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    /// The response.
+    pub response: Response,
+}
+
+/// `response` of an AdmissionReview.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    /// The request's uid.
+    pub uid: String,
+    /// Whether the pod is admitted.
+    pub allowed: bool,
+    /// Why not, for denials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// The JSONPatch, base64 (Go's `[]byte`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    /// `JSONPatch` with a patch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_type: Option<&'static str>,
+    /// kubectl warnings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A denial's `metav1.Status`: code 403, reason `Forbidden`, like the policy's denials.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// `Failure`.
+    pub status: &'static str,
+    /// The denial message.
+    pub message: String,
+    /// `Forbidden`.
+    pub reason: &'static str,
+    /// 403.
+    pub code: u16,
+}
+
 /// An answered review.
 #[derive(Debug)]
 pub struct Reviewed {
     /// The response review.
-    pub review: AdmissionReview<DynamicObject>,
-    /// What happened, for metrics and logs.
+    pub review: ReviewOut,
+    /// What happened.
     pub outcome: Outcome,
+}
+
+/// The response as JSON bytes.
+pub fn to_json(review: &ReviewOut) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(review)
+}
+
+/// What was decided for one pod object, with its patch.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// Unchanged, or wrapped with these edits.
+    pub decision: Decision<Edits>,
+    /// The JSONPatch of the edits (empty when unchanged).
+    pub patch: json_patch::Patch,
+}
+
+/// The whole admission of one pod object (JSON text) created in `namespace`: opt-in from its
+/// metadata, namespace lookup, decision, image lookups, edits and their patch. `/mutate`,
+/// `review` and `inject` all run this.
+pub async fn admit(
+    object: &str,
+    namespace: Option<&str>,
+    config: &Config,
+    lookups: &impl Lookups,
+) -> Result<Admitted, Denial> {
+    let head: PodHead = serde_json::from_str(object).map_err(|e| Denial::NotAPod(e.to_string()))?;
+    let namespace = namespace
+        .filter(|n| !n.is_empty())
+        .or(head.meta().namespace.as_deref())
+        .unwrap_or("default");
+    let mut warnings = Vec::new();
+    let ns = if opt_in::needs_namespace(head.meta(), namespace, config) {
+        match lookups.namespace(namespace).await {
+            Ok(ns) => ns,
+            Err(e) => {
+                tracing::warn!(namespace, error = %e, "cannot read the namespace; only the pod's own switches count");
+                warnings.push(format!(
+                    "landlock-injector: cannot read namespace {namespace:?} ({e}); only the pod's own {} label or annotation was considered",
+                    opt_in::switch_key()
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let unchanged = |mut skip: Skip, mut warnings: Vec<String>| {
+        warnings.append(&mut skip.warnings);
+        skip.warnings = warnings;
+        Admitted {
+            decision: Decision::Skip(skip),
+            patch: json_patch::Patch(vec![]),
+        }
+    };
+    let injection = match decision::decide(object, &head, namespace, ns.as_ref(), config)? {
+        Decision::Skip(skip) => return Ok(unchanged(skip, warnings)),
+        Decision::Wrap(injection) => injection,
+    };
+    let mut images = Images::new();
+    for image in injection.images() {
+        let found = lookups
+            .resolve(&image, injection.pod(), Some(namespace))
+            .await;
+        images.insert(image, found);
+    }
+    let mut edits = injection.apply(&images)?;
+    let patch = patch::operations(&edits)?;
+    warnings.append(&mut edits.warnings);
+    edits.warnings = warnings;
+    Ok(Admitted {
+        decision: Decision::Wrap(edits),
+        patch,
+    })
 }
 
 /// Reviews one AdmissionReview body.
 pub async fn review(
     body: &[u8],
     config: &Config,
-    resolver: &impl ImageResolver,
+    lookups: &impl Lookups,
 ) -> Result<Reviewed, ReviewError> {
-    let value: serde_json::Value =
+    let review: ReviewIn<'_> =
         serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
-    let kind = value
-        .get("kind")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
-    let api_version = value
-        .get("apiVersion")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
-    if kind != "AdmissionReview" || api_version != "admission.k8s.io/v1" {
+    let kind = review.kind.as_deref().unwrap_or_default();
+    let api_version = review.api_version.as_deref().unwrap_or_default();
+    if kind != KIND || api_version != API_VERSION {
         return Err(ReviewError::WrongKind {
             kind: kind.to_owned(),
             api_version: api_version.to_owned(),
         });
     }
-    if value.get("request").is_none_or(serde_json::Value::is_null) {
-        return Err(ReviewError::MissingRequest);
-    }
-    let review: AdmissionReview<DynamicObject> =
-        serde_json::from_value(value).map_err(|e| ReviewError::Malformed(e.to_string()))?;
-    let request: AdmissionRequest<DynamicObject> =
-        review.try_into().map_err(|_| ReviewError::MissingRequest)?;
-    let (response, outcome) = respond(&request, config, resolver).await;
+    let request = review.request.ok_or(ReviewError::MissingRequest)?;
+    let (response, outcome) = respond(&request, config, lookups).await;
     Ok(Reviewed {
-        review: response.into_review(),
+        review: ReviewOut {
+            api_version: API_VERSION,
+            kind: KIND,
+            response,
+        },
         outcome,
     })
 }
 
+fn allowed(uid: &str, warnings: Vec<String>) -> Response {
+    Response {
+        uid: uid.to_owned(),
+        allowed: true,
+        status: None,
+        patch: None,
+        patch_type: None,
+        warnings,
+    }
+}
+
+fn denied(uid: &str, message: String) -> Response {
+    Response {
+        status: Some(Status {
+            status: "Failure",
+            message,
+            reason: "Forbidden",
+            code: 403,
+        }),
+        allowed: false,
+        ..allowed(uid, vec![])
+    }
+}
+
 async fn respond(
-    request: &AdmissionRequest<DynamicObject>,
+    request: &RequestIn<'_>,
     config: &Config,
-    resolver: &impl ImageResolver,
-) -> (AdmissionResponse, Outcome) {
-    let allowed = AdmissionResponse::from(request);
+    lookups: &impl Lookups,
+) -> (Response, Outcome) {
+    let uid = request.uid.as_ref();
     let is_pod = request.kind.group.is_empty() && request.kind.kind == "Pod";
-    if !is_pod || request.operation != Operation::Create || request.sub_resource.is_some() {
-        return (allowed, Outcome::Unchanged);
+    if !is_pod || request.operation != "CREATE" || request.sub_resource.is_some() {
+        return (allowed(uid, vec![]), Outcome::Unchanged);
     }
-    let Some(object) = &request.object else {
-        return (
-            allowed.deny("landlock-injector: the request has no object"),
-            Outcome::Denied,
-        );
+    let Some(object) = request.object else {
+        let message = "landlock-injector: the request has no object".to_owned();
+        tracing::info!(uid, denial = %message, "pod denied");
+        return (denied(uid, message), Outcome::Denied);
     };
-    let pod: Pod = match serde_json::to_value(object).and_then(serde_json::from_value) {
-        Ok(pod) => pod,
-        Err(e) => {
-            return (
-                allowed.deny(format!(
-                    "landlock-injector: the object is not a valid Pod: {e}"
-                )),
-                Outcome::Denied,
-            );
+    let namespace = request.namespace.as_deref();
+    let admitted = admit(object.get(), namespace, config, lookups).await;
+    let who = || Who::of(object.get());
+    match admitted {
+        Ok(Admitted {
+            decision: Decision::Skip(skip),
+            ..
+        }) => {
+            tracing::debug!(uid, namespace, reason = %skip.reason, "pod unchanged");
+            (allowed(uid, skip.warnings), Outcome::Unchanged)
         }
-    };
-    match decide(&pod, request.namespace.as_deref(), config, resolver).await {
-        Ok(Verdict::Unchanged { warnings, .. }) => {
-            (with_warnings(allowed, warnings), Outcome::Unchanged)
-        }
-        Ok(Verdict::Mutated(mutation)) => match allowed.clone().with_patch(mutation.patch) {
-            Ok(response) => (with_warnings(response, mutation.warnings), Outcome::Mutated),
-            Err(e) => (
-                allowed.deny(format!(
-                    "landlock-injector: cannot serialise the patch: {e}"
-                )),
-                Outcome::Denied,
-            ),
+        Ok(Admitted {
+            decision: Decision::Wrap(edits),
+            patch,
+        }) => match serde_json::to_vec(&patch) {
+            Ok(bytes) => {
+                let who = who();
+                let names = |f: fn(&crate::edits::WrappedContainer) -> String| {
+                    let mut v: Vec<String> = edits.wrapped.iter().map(f).collect();
+                    v.dedup();
+                    v.join(",")
+                };
+                tracing::info!(
+                    uid,
+                    namespace,
+                    pod = %who.name,
+                    pod_uid = %who.uid,
+                    containers = %names(|w| w.name.clone()),
+                    mode = %names(|w| w.mode.name().to_owned()),
+                    profile = %names(|w| w.profile.name().to_owned()),
+                    warnings = edits.warnings.len(),
+                    "pod wrapped"
+                );
+                let mut response = allowed(uid, edits.warnings);
+                response.patch = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+                response.patch_type = Some("JSONPatch");
+                (response, Outcome::Mutated)
+            }
+            Err(e) => {
+                let message = format!("landlock-injector: cannot serialise the patch: {e}");
+                tracing::error!(uid, namespace, denial = %message, "pod denied");
+                (denied(uid, message), Outcome::Denied)
+            }
         },
-        Err(denial) => (allowed.deny(denial), Outcome::Denied),
+        Err(denial) => {
+            let who = who();
+            let message = denial.to_string();
+            tracing::info!(uid, namespace, pod = %who.name, pod_uid = %who.uid, denial = %message, "pod denied");
+            (denied(uid, message), Outcome::Denied)
+        }
     }
 }
 
-/// Looks up the images `pod` needs, then decides: the whole admission decision for one pod.
-pub async fn decide(
-    pod: &Pod,
-    namespace: Option<&str>,
-    config: &Config,
-    resolver: &impl ImageResolver,
-) -> Result<Verdict, mutation::Denial> {
-    let images = lookup(pod, config, namespace, resolver).await;
-    let ctx = Context {
-        config,
-        namespace,
-        images: &images,
-    };
-    mutation::mutate(pod, &ctx)
+/// The pod's name (or `generateName` followed by `*`) and uid, for log lines.
+struct Who {
+    name: String,
+    uid: String,
 }
 
-/// Looks up the image configuration of every container that needs one.
-pub async fn lookup(
-    pod: &Pod,
-    config: &Config,
-    namespace: Option<&str>,
-    resolver: &impl ImageResolver,
-) -> Images {
-    let mut images = Images::new();
-    let wanted: BTreeSet<String> = mutation::images_to_resolve(pod, config, namespace)
-        .into_iter()
-        .map(|(_, image)| image)
-        .collect();
-    for image in wanted {
-        let result = resolver.resolve(&image, pod, namespace).await;
-        images.insert(image, result);
+impl Who {
+    fn of(object: &str) -> Self {
+        #[derive(Deserialize, Default)]
+        struct Head {
+            #[serde(default)]
+            metadata: Meta,
+        }
+        #[derive(Deserialize, Default)]
+        #[serde(rename_all = "camelCase")]
+        struct Meta {
+            #[serde(default)]
+            name: Option<String>,
+            #[serde(default)]
+            generate_name: Option<String>,
+            #[serde(default)]
+            uid: Option<String>,
+        }
+        let meta = serde_json::from_str::<Head>(object)
+            .unwrap_or_default()
+            .metadata;
+        Self {
+            name: match (meta.name, meta.generate_name) {
+                (Some(name), _) if !name.is_empty() => name,
+                (_, Some(generate)) => format!("{generate}*"),
+                _ => String::new(),
+            },
+            uid: meta.uid.unwrap_or_default(),
+        }
     }
-    images
-}
-
-/// The response as JSON bytes, with the patch base64-encoded as the API server's Go types
-/// expect for `[]byte` (kube-core serialises it as an array of numbers).
-pub fn to_json(review: &AdmissionReview<DynamicObject>) -> Result<Vec<u8>, serde_json::Error> {
-    use base64::Engine as _;
-    let mut value = serde_json::to_value(review)?;
-    if let Some(patch) = value.pointer_mut("/response/patch") {
-        let bytes: Vec<u8> = serde_json::from_value(patch.take())?;
-        *patch = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
-    }
-    serde_json::to_vec(&value)
-}
-
-fn with_warnings(mut response: AdmissionResponse, warnings: Vec<String>) -> AdmissionResponse {
-    if !warnings.is_empty() {
-        response.warnings = Some(warnings);
-    }
-    response
 }

@@ -288,6 +288,13 @@ async fn admission_health_and_metrics_over_https() {
         body.contains("\"allowed\":false") && body.contains("landlock-injector.io/web.read"),
         "{body}"
     );
+    // Denials carry 403 Forbidden, as the API server's own policy denials do.
+    let review: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(review["response"]["status"]["code"], 403, "{body}");
+    assert_eq!(
+        review["response"]["status"]["reason"], "Forbidden",
+        "{body}"
+    );
 
     let (status, metrics, _) = request(port, &server.ca, "GET", "/metrics", "text/plain", b"")
         .await

@@ -16,30 +16,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-/// What became of one admission request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// Allowed with a patch.
-    Mutated,
-    /// Allowed without a patch (not opted in, exempt namespace, already injected).
-    Unchanged,
-    /// Denied (bad annotations, unresolvable entrypoint).
-    Denied,
-    /// The request itself was unusable (answered with a 4xx).
-    Error,
-}
-
-impl Outcome {
-    /// The label value.
-    pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Mutated => "mutated",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Denied => "denied",
-            Outcome::Error => "error",
-        }
-    }
-}
+pub use crate::review::Outcome;
 
 impl EncodeLabelValue for Outcome {
     fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
