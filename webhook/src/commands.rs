@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::inject;
-use crate::namespaces::{Known, NamespaceSource, With};
+use crate::namespace_watch::ClusterNamespaces;
+use crate::namespaces::{Fallback, Known, NamespaceSource, With};
 use crate::opt_in::NamespaceMeta;
 use crate::registry::{
     Registry, RegistryOptions, Secrets, cluster_secrets::ClusterSecrets, pull_secrets::Fixed,
@@ -23,6 +24,8 @@ pub struct Common {
     pub config: Config,
     /// How to reach registries.
     pub registry: RegistryOptions,
+    /// Files with Namespace documents standing in for (or besides) the cluster's.
+    pub namespaces: Vec<PathBuf>,
 }
 
 /// Options of `inject` and `review`, which run without a cluster.
@@ -32,8 +35,6 @@ pub struct Lookup {
     pub pull_secrets: Vec<PathBuf>,
     /// No registry lookups at all.
     pub offline: bool,
-    /// Files with Namespace documents standing in for the cluster's.
-    pub namespaces: Vec<PathBuf>,
 }
 
 /// Either a registry reader or nothing, for the offline subcommands.
@@ -63,9 +64,9 @@ impl NamespaceSource for Resolver {
 }
 
 /// The Namespace documents of the `--namespaces` files.
-fn known_namespaces(lookup: &Lookup) -> Result<Known, String> {
+fn known_namespaces(common: &Common) -> Result<Known, String> {
     let mut known = Known::default();
-    for path in &lookup.namespaces {
+    for path in &common.namespaces {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("--namespaces {}: {e}", path.display()))?;
         let (docs, _) =
@@ -113,7 +114,7 @@ pub fn inject(common: &Common, lookup: &Lookup, file: Option<&PathBuf>) -> Resul
     let input = read_input(file)?;
     let lookups = With {
         images: resolver(common, lookup)?,
-        namespaces: known_namespaces(lookup)?,
+        namespaces: known_namespaces(common)?,
     };
     let injected = runtime()?.block_on(inject::inject(&input, &common.config, &lookups));
     let injected = injected.map_err(|e| format!("nothing was printed, because:\n{e}"))?;
@@ -130,7 +131,7 @@ pub fn review(common: &Common, lookup: &Lookup) -> Result<(), String> {
     let input = read_input(None)?;
     let lookups = With {
         images: resolver(common, lookup)?,
-        namespaces: known_namespaces(lookup)?,
+        namespaces: known_namespaces(common)?,
     };
     let reviewed = runtime()?
         .block_on(review::review(input.as_bytes(), &common.config, &lookups))
@@ -156,9 +157,11 @@ pub fn serve(common: Common, mut options: ServeOptions) -> Result<(), String> {
             options.reads.push(path);
         }
     }
+    let known = known_namespaces(&common)?;
     serve::run(options, move || -> Result<Endpoint<Secrets>, String> {
-        let secrets = match cluster_client() {
-            Some(client) => Secrets::Cluster(ClusterSecrets::new(client)),
+        let client = cluster_client();
+        let secrets = match &client {
+            Some(client) => Secrets::Cluster(ClusterSecrets::new(client.clone())),
             None => Secrets::Fixed(Fixed::default()),
         };
         let registry =
@@ -166,6 +169,10 @@ pub fn serve(common: Common, mut options: ServeOptions) -> Result<(), String> {
         Ok(Endpoint {
             config: common.config.clone(),
             registry,
+            namespaces: Fallback {
+                first: known,
+                then: client.map(ClusterNamespaces::start),
+            },
         })
     })
     .map_err(|e| e.to_string())
@@ -177,12 +184,14 @@ fn cluster_client() -> Option<kube::Client> {
         Ok(config) => match kube::Client::try_from(config) {
             Ok(client) => Some(client),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot build the Kubernetes client: pull secrets are not read");
+                tracing::warn!(error = %e, "cannot build the Kubernetes client: pull secrets and namespaces are not read");
                 None
             }
         },
         Err(_) => {
-            tracing::warn!("not running in a cluster: image lookups use no pull secrets");
+            tracing::warn!(
+                "not running in a cluster: image lookups use no pull secrets; only --namespaces files give namespace opt-in"
+            );
             None
         }
     }

@@ -7,6 +7,8 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 
 use crate::config::Config;
+use crate::namespace_watch::ClusterNamespaces;
+use crate::namespaces::{Fallback, Known, With};
 use crate::registry::{Registry, pull_secrets::PullSecrets};
 use crate::review::{self, Outcome};
 use crate::serve::{Admission, Answer};
@@ -17,11 +19,17 @@ pub struct Endpoint<S> {
     pub config: Config,
     /// The image configuration reader.
     pub registry: Registry<S>,
+    /// Namespaces given by `--namespaces`, then the cluster's (when running in one).
+    pub namespaces: Fallback<Known, Option<ClusterNamespaces>>,
 }
 
 impl<S: PullSecrets + 'static> Admission for Endpoint<S> {
     async fn review(&self, body: Bytes) -> Answer {
-        match review::review(&body, &self.config, &self.registry).await {
+        let lookups = With {
+            images: &self.registry,
+            namespaces: &self.namespaces,
+        };
+        match review::review(&body, &self.config, &lookups).await {
             Ok(reviewed) => match review::to_json(&reviewed.review) {
                 Ok(body) => Answer {
                     status: StatusCode::OK,

@@ -7,7 +7,7 @@
 //! |---|---|
 //! | [`review`] | the AdmissionReview envelope in and out, and [`review::admit`]: the sequence for one pod |
 //! | [`opt_in`] | whether a pod is wrapped at all (pod label, pod annotation, namespace label) |
-//! | [`namespaces`] | where a namespace's labels and annotations come from |
+//! | [`namespaces`], [`namespace_watch`] | where a namespace's labels and annotations come from |
 //! | [`decision`] | what happens to an opted-in pod: skip, or an injection and then its edits (pure) |
 //! | [`annotations`] | what the `landlock-injector.io/*` annotations ask for |
 //! | [`discovery`] | which grants a container's volume mounts imply |
@@ -31,6 +31,7 @@ pub mod endpoint;
 pub mod entrypoint;
 pub mod inject;
 pub mod installer;
+pub mod namespace_watch;
 pub mod namespaces;
 pub mod opt_in;
 pub mod patch;

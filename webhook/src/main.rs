@@ -78,6 +78,10 @@ struct CommonArgs {
     /// Platform picked from multi-platform images.
     #[arg(long, default_value = "linux/amd64")]
     platform: String,
+    /// YAML/JSON file with Namespace objects whose opt-in label and default mode/profile
+    /// annotations count besides (or, outside a cluster, instead of) the cluster's; repeatable.
+    #[arg(long = "namespaces")]
+    namespaces: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -88,10 +92,6 @@ struct LookupArgs {
     /// Do not contact registries: containers without `command` cannot be wrapped.
     #[arg(long)]
     offline: bool,
-    /// YAML/JSON file with Namespace objects standing in for the cluster's (their opt-in label
-    /// and default mode/profile annotations); repeatable.
-    #[arg(long = "namespaces")]
-    namespaces: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -139,6 +139,7 @@ impl CommonArgs {
                 cache_size: self.image_cache_size,
                 cache_ttl: self.image_cache_ttl,
             },
+            namespaces: self.namespaces,
         }
     }
 }
@@ -182,7 +183,6 @@ fn main() -> ExitCode {
             &Lookup {
                 pull_secrets: lookup.pull_secret,
                 offline: lookup.offline,
-                namespaces: lookup.namespaces,
             },
             file.as_ref(),
         ),
@@ -191,7 +191,6 @@ fn main() -> ExitCode {
             &Lookup {
                 pull_secrets: lookup.pull_secret,
                 offline: lookup.offline,
-                namespaces: lookup.namespaces,
             },
         ),
     };

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -531,4 +532,101 @@ async fn without_certificate_files_it_serves_a_self_signed_one() {
     assert_eq!(status, 200);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// `review-plain.json` moved to `namespace` with `labels`, `annotations` and an env value.
+fn plain_review(namespace: &str, uid: &str, labels: serde_json::Value) -> Vec<u8> {
+    let mut review: serde_json::Value =
+        serde_json::from_slice(&fixture("review-plain.json")).expect("fixture");
+    review["request"]["uid"] = serde_json::json!(uid);
+    review["request"]["namespace"] = serde_json::json!(namespace);
+    let object = &mut review["request"]["object"];
+    object["metadata"]["namespace"] = serde_json::json!(namespace);
+    object["metadata"]["labels"] = labels;
+    object["spec"]["containers"][0]["env"] =
+        serde_json::json!([{"name": "DB_PASSWORD", "value": "hunter2-secret"}]);
+    serde_json::to_vec(&review).expect("JSON")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn label_and_namespace_opt_in_over_https_with_one_log_line_per_decision() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let namespaces = dir.path().join("namespaces.yaml");
+    std::fs::write(
+        &namespaces,
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: sandboxed\n  labels:\n    landlock-injector.io/inject: \"true\"\n  annotations:\n    landlock-injector.io/profile: minimal\n",
+    )
+    .expect("write");
+    let namespaces = namespaces.display().to_string();
+    let (_ca, _dir, _certs, server) = serving(&["--namespaces", &namespaces]);
+    let post = |body: Vec<u8>| {
+        let (port, ca) = (server.port, server.ca.clone());
+        async move {
+            let (status, body, _) =
+                request(port, &ca, "POST", "/mutate", "application/json", &body)
+                    .await
+                    .expect("mutate");
+            assert_eq!(status, 200, "{body}");
+            let review: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+            review["response"].clone()
+        }
+    };
+    let label = serde_json::json!({"landlock-injector.io/inject": "true"});
+
+    // The pod label opts in.
+    let response = post(plain_review("apps", "uid-label", label.clone())).await;
+    assert_eq!(response["patchType"], "JSONPatch", "{response}");
+    // The namespace label opts in a pod that says nothing, with the namespace's profile.
+    let response = post(plain_review(
+        "sandboxed",
+        "uid-namespace",
+        serde_json::json!({}),
+    ))
+    .await;
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(response["patch"].as_str().expect("a patch"))
+        .expect("base64");
+    assert!(
+        String::from_utf8_lossy(&patch).contains("\"--profile\",\"minimal\""),
+        "{}",
+        String::from_utf8_lossy(&patch)
+    );
+    // "false" on the pod overrides the namespace; other namespaces are left alone.
+    let out = serde_json::json!({"landlock-injector.io/inject": "false"});
+    let response = post(plain_review("sandboxed", "uid-out", out)).await;
+    assert!(response.get("patch").is_none(), "{response}");
+    let response = post(plain_review("apps", "uid-plain", serde_json::json!({}))).await;
+    assert!(response.get("patch").is_none(), "{response}");
+    // Any other value is denied with 403, naming the label and the value.
+    let bad = serde_json::json!({"landlock-injector.io/inject": "yes"});
+    let response = post(plain_review("apps", "uid-bad", bad)).await;
+    assert_eq!(response["allowed"], false);
+    assert_eq!(response["status"]["code"], 403);
+    let message = response["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("pod label \"landlock-injector.io/inject\": value \"yes\""),
+        "{message}"
+    );
+
+    // One info line per mutated or denied pod with the request uid, never the pod's contents.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = server.log();
+    for (uid, message) in [
+        ("uid-label", "pod wrapped"),
+        ("uid-namespace", "pod wrapped"),
+        ("uid-bad", "pod denied"),
+    ] {
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(uid) && l.contains(message))
+            .collect();
+        assert_eq!(lines.len(), 1, "{uid}: {lines:?}\n{log}");
+        assert!(lines[0].contains("\"level\":\"INFO\""), "{}", lines[0]);
+    }
+    assert!(log.contains("\"containers\":\"web\""), "{log}");
+    assert!(log.contains("\"profile\":\"minimal\""), "{log}");
+    assert!(
+        !log.contains("hunter2"),
+        "the log shows pod contents:\n{log}"
+    );
 }
