@@ -1,6 +1,8 @@
 //! A real image registry on loopback for tests: Debian's `docker-registry` (distribution 2.8)
 //! over HTTPS with a CA made for the test, optionally behind htpasswd basic auth, plus a way to
-//! push a small image with a given ENTRYPOINT and CMD using `oci-client`.
+//! push a small image with a given ENTRYPOINT and CMD (or any configuration blob) using
+//! `oci-client`. And [`FakeRegistry`], for the answers a real registry never gives (a token
+//! server handing out a broken token, a server that never answers).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -11,6 +13,7 @@
 //! # }
 //! ```
 
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -141,6 +144,18 @@ impl TestRegistry {
         entrypoint: &[&str],
         cmd: &[&str],
     ) -> Result<String, RegistryError> {
+        let config_json = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Entrypoint": entrypoint, "Cmd": cmd},
+            "rootfs": {"type": "layers", "diff_ids": []},
+        });
+        self.push_config(name, config_json.to_string().into_bytes())
+            .await
+    }
+
+    /// Pushes `name` with one small layer and `config` as its configuration blob, whatever it
+    /// holds (the registry does not look inside).
+    pub async fn push_config(&self, name: &str, config: Vec<u8>) -> Result<String, RegistryError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let reference_text = format!("{}/{name}", self.host());
         let fail = |message: String| RegistryError::Push {
@@ -162,13 +177,8 @@ impl TestRegistry {
             "application/vnd.oci.image.layer.v1.tar".to_owned(),
             None,
         );
-        let config_json = serde_json::json!({
-            "architecture": "amd64", "os": "linux",
-            "config": {"Entrypoint": entrypoint, "Cmd": cmd},
-            "rootfs": {"type": "layers", "diff_ids": []},
-        });
         let config = Config::new(
-            serde_json::to_vec(&config_json).map_err(|e| fail(e.to_string()))?,
+            config,
             "application/vnd.oci.image.config.v1+json".to_owned(),
             None,
         );
@@ -190,5 +200,166 @@ impl Drop for TestRegistry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// What a [`FakeRegistry`] does with one request.
+#[derive(Debug, Clone)]
+pub enum FakeAnswer {
+    /// Answer with this status, extra header lines (`Name: value`) and body.
+    Reply {
+        /// The HTTP status code.
+        status: u16,
+        /// Extra header lines.
+        headers: Vec<String>,
+        /// The body.
+        body: Vec<u8>,
+    },
+    /// Never answer (the connection stays open until the fake is dropped).
+    Silence,
+}
+
+/// A plain-HTTP server on a listener the test made, answering each request by its path with a
+/// function of the test's: what no real registry answers, for the webhook's error paths. Reach
+/// it with `--insecure-registry`. Stops on drop.
+pub struct FakeRegistry {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    held: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+type Answers = dyn Fn(&str) -> FakeAnswer + Send + Sync;
+
+impl FakeRegistry {
+    /// Serves `answer(path)` on a new listener on 127.0.0.1.
+    pub fn start(
+        answer: impl Fn(&str) -> FakeAnswer + Send + Sync + 'static,
+    ) -> std::io::Result<Self> {
+        Self::serve(TcpListener::bind("127.0.0.1:0")?, answer)
+    }
+
+    /// Serves `answer(path)` on `listener` (which may belong to another network namespace).
+    pub fn serve(
+        listener: TcpListener,
+        answer: impl Fn(&str) -> FakeAnswer + Send + Sync + 'static,
+    ) -> std::io::Result<Self> {
+        let port = listener.local_addr()?.port();
+        listener.set_nonblocking(true)?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let answer: std::sync::Arc<Answers> = std::sync::Arc::new(answer);
+        let (stop_flag, held_streams) = (stop.clone(), held.clone());
+        std::thread::spawn(move || {
+            while !stop_flag.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let answer = answer.clone();
+                        let held = held_streams.clone();
+                        std::thread::spawn(move || Self::connection(stream, &*answer, &held));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Ok(Self { port, stop, held })
+    }
+
+    /// Answers the requests of one keep-alive connection.
+    fn connection(
+        mut stream: std::net::TcpStream,
+        answer: &Answers,
+        held: &std::sync::Mutex<Vec<std::net::TcpStream>>,
+    ) {
+        let _ = stream.set_nonblocking(false);
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+        let mut buffer = Vec::new();
+        let mut chunk = [0_u8; 4096];
+        loop {
+            let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                }
+                continue;
+            };
+            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+            buffer.drain(..end + 4);
+            let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            match answer(&path) {
+                FakeAnswer::Silence => {
+                    if let Ok(clone) = stream.try_clone() {
+                        held.lock().unwrap_or_else(|p| p.into_inner()).push(clone);
+                    }
+                    return;
+                }
+                FakeAnswer::Reply {
+                    status,
+                    headers,
+                    body,
+                } => {
+                    let mut reply = format!(
+                        "HTTP/1.1 {status} Fake\r\nContent-Length: {}\r\n",
+                        body.len()
+                    );
+                    for header in headers {
+                        reply.push_str(&header);
+                        reply.push_str("\r\n");
+                    }
+                    reply.push_str("\r\n");
+                    let mut bytes = reply.into_bytes();
+                    bytes.extend_from_slice(&body);
+                    if stream.write_all(&bytes).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `127.0.0.1:PORT`, the registry part of image references.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FakeRegistry {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for stream in self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// A registry whose token server hands out a token with a newline in it (a header cannot carry
+/// one): what oci-client used to `unwrap` into a panic.
+pub fn broken_token_answers(host: String) -> impl Fn(&str) -> FakeAnswer + Send + Sync + 'static {
+    move |path: &str| {
+        if path == "/v2/" {
+            FakeAnswer::Reply {
+                status: 401,
+                headers: vec![format!(
+                    "WWW-Authenticate: Bearer realm=\"http://{host}/token\",service=\"fake\""
+                )],
+                body: Vec::new(),
+            }
+        } else if path.starts_with("/token") {
+            FakeAnswer::Reply {
+                status: 200,
+                headers: vec!["Content-Type: application/json".to_owned()],
+                body: br#"{"token": "forged\nX-Injected: yes"}"#.to_vec(),
+            }
+        } else {
+            FakeAnswer::Reply {
+                status: 404,
+                headers: Vec::new(),
+                body: Vec::new(),
+            }
+        }
     }
 }

@@ -1,13 +1,19 @@
 //! Builds the fully static release binaries that harnesses copy into containers, with the same
-//! command the README documents:
+//! commands the README documents:
 //!
 //! ```text
-//! RUSTFLAGS="-C target-feature=+crt-static" \
-//!   cargo build --release --locked --target x86_64-unknown-linux-gnu -p PACKAGE --bin BIN
+//! RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"' \
+//!   cargo build --profile shim --locked --target x86_64-unknown-linux-gnu -p init-shim --bin landlock-shim
+//! RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"' \
+//!   cargo build --release --locked --target x86_64-unknown-linux-gnu -p webhook --bin landlock-webhook
 //! ```
 //!
 //! The explicit `--target` keeps the static flag away from build scripts and proc macros, which
-//! must stay dynamic. Cargo's own lock serialises concurrent builds from several test processes.
+//! must stay dynamic. The `getrandom_backend` cfg makes randomness come from the getrandom
+//! syscall (a static glibc binary cannot find glibc's wrapper, and getrandom would otherwise
+//! fall back to `/dev/urandom`, which the webhook's sandbox denies). The shim's profile aborts
+//! on panic; the webhook's (release) unwinds, so a panic fails one request, not the server.
+//! Cargo's own lock serialises concurrent builds from several test processes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +21,20 @@ use std::sync::Mutex;
 
 /// The only Rust target the project builds static binaries for.
 pub const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// The RUSTFLAGS of every static build.
+pub const STATIC_RUSTFLAGS: &str =
+    "-C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\"";
+
+/// The Cargo profile `bin` is built with: its own for the shim (panics abort), release
+/// (panics unwind) for everything else.
+pub fn profile(bin: &str) -> &'static str {
+    if bin == "landlock-shim" {
+        "shim"
+    } else {
+        "release"
+    }
+}
 
 /// Why a static build could not be produced.
 #[derive(Debug, thiserror::Error)]
@@ -66,9 +86,10 @@ pub fn static_binary(package: &str, bin: &str) -> Result<PathBuf, BuildError> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(&cargo)
         .current_dir(workspace_root())
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("RUSTFLAGS", STATIC_RUSTFLAGS)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .args(["build", "--release", "--locked", "--target", STATIC_TARGET])
+        .args(["build", "--profile", profile(bin), "--locked"])
+        .args(["--target", STATIC_TARGET])
         .args(["-p", package, "--bin", bin])
         .status()
         .map_err(|source| BuildError::Spawn {
@@ -82,7 +103,10 @@ pub fn static_binary(package: &str, bin: &str) -> Result<PathBuf, BuildError> {
             status,
         });
     }
-    let path = target_dir().join(STATIC_TARGET).join("release").join(bin);
+    let path = target_dir()
+        .join(STATIC_TARGET)
+        .join(profile(bin))
+        .join(bin);
     if path.is_file() {
         Ok(path)
     } else {

@@ -1,10 +1,12 @@
 //! Entrypoint lookups against a real registry (Debian's docker-registry over HTTPS on
-//! loopback): what the webhook does for containers without `command`.
+//! loopback): what the webhook does for containers without `command`, including every way the
+//! registry can fail to answer.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use base64::Engine as _;
-use landlock_tests::registry::TestRegistry;
+use landlock_tests::registry::{FakeAnswer, FakeRegistry, TestRegistry, broken_token_answers};
 use serde_json::{Value, json};
 use webhook::config::Config;
 use webhook::registry::pull_secrets::{Fixed, PullSecret};
@@ -158,4 +160,138 @@ async fn a_private_image_is_read_with_the_pull_secret_and_refused_without() {
         );
         assert_eq!(resolver.counters.failed.load(Ordering::Relaxed), 1);
     }
+}
+
+/// The documented answer when an image's configuration cannot be read: a denial naming the
+/// container, the image and the cause, and telling the user how to avoid the lookup.
+fn assert_denied_naming(response: &Value, image: &str, cause: &[&str]) {
+    assert_eq!(response["allowed"], false, "{response}");
+    let message = response["status"]["message"].as_str().expect("message");
+    assert!(
+        message.starts_with(&format!(
+            "landlock-injector: container \"app\" (image \"{image}\"): "
+        )),
+        "{message}"
+    );
+    assert!(
+        cause.iter().any(|c| message.contains(c)),
+        "the cause ({cause:?}) is named: {message}"
+    );
+    assert!(
+        message.ends_with(
+            "set `command` in the container spec so the webhook does not need the image's configuration"
+        ),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_way_a_registry_fails_is_a_denial_naming_container_image_and_cause() {
+    let registry = TestRegistry::start(None).expect("docker-registry");
+    let other_ca = TestRegistry::start(None).expect("docker-registry");
+    let untrusted = other_ca.push("app:1", &["/app"], &[]).await.expect("push");
+    let garbage = registry
+        .push_config("garbage:1", b"this is not JSON".to_vec())
+        .await
+        .expect("push");
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("{}/app:1", listener.local_addr().expect("addr"))
+    };
+    let silent = FakeRegistry::start(|_| FakeAnswer::Silence).expect("fake");
+    let token_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let token_host = format!("{}", token_listener.local_addr().expect("addr"));
+    let broken_token =
+        FakeRegistry::serve(token_listener, broken_token_answers(token_host.clone()))
+            .expect("fake");
+
+    let resolver = Registry::new(
+        RegistryOptions {
+            budget: Duration::from_secs(2),
+            insecure: vec![silent.host(), broken_token.host()],
+            ..options(&registry)
+        },
+        Fixed::default(),
+    )
+    .expect("resolver");
+    let cases: [(String, &[&str]); 7] = [
+        (refused, &["Connection refused"]),
+        // Where DNS answers, NXDOMAIN; where no nameserver answers, the budget runs out.
+        (
+            "registry.invalid/app:1".to_owned(),
+            &["dns error", "budget"],
+        ),
+        // Both test CAs have an empty subject, so rustls reports BadSignature rather than
+        // UnknownIssuer: either way the certificate is not trusted.
+        (untrusted, &["invalid peer certificate"]),
+        (
+            format!("{}/app:1", silent.host()),
+            &["took longer than its budget of 2s"],
+        ),
+        (format!("{}/nope:1", registry.host()), &["manifest unknown"]),
+        (garbage, &["the image configuration is not valid JSON"]),
+        (
+            format!("{}/app:1", broken_token.host()),
+            &["not a valid HTTP header value"],
+        ),
+    ];
+    // Twice: the second round must not be answered from a cache of failures, and the process
+    // (this test) must still be here after the first.
+    for round in 0..2 {
+        for (image, cause) in &cases {
+            let (response, _) = review_with(&admission_review(image, None), &resolver).await;
+            assert_denied_naming(&response, image, cause);
+        }
+        assert_eq!(
+            resolver.counters.failed.load(Ordering::Relaxed),
+            7 * (round + 1)
+        );
+    }
+}
+
+/// Set in the child process of the test below.
+const NO_TRUST_STORE: &str = "LANDLOCK_TESTS_NO_TRUST_STORE";
+
+/// A machine (or a `FROM scratch` image) without a CA bundle: oci-client's "fallible"
+/// constructor used to panic there. The lookup runs in a child process whose rustls sees no
+/// system certificates at all (`SSL_CERT_FILE`/`SSL_CERT_DIR` name an empty directory), because
+/// the environment is process-wide.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_needs_no_system_trust_store() {
+    let registry = TestRegistry::start(None).expect("docker-registry");
+    let image = registry
+        .push("app:1", &["/app"], &["run"])
+        .await
+        .expect("push");
+    if std::env::var_os(NO_TRUST_STORE).is_some() {
+        let resolver = Registry::new(options(&registry), Fixed::default()).expect("resolver");
+        let (response, container) = review_with(&admission_review(&image, None), &resolver).await;
+        assert_eq!(response["allowed"], true, "{response}");
+        assert_eq!(
+            tail_after_separator(&container.expect("patched")["command"]),
+            ["/app"]
+        );
+        return;
+    }
+    let empty = tempfile::tempdir().expect("tempdir");
+    let child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "a_lookup_needs_no_system_trust_store",
+            "--nocapture",
+        ])
+        .env(NO_TRUST_STORE, "1")
+        .env("SSL_CERT_FILE", empty.path().join("none.pem"))
+        .env("SSL_CERT_DIR", empty.path())
+        .output()
+        .expect("run the test binary");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
+    assert!(
+        child.status.success() && output.contains("1 passed"),
+        "the lookup without a trust store failed:\n{output}"
+    );
 }

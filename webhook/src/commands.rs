@@ -11,7 +11,8 @@ use crate::namespace_watch::ClusterNamespaces;
 use crate::namespaces::{Fallback, Known, NamespaceSource, With};
 use crate::opt_in::NamespaceMeta;
 use crate::registry::{
-    Registry, RegistryOptions, Secrets, cluster_secrets::ClusterSecrets, pull_secrets::Fixed,
+    Registry, RegistryOptions, Secrets, cluster_secrets::ClusterSecrets, install_crypto_provider,
+    pull_secrets::Fixed,
 };
 use crate::resolve::{ImageResolver, Offline};
 use crate::review;
@@ -146,19 +147,14 @@ pub fn review(common: &Common, lookup: &Lookup) -> Result<(), String> {
 
 /// `landlock-webhook serve`.
 pub fn serve(common: Common, mut options: ServeOptions) -> Result<(), String> {
+    // The only trust-store files the server reads (the rest is compiled in, see
+    // registry::trust); SSL_CERT_FILE and SSL_CERT_DIR are deliberately not consulted.
     options
         .reads
         .extend(common.registry.extra_roots.iter().cloned());
-    for var in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
-        if let Some(path) = std::env::var_os(var)
-            .map(PathBuf::from)
-            .filter(|p| p.exists())
-        {
-            options.reads.push(path);
-        }
-    }
     let known = known_namespaces(&common)?;
     serve::run(options, move || -> Result<Endpoint<Secrets>, String> {
+        install_crypto_provider();
         let client = cluster_client();
         let secrets = match &client {
             Some(client) => Secrets::Cluster(ClusterSecrets::new(client.clone())),

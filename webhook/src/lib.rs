@@ -20,6 +20,7 @@
 //! | [`config`] | the admission configuration |
 //! | [`serve`], [`endpoint`] | `landlock-webhook serve` and its `/mutate` |
 //! | [`commands`] | the subcommands, given their parsed options |
+//! | [`panic_guard`] | what a panic becomes: a failed request or lookup, not a dead process |
 
 pub mod annotations;
 pub mod commands;
@@ -34,6 +35,7 @@ pub mod installer;
 pub mod namespace_watch;
 pub mod namespaces;
 pub mod opt_in;
+pub mod panic_guard;
 pub mod patch;
 pub mod registry;
 pub mod resolve;

@@ -2,28 +2,48 @@
 //! whose spec has no `command`.
 //!
 //! Credentials come from the pod's pull secrets ([`pull_secrets`]); results are cached
-//! ([`cache`]); the whole lookup has a time budget well under the API server's webhook timeout,
-//! so a slow registry produces a clear denial instead of a timed-out admission.
+//! ([`cache`]); registry TLS trusts compiled-in roots plus `--registry-ca` ([`trust`]); the whole
+//! lookup has a time budget well under the API server's webhook timeout, so a slow registry
+//! produces a clear denial instead of a timed-out admission. Every failure, including a panic
+//! inside the registry client, comes back as the cause of a denial, never as a dead process.
 
 pub mod cache;
 pub mod cluster_secrets;
 pub mod pull_secrets;
+pub mod trust;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, ClientConfig, ClientProtocol};
 use oci_client::manifest::ImageIndexEntry;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde::Deserialize;
 
 use crate::entrypoint::ImageConfig;
+use crate::panic_guard;
 use crate::resolve::ImageResolver;
 use cache::Cache;
 use pull_secrets::PullSecrets;
+
+// hickory (the registry client's DNS resolver) draws its query ids from rand's ThreadRng, which
+// asks getrandom 0.4 for its seed. getrandom finds the getrandom(2) wrapper through dlsym, which
+// a static glibc binary does not have, and then falls back to polling /dev/random and reading
+// /dev/urandom: the self-sandbox denies both (and a FROM scratch image may lack them), and rand
+// panics. The static build therefore selects the syscall backend; this makes forgetting it a
+// build error instead of a crash on the first registry lookup.
+#[cfg(all(
+    target_os = "linux",
+    target_env = "gnu",
+    target_feature = "crt-static",
+    not(getrandom_backend = "linux_getrandom")
+))]
+compile_error!(
+    "static builds of the webhook need RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\"' (see the README, *Static build*)"
+);
 
 /// How to reach registries.
 #[derive(Debug, Clone)]
@@ -58,17 +78,47 @@ impl Default for RegistryOptions {
 /// Why the registry client could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistrySetupError {
-    /// A CA file could not be read.
-    #[error("--registry-ca {path}: {source}")]
-    Ca {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    /// A `--registry-ca` file is unusable.
+    #[error(transparent)]
+    Trust(#[from] trust::TrustError),
     /// The platform is not `os/arch`.
     #[error("--platform {0:?}: expected os/arch, e.g. linux/amd64")]
     Platform(String),
+    /// The HTTP client cannot be built with these options.
+    #[error("cannot set up the registry client: {0}")]
+    Client(String),
+}
+
+/// The longest cause a denial quotes: registries answer errors with whole HTML pages.
+const MAX_CAUSE_CHARS: usize = 600;
+
+/// `err` and its sources, `: `-separated, each said once (many errors repeat their source in
+/// their own message), without control characters and cut to a length a denial can carry.
+pub fn causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    quote(&text)
+}
+
+/// `text` as a denial may quote it: control characters blanked, cut to [`MAX_CAUSE_CHARS`].
+fn quote(text: &str) -> String {
+    let mut clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_CAUSE_CHARS)
+        .collect();
+    if text.chars().count() > MAX_CAUSE_CHARS {
+        clean.push('…');
+    }
+    clean
 }
 
 /// Lookup counters, for `/metrics`.
@@ -123,7 +173,8 @@ pub fn parse_config(json: &str) -> Result<ImageConfig, String> {
     })
 }
 
-/// Installs ring as the process's rustls provider (reqwest is built without one). Idempotent.
+/// Installs ring as the process's rustls provider (reqwest and kube's client are built without
+/// one, and panic when none is installed). Idempotent.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
@@ -138,18 +189,8 @@ impl<S: PullSecrets> Registry<S> {
             .filter(|(o, a)| !o.is_empty() && !a.is_empty())
             .map(|(o, a)| (o.to_owned(), a.to_owned()))
             .ok_or_else(|| RegistrySetupError::Platform(options.platform.clone()))?;
-        let mut roots = Vec::new();
-        for path in &options.extra_roots {
-            let data = std::fs::read(path).map_err(|source| RegistrySetupError::Ca {
-                path: path.clone(),
-                source,
-            })?;
-            roots.push(Certificate {
-                encoding: CertificateEncoding::Pem,
-                data,
-            });
-        }
-        Ok(Self {
+        let roots = trust::roots(&options.extra_roots)?;
+        let registry = Self {
             cache: Cache::new(options.cache_size, options.cache_ttl),
             options,
             roots,
@@ -157,10 +198,13 @@ impl<S: PullSecrets> Registry<S> {
             arch,
             secrets,
             counters: Counters::default(),
-        })
+        };
+        // Build one client now, so options it cannot work with fail at start, not per pod.
+        registry.client().map_err(RegistrySetupError::Client)?;
+        Ok(registry)
     }
 
-    fn client(&self) -> Client {
+    fn client(&self) -> Result<Client, String> {
         let (os, arch) = (self.os.clone(), self.arch.clone());
         let resolver = move |entries: &[ImageIndexEntry]| {
             entries
@@ -182,15 +226,19 @@ impl<S: PullSecrets> Registry<S> {
                 .map(|e| e.digest.clone())
         };
         // A client per lookup: oci-client remembers the first credentials per registry, and
-        // two pods may use different credentials for the same registry.
-        Client::new(ClientConfig {
+        // two pods may use different credentials for the same registry. `try_from`, because
+        // `Client::new` falls back to reqwest's default client on error, which panics where
+        // the system has no trust store. `tls_certs_only`: the roots of [`trust`], never the
+        // system's.
+        Client::try_from(ClientConfig {
             protocol: ClientProtocol::HttpsExcept(self.options.insecure.clone()),
-            extra_root_certificates: self.roots.clone(),
+            tls_certs_only: self.roots.clone(),
             platform_resolver: Some(Box::new(resolver)),
             connect_timeout: Some(self.options.budget),
             read_timeout: Some(self.options.budget),
             ..ClientConfig::default()
         })
+        .map_err(|e| causes(&e))
     }
 
     async fn lookup(
@@ -222,9 +270,10 @@ impl<S: PullSecrets> Registry<S> {
         });
         let (_, digest, config) = self
             .client()
+            .map_err(|e| format!("cannot set up the registry client: {e}"))?
             .pull_manifest_and_config(&reference, &auth)
             .await
-            .map_err(|e| format!("registry {registry}: {e}"))?;
+            .map_err(|e| format!("registry {registry}: {}", causes(&e)))?;
         let config = parse_config(&config)?;
         self.cache
             .put(&key, &digest, config.clone(), Instant::now());
@@ -240,13 +289,21 @@ impl<S: PullSecrets> ImageResolver for Registry<S> {
         namespace: Option<&str>,
     ) -> Result<ImageConfig, String> {
         let budget = self.options.budget;
-        let result = tokio::time::timeout(budget, self.lookup(image, pod, namespace))
-            .await
-            .unwrap_or_else(|_| {
+        let lookup = panic_guard::catch(self.lookup(image, pod, namespace));
+        let result = match tokio::time::timeout(budget, lookup).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => {
+                tracing::error!(image, panic = %panic, "the registry client panicked during a lookup; the pod is denied");
                 Err(format!(
-                    "the registry lookup took longer than its budget of {budget:?}"
+                    "the registry client failed unexpectedly (it panicked: {})",
+                    quote(&panic)
                 ))
-            });
+            }
+            Err(_) => Err(format!(
+                "the registry lookup took longer than its budget of {}",
+                humantime::format_duration(budget)
+            )),
+        };
         let counter = if result.is_ok() {
             &self.counters.resolved
         } else {
@@ -296,5 +353,50 @@ mod tests {
         let c = parse_config(r#"{"config": {"Cmd": null}}"#).expect("ok");
         assert_eq!(c, ImageConfig::default());
         assert!(parse_config("{").unwrap_err().contains("not valid JSON"));
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Chain {
+        text: String,
+        #[source]
+        source: Option<Box<Chain>>,
+    }
+
+    fn chain(texts: &[&str]) -> Chain {
+        texts
+            .iter()
+            .rev()
+            .fold(None, |source, text| {
+                Some(Chain {
+                    text: (*text).to_owned(),
+                    source: source.map(Box::new),
+                })
+            })
+            .expect("at least one")
+    }
+
+    #[test]
+    fn causes_name_each_source_once_on_one_bounded_line() {
+        let err = chain(&[
+            "error sending request",
+            "client error (Connect)",
+            "tcp connect error",
+            "tcp connect error",
+            "Connection refused (os error 111)",
+        ]);
+        assert_eq!(
+            causes(&err),
+            "error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)"
+        );
+        let page = format!("<html>\n{}</html>", "x".repeat(5000));
+        let quoted = causes(&chain(&["server error", &page]));
+        assert!(!quoted.contains('\n'), "{quoted}");
+        assert_eq!(
+            quoted.chars().count(),
+            MAX_CAUSE_CHARS + 1,
+            "cut, with an ellipsis"
+        );
+        assert!(quoted.ends_with('…'));
     }
 }

@@ -17,6 +17,7 @@ pub mod self_sandbox;
 pub mod self_signed;
 pub mod tls_reload;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -150,6 +151,11 @@ where
         TlsSource::Files(_) => None,
     };
 
+    // Tokio sizes its pool from available_parallelism, which reads the cgroup's CPU quota
+    // (cpu.max): ask now, while those files are still readable, so the sandbox need not grant
+    // them and a CPU-limited pod does not get a thread per node CPU.
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+
     if options.self_sandbox {
         let cert_dirs = match &options.tls {
             TlsSource::Files(files) => [&files.cert, &files.key]
@@ -177,6 +183,7 @@ where
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;
@@ -198,45 +205,60 @@ where
                 }
             };
         let admission = make_admission().map_err(|e| ServeError::Admission(e.to_string()))?;
-        let mut tls = ServerConfig::builder_with_provider(tls_reload::provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ServeError::Admission(format!("TLS configuration: {e}")))?
-            .with_no_client_auth()
-            .with_cert_resolver(resolver);
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-
-        let draining = Arc::new(AtomicBool::new(false));
-        let state = Arc::new(routes::AppState {
-            admission,
-            metrics: Arc::new(metrics::Metrics::default()),
-            draining: draining.clone(),
-            request_timeout: options.request_timeout,
-        });
-        let app = routes::router(state, options.body_limit);
-        let listener =
-            tokio::net::TcpListener::from_std(listener).map_err(|source| ServeError::Bind {
-                addr: options.listen,
-                source,
-            })?;
-        tracing::info!(address = %local, "landlock-webhook serving HTTPS");
-        connections::serve(
-            listener,
-            Arc::new(tls),
-            app,
-            connections::Timeouts {
-                io: options.io_timeout,
-                grace: options.shutdown_grace,
-            },
-            draining,
-            shutdown_signal(),
-        )
-        .await;
+        let served = serve_on(listener, resolver, admission, &options, shutdown_signal()).await;
         if let Some(task) = reload_task {
             task.abort();
         }
-        tracing::info!("landlock-webhook stopped");
-        Ok(())
+        served
     })
+}
+
+/// Serves `admission` over HTTPS on `listener` (bound, non-blocking) with the certificate
+/// `resolver` gives, until `shutdown` resolves, then drains: everything [`run`] does once the
+/// process is set up (no sandbox, no signals), so tests can run the real stack in-process.
+pub async fn serve_on<A: Admission>(
+    listener: std::net::TcpListener,
+    resolver: Arc<dyn ResolvesServerCert>,
+    admission: A,
+    options: &ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let mut tls = ServerConfig::builder_with_provider(tls_reload::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServeError::Admission(format!("TLS configuration: {e}")))?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+
+    let draining = Arc::new(AtomicBool::new(false));
+    let state = Arc::new(routes::AppState {
+        admission,
+        metrics: Arc::new(metrics::Metrics::default()),
+        draining: draining.clone(),
+        request_timeout: options.request_timeout,
+    });
+    let app = routes::router(state, options.body_limit);
+    let bind_error = |source| ServeError::Bind {
+        addr: options.listen,
+        source,
+    };
+    let local = listener.local_addr().map_err(bind_error)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_error)?;
+    tracing::info!(address = %local, "landlock-webhook serving HTTPS");
+    connections::serve(
+        listener,
+        Arc::new(tls),
+        app,
+        connections::Timeouts {
+            io: options.io_timeout,
+            grace: options.shutdown_grace,
+        },
+        draining,
+        shutdown,
+    )
+    .await;
+    tracing::info!("landlock-webhook stopped");
+    Ok(())
 }
 
 /// Resolves on SIGTERM (what kubelet sends) or SIGINT (Ctrl-C).

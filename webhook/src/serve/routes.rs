@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::metrics::{Metrics, Outcome};
+use crate::panic_guard;
 
 /// The answer to one `/mutate` body.
 #[derive(Debug, Clone)]
@@ -80,8 +81,18 @@ async fn mutate<A: Admission>(
             outcome: Outcome::Error,
         }
     } else {
-        match tokio::time::timeout(state.request_timeout, state.admission.review(body)).await {
-            Ok(answer) => answer,
+        let review = panic_guard::catch(state.admission.review(body));
+        match tokio::time::timeout(state.request_timeout, review).await {
+            Ok(Ok(answer)) => answer,
+            // A bug, not the request's fault: fail this request only, say so, keep serving.
+            Ok(Err(panic)) => {
+                tracing::error!(panic = %panic, "the review panicked; answered 500, still serving");
+                Answer {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    body: b"the webhook failed on this request (a bug, logged); the API server applies the webhook's failurePolicy\n".to_vec(),
+                    outcome: Outcome::Error,
+                }
+            }
             Err(_) => Answer {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 body: format!(

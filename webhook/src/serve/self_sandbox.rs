@@ -1,7 +1,7 @@
 //! The server sandboxes itself once it has loaded its configuration, the way Ory Kratos' `kratos
 //! serve` does: whatever a bug or an attacker makes it do afterwards, it can read only its
-//! certificate directories and the few files name resolution and TLS to registries need, write
-//! nothing on disk, and bind only its own port.
+//! certificate directories, its `--registry-ca` files and the few files name resolution and the
+//! Kubernetes client need ([`RUNTIME_READS`]), write nothing on disk, and bind only its own port.
 //!
 //! The certificate is granted as its *directory*: cert-manager renewals arrive by a `..data`
 //! symlink swap inside it, and a grant on the file would pin the old inode.
@@ -15,19 +15,24 @@ use init_shim::ruleset::{self, Outcome, SandboxError};
 use init_shim::startup_line::{self, Verdict};
 use init_shim::{Access, Mode, Policy, PolicyPath, Port, Profile};
 
-/// Files the server may read after start when they exist: name resolution, trust stores, and
-/// the service-account directory kubelet refreshes by `..data` swap (the API client reads it).
+/// Files the server may read after start, when they exist, each for a reason:
+///
+/// - `/etc/resolv.conf`, `/etc/hosts`: the registry client resolves registry hosts with hickory,
+///   which reads both for every client it builds (one per lookup); kubelet writes both into
+///   every container, `FROM scratch` images included.
+/// - `/var/run/secrets/kubernetes.io/serviceaccount`: the Kubernetes client (pull secrets) re-reads
+///   its token there when kubelet rotates it, by a `..data` swap, hence the directory.
+///
+/// Nothing else: no trust store (registry roots are compiled in, see
+/// [`crate::registry::trust`]; `--registry-ca` files come in [`Needs::reads`]), no
+/// `/dev/*random` (randomness comes from the getrandom syscall), no glibc resolver files
+/// (`nsswitch.conf`, `gai.conf`: nothing calls getaddrinfo; the API server is reached by IP),
+/// no cgroup files (the runtime's thread count is computed before the sandbox is applied), and
+/// not `/proc/sys/kernel/hostname`, which hickory reads only to guess a search domain when
+/// resolv.conf names none (kubelet's always does).
 const RUNTIME_READS: &[&str] = &[
     "/etc/resolv.conf",
     "/etc/hosts",
-    "/etc/nsswitch.conf",
-    "/etc/host.conf",
-    "/etc/gai.conf",
-    "/etc/ssl/certs",
-    "/etc/ssl/cert.pem",
-    "/etc/ca-certificates",
-    "/usr/share/ca-certificates",
-    "/etc/pki/tls/certs",
     "/var/run/secrets/kubernetes.io/serviceaccount",
 ];
 
