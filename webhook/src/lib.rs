@@ -21,11 +21,13 @@
 //! | [`serve`], [`endpoint`] | `landlock-webhook serve` and its `/mutate` |
 //! | [`commands`] | the subcommands, given their parsed options |
 //! | [`panic_guard`] | what a panic becomes: a failed request or lookup, not a dead process |
+//! | [`denials`] | `landlock-webhook denials`: the node agent reporting Landlock denials |
 
 pub mod annotations;
 pub mod commands;
 pub mod config;
 pub mod decision;
+pub mod denials;
 pub mod discovery;
 pub mod edits;
 pub mod endpoint;

@@ -1,4 +1,4 @@
-//! `landlock-webhook`: serve, inject, review.
+//! `landlock-webhook`: serve, inject, review, denials.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +50,27 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Report Landlock denials on this node: a JSON line each on stdout, /metrics, pod Events.
+    Denials(DenialsArgs),
+}
+
+#[derive(Args)]
+struct DenialsArgs {
+    /// Map nothing through the API server and post no Events (a plain host).
+    #[arg(long)]
+    no_kube: bool,
+    /// Switch kernel auditing on when it is off (needs CAP_AUDIT_CONTROL).
+    #[arg(long)]
+    enable_audit: bool,
+    /// Address of /metrics, /healthz and /readyz (plain HTTP).
+    #[arg(long, default_value = "0.0.0.0:9464")]
+    listen: SocketAddr,
+    /// This node's name: its pods are watched.
+    #[arg(long, env = "NODE_NAME")]
+    node: Option<String>,
+    /// The host's /proc (run with the host's PID namespace).
+    #[arg(long, default_value = "/proc")]
+    proc_root: PathBuf,
 }
 
 #[derive(Args)]
@@ -193,6 +214,13 @@ fn main() -> ExitCode {
                 offline: lookup.offline,
             },
         ),
+        Command::Denials(args) => webhook::denials::run(webhook::denials::Options {
+            no_kube: args.no_kube,
+            enable_audit: args.enable_audit,
+            listen: args.listen,
+            node: args.node,
+            proc_root: args.proc_root,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,63 @@
+//! The reporter's HTTP surface (plain HTTP, for the kubelet's probes and Prometheus):
+//! `/metrics`, `/healthz`, and `/readyz`, which fails while kernel auditing is known to be off
+//! (no denial can be reported then) and says why.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use super::metrics::{AuditState, Metrics};
+
+/// The readiness answer for an audit state.
+pub fn readiness(state: AuditState) -> (StatusCode, &'static str) {
+    match state {
+        AuditState::Enabled => (StatusCode::OK, "ok: kernel auditing is on\n"),
+        AuditState::Unknown => (
+            StatusCode::OK,
+            "ok: whether kernel auditing is on is not known yet (asking needs CAP_AUDIT_CONTROL; it is known once a Landlock record arrives)\n",
+        ),
+        AuditState::Disabled => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "kernel auditing is off: the kernel reports no Landlock denial; run `auditctl -e 1` on the node or start the reporter with --enable-audit (chart: denials.enableAudit=true)\n",
+        ),
+    }
+}
+
+/// The routes.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(|State(m): State<Arc<Metrics>>| async move { readiness(m.audit()) }),
+        )
+        .route(
+            "/metrics",
+            get(|State(m): State<Arc<Metrics>>| async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    m.encode(),
+                )
+                    .into_response()
+            }),
+        )
+        .with_state(metrics)
+}
+
+/// Serves the routes on `listen` until the task is dropped.
+pub async fn serve(listen: SocketAddr, metrics: Arc<Metrics>) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    axum::serve(listener, router(metrics))
+        .await
+        .map_err(|e| format!("metrics server on {listen}: {e}"))
+}

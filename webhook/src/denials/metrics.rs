@@ -1,0 +1,198 @@
+//! The reporter's `/metrics`, in Prometheus text format.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `landlock_denials_total` | counter | `namespace`, `pod`, `container` (empty when not in a pod), `blocker` (one per blocked right) |
+//! | `landlock_denials_unattributed_total` | counter | `reason`: `not-in-a-pod`, `process-gone`, `unknown-pod` |
+//! | `landlock_denials_unparsed_records_total` | counter | |
+//! | `landlock_denials_lost_records_total` | counter | (the socket overflowed: the kernel dropped records for this reader) |
+//! | `landlock_denials_kube_events_total` | counter | `result`: `applied`, `failed`, `dropped` |
+//! | `landlock_denials_audit_enabled` | gauge | 1 on, 0 off, -1 unknown (no CAP_AUDIT_CONTROL to ask, no record seen yet) |
+
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::report::Unattributed;
+
+/// Whether the kernel audits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditState {
+    /// Auditing is on: denials produce records.
+    Enabled,
+    /// Auditing is off: the kernel produces no records at all.
+    Disabled,
+    /// Not known (asking needs CAP_AUDIT_CONTROL).
+    Unknown,
+}
+
+/// The labels of `landlock_denials_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct DenialLabels {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod.
+    pub pod: String,
+    /// The container.
+    pub container: String,
+    /// One blocked right.
+    pub blocker: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+/// Every metric of the reporter.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    denials: Family<DenialLabels, Counter>,
+    unattributed: Family<ReasonLabel, Counter>,
+    unparsed: Counter,
+    lost: Counter,
+    kube_events: Family<ResultLabel, Counter>,
+    audit_enabled: Gauge<i64, AtomicI64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let denials = Family::<DenialLabels, Counter>::default();
+        let unattributed = Family::<ReasonLabel, Counter>::default();
+        let unparsed = Counter::default();
+        let lost = Counter::default();
+        let kube_events = Family::<ResultLabel, Counter>::default();
+        let audit_enabled = Gauge::<i64, AtomicI64>::default();
+        audit_enabled.set(-1);
+        // Full names (counters get `_total`): the first one is exactly `landlock_denials_total`.
+        registry.register(
+            "landlock_denials",
+            "Landlock denials by pod, container and blocked right",
+            denials.clone(),
+        );
+        registry.register(
+            "landlock_denials_unattributed",
+            "Denials that could not be mapped to a pod, by reason",
+            unattributed.clone(),
+        );
+        registry.register(
+            "landlock_denials_unparsed_records",
+            "Audit records that could not be parsed",
+            unparsed.clone(),
+        );
+        registry.register(
+            "landlock_denials_lost_records",
+            "Times the audit socket overflowed and the kernel dropped records for this reader",
+            lost.clone(),
+        );
+        registry.register(
+            "landlock_denials_kube_events",
+            "Kubernetes Events by result",
+            kube_events.clone(),
+        );
+        registry.register(
+            "landlock_denials_audit_enabled",
+            "Whether kernel auditing is on (1), off (0) or unknown (-1)",
+            audit_enabled.clone(),
+        );
+        Self {
+            registry,
+            denials,
+            unattributed,
+            unparsed,
+            lost,
+            kube_events,
+            audit_enabled,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one denial per blocked right.
+    pub fn denial(&self, namespace: &str, pod: &str, container: &str, blockers: &[String]) {
+        for blocker in blockers {
+            self.denials
+                .get_or_create(&DenialLabels {
+                    namespace: namespace.to_owned(),
+                    pod: pod.to_owned(),
+                    container: container.to_owned(),
+                    blocker: blocker.clone(),
+                })
+                .inc();
+        }
+    }
+
+    /// `landlock_denials_total` for these labels.
+    pub fn denials(&self, labels: &DenialLabels) -> u64 {
+        self.denials.get_or_create(labels).get()
+    }
+
+    /// Counts a denial that names no pod.
+    pub fn unattributed(&self, reason: Unattributed) {
+        self.unattributed
+            .get_or_create(&ReasonLabel {
+                reason: reason.name(),
+            })
+            .inc();
+    }
+
+    /// Counts an unparsable record.
+    pub fn unparsed(&self) {
+        self.unparsed.inc();
+    }
+
+    /// Unparsable records so far.
+    pub fn unparsed_total(&self) -> u64 {
+        self.unparsed.get()
+    }
+
+    /// Counts a socket overflow.
+    pub fn lost(&self) {
+        self.lost.inc();
+    }
+
+    /// Counts a Kubernetes Event by result (`applied`, `failed`, `dropped`).
+    pub fn kube_event(&self, result: &'static str) {
+        self.kube_events
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    /// Records whether auditing is on.
+    pub fn set_audit(&self, state: AuditState) {
+        self.audit_enabled.set(match state {
+            AuditState::Enabled => 1,
+            AuditState::Disabled => 0,
+            AuditState::Unknown => -1,
+        });
+    }
+
+    /// Whether auditing is on, as last known.
+    pub fn audit(&self) -> AuditState {
+        match self.audit_enabled.get() {
+            1 => AuditState::Enabled,
+            0 => AuditState::Disabled,
+            _ => AuditState::Unknown,
+        }
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,186 @@
+//! `landlock-webhook denials`: the node agent that turns Landlock's audit records into a JSON
+//! line per denial, the `landlock_denials_total` metric and `LandlockDenied` Events on pods.
+//!
+//! | module | decides |
+//! |---|---|
+//! | [`netlink`] | reading the audit multicast group; asking and switching whether the kernel audits |
+//! | [`record`] | what one audit record says (pure parser, fuzzed) |
+//! | [`joiner`] | which records form one denial (records of one event, domain records) |
+//! | [`cgroups`] | which pod UID and container ID a process's cgroup names |
+//! | [`domains`] | where each Landlock domain came from (captured when it is first logged) |
+//! | [`pods`] | which namespace, pod and container those IDs are (a watch of this node's pods) |
+//! | [`blockers`] | which grant (annotation key) would have allowed a blocked right |
+//! | [`aggregate`] | when to post an Event (one per container, right and object per window, with a count) |
+//! | [`report`] | the JSON line of a denial |
+//! | [`events`] | the Event object, and where it is sent |
+//! | [`metrics`] | the `/metrics` counters |
+//! | [`reporter`] | the pipeline: records in, lines, metrics and Events out |
+//! | [`http`] | `/metrics`, `/healthz`, `/readyz` |
+
+pub mod aggregate;
+pub mod blockers;
+pub mod cgroups;
+pub mod domains;
+pub mod events;
+pub mod http;
+pub mod joiner;
+pub mod metrics;
+pub mod netlink;
+pub mod pods;
+pub mod record;
+pub mod report;
+pub mod reporter;
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use events::{EventSink, KubeEvents};
+use metrics::{AuditState, Metrics};
+use netlink::{AuditReader, Received};
+use pods::{NoPods, PodDirectory};
+use reporter::{Output, Reporter, Settings};
+
+/// Options of `landlock-webhook denials`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Map nothing through the API server; post no Events.
+    pub no_kube: bool,
+    /// Switch kernel auditing on when it is off.
+    pub enable_audit: bool,
+    /// Address of `/metrics`, `/healthz`, `/readyz`.
+    pub listen: SocketAddr,
+    /// This node's name (required unless `no_kube`).
+    pub node: Option<String>,
+    /// The host's `/proc`.
+    pub proc_root: PathBuf,
+}
+
+impl PodDirectory for Box<dyn PodDirectory> {
+    fn find(&self, target: &cgroups::ContainerRef) -> Option<pods::PodRef> {
+        self.as_ref().find(target)
+    }
+}
+
+/// Receive buffer asked for: room for bursts of several thousand records.
+const RECEIVE_BUFFER: usize = 32 * 1024 * 1024;
+
+/// Checks (and with `enable_audit` switches on) kernel auditing; logs what it found.
+async fn check_audit(enable_audit: bool) -> Result<AuditState, String> {
+    match netlink::status().await {
+        Ok(status) if status.enabled != 0 => {
+            tracing::info!(
+                enabled = status.enabled,
+                lost = status.lost,
+                auditd_pid = status.auditd_pid,
+                "kernel auditing is on"
+            );
+            Ok(AuditState::Enabled)
+        }
+        Ok(_) if enable_audit => {
+            netlink::set_enabled(true)
+                .await
+                .map_err(|e| format!("--enable-audit: {e}"))?;
+            tracing::info!("kernel auditing was off; switched it on (--enable-audit)");
+            Ok(AuditState::Enabled)
+        }
+        Ok(_) => {
+            tracing::warn!(
+                "kernel auditing is off: the kernel reports no Landlock denial until it is on (`auditctl -e 1` on the node, or --enable-audit); /readyz fails until then"
+            );
+            Ok(AuditState::Disabled)
+        }
+        Err(e) if enable_audit => Err(format!("--enable-audit: {e}")),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot tell whether kernel auditing is on; it is known once a record arrives");
+            Ok(AuditState::Unknown)
+        }
+    }
+}
+
+fn emit(out: Output, sink: Option<&dyn EventSink>) {
+    let mut stdout = std::io::stdout().lock();
+    for line in out.lines {
+        if writeln!(stdout, "{}", line.to_json()).is_err() {
+            break;
+        }
+    }
+    let _ = stdout.flush();
+    if let Some(sink) = sink {
+        for event in out.events {
+            sink.send(event);
+        }
+    }
+}
+
+/// Runs the agent until SIGTERM or Ctrl-C.
+pub fn run(options: Options) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(agent(options))
+}
+
+async fn agent(options: Options) -> Result<(), String> {
+    let metrics = Arc::new(Metrics::default());
+    let mut reader = AuditReader::open(RECEIVE_BUFFER).map_err(|e| e.to_string())?;
+    metrics.set_audit(check_audit(options.enable_audit).await?);
+    let node = match (&options.node, options.no_kube) {
+        (Some(node), _) => node.clone(),
+        (None, true) => String::new(),
+        (None, false) => {
+            return Err("--node (or NODE_NAME) is required to watch this node's pods; use --no-kube on a plain host".to_owned());
+        }
+    };
+    let (directory, sink): (Box<dyn PodDirectory>, Option<Box<dyn EventSink>>) = if options.no_kube
+    {
+        (Box::new(NoPods), None)
+    } else {
+        let client = kube::Client::try_default().await.map_err(|e| {
+            format!("cannot reach the Kubernetes API (use --no-kube on a plain host): {e}")
+        })?;
+        let (watched, driver) = pods::watch(client.clone(), &node);
+        tokio::spawn(driver);
+        (
+            Box::new(watched),
+            Some(Box::new(KubeEvents::spawn(client, metrics.clone()))),
+        )
+    };
+    let mut settings = Settings::new(node);
+    settings.proc_root = options.proc_root.clone();
+    let mut reporter = Reporter::new(settings, directory, !options.no_kube, metrics.clone());
+    let server = tokio::spawn(http::serve(options.listen, metrics.clone()));
+    tracing::info!(listen = %options.listen, kube = !options.no_kube, "reporting Landlock denials from the audit multicast group");
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+    loop {
+        tokio::select! {
+            received = reader.receive() => match received.map_err(|e| e.to_string())? {
+                Received::Messages(messages) => {
+                    let now = Instant::now();
+                    for (record_type, payload) in messages {
+                        emit(reporter.handle(record_type, &payload, now), sink.as_deref());
+                    }
+                }
+                Received::Overrun => {
+                    metrics.lost();
+                    tracing::warn!("the audit socket overflowed: the kernel dropped records for this reader (landlock_denials_lost_records_total)");
+                }
+            },
+            _ = tick.tick() => emit(reporter.tick(Instant::now()), sink.as_deref()),
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+        }
+        if server.is_finished() {
+            return match server.await {
+                Ok(Err(e)) => Err(e),
+                _ => Err("the metrics server stopped".to_owned()),
+            };
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! The reporter's core, without sockets or clocks of its own: audit messages in, reports out
+//! (a JSON line per denial, the metrics, the Kubernetes Events). The agent feeds it from the
+//! netlink socket; tests feed it the same way and read what comes out.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Event;
+
+use super::aggregate::Aggregator;
+use super::cgroups::{self, Placement};
+use super::domains::Domains;
+use super::events::{self, EventKey};
+use super::joiner::{Denial, Joined, Joiner};
+use super::metrics::{AuditState, Metrics};
+use super::pods::PodDirectory;
+use super::record::{self, Body};
+use super::report::{Attribution, DenialLine, Unattributed};
+
+/// Limits and intervals; [`Settings::new`] has the defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The host's `/proc` (the agent runs with the host PID namespace).
+    pub proc_root: PathBuf,
+    /// This node's name (the Events' source).
+    pub node: String,
+    /// One Event update per container, right and object per window.
+    pub event_window: Duration,
+    /// Event series held at once.
+    pub max_series: usize,
+    /// Domains remembered at once.
+    pub max_domains: usize,
+    /// Incomplete audit events held at once.
+    pub max_in_flight: usize,
+    /// How long an event without a SYSCALL record is waited for.
+    pub linger: Duration,
+    /// How long a denial waits for its pod's container status (kubelet reports a container a
+    /// moment after it starts; a denial at start can come first).
+    pub pod_wait: Duration,
+    /// Denials waiting for their pod at once.
+    pub max_waiting: usize,
+}
+
+impl Settings {
+    /// The defaults for node `node`.
+    pub fn new(node: impl Into<String>) -> Self {
+        Self {
+            proc_root: PathBuf::from("/proc"),
+            node: node.into(),
+            event_window: Duration::from_secs(60),
+            max_series: 4096,
+            max_domains: 16384,
+            max_in_flight: 4096,
+            linger: Duration::from_secs(2),
+            pod_wait: Duration::from_secs(10),
+            max_waiting: 1024,
+        }
+    }
+}
+
+/// What the reporter produced.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// One line per denial.
+    pub lines: Vec<DenialLine>,
+    /// Events to create or update.
+    pub events: Vec<Event>,
+}
+
+impl Output {
+    fn extend(&mut self, other: Output) {
+        self.lines.extend(other.lines);
+        self.events.extend(other.events);
+    }
+}
+
+/// How many entries each bounded structure holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// Incomplete audit events.
+    pub in_flight: usize,
+    /// Remembered domains.
+    pub domains: usize,
+    /// Event series.
+    pub series: usize,
+    /// Denials waiting for their pod.
+    pub waiting: usize,
+}
+
+struct Waiting {
+    since: Instant,
+    denial: Denial,
+    placement: Placement,
+}
+
+/// Turns audit records into reports.
+pub struct Reporter<P> {
+    settings: Settings,
+    pods: P,
+    pods_learn: bool,
+    metrics: Arc<Metrics>,
+    joiner: Joiner,
+    domains: Domains,
+    series: Aggregator<EventKey>,
+    waiting: VecDeque<Waiting>,
+}
+
+impl<P: PodDirectory> Reporter<P> {
+    /// A reporter looking pods up in `pods`; `pods_learn` says whether that list can gain a
+    /// pod later (a watch), so that denials wait for it.
+    pub fn new(settings: Settings, pods: P, pods_learn: bool, metrics: Arc<Metrics>) -> Self {
+        Self {
+            joiner: Joiner::new(settings.max_in_flight, settings.linger),
+            domains: Domains::new(settings.max_domains),
+            series: Aggregator::new(settings.event_window, settings.max_series),
+            waiting: VecDeque::new(),
+            settings,
+            pods,
+            pods_learn,
+            metrics,
+        }
+    }
+
+    /// The metrics it updates.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The sizes of its bounded structures.
+    pub fn sizes(&self) -> Sizes {
+        Sizes {
+            in_flight: self.joiner.in_flight(),
+            domains: self.domains.len(),
+            series: self.series.len(),
+            waiting: self.waiting.len(),
+        }
+    }
+
+    /// Takes one audit message (netlink type and payload) received at `now`.
+    pub fn handle(&mut self, record_type: u16, payload: &[u8], now: Instant) -> Output {
+        if !matches!(
+            record_type,
+            record::AUDIT_SYSCALL
+                | record::AUDIT_CONFIG_CHANGE
+                | record::AUDIT_EOE
+                | record::AUDIT_LANDLOCK_ACCESS
+                | record::AUDIT_LANDLOCK_DOMAIN
+        ) {
+            return Output::default();
+        }
+        let record = match record::parse(record_type, payload) {
+            Ok(record) => record,
+            Err(e) => {
+                self.metrics.unparsed();
+                tracing::warn!(error = %e, record = %String::from_utf8_lossy(payload), "cannot parse an audit record; skipped");
+                return Output::default();
+            }
+        };
+        if matches!(record.body, Body::Access(_) | Body::DomainAllocated(_)) {
+            self.metrics.set_audit(AuditState::Enabled);
+        }
+        let mut out = Output::default();
+        for joined in self.joiner.push(record, now) {
+            out.extend(self.joined(joined, now));
+        }
+        out
+    }
+
+    /// Reports what is due at `now`: events whose SYSCALL record never came, denials whose pod
+    /// did not show up in time, Event counts whose window ended.
+    pub fn tick(&mut self, now: Instant) -> Output {
+        let mut out = Output::default();
+        for joined in self.joiner.expire(now) {
+            out.extend(self.joined(joined, now));
+        }
+        let mut still = VecDeque::new();
+        while let Some(waiting) = self.waiting.pop_front() {
+            let expired = now.saturating_duration_since(waiting.since) >= self.settings.pod_wait;
+            match self.attribute(&waiting.placement) {
+                (attribution, None)
+                    if attribution
+                        .pod
+                        .as_ref()
+                        .is_some_and(|p| p.container.is_some())
+                        || expired =>
+                {
+                    out.extend(self.report(&waiting.denial, attribution, None, now));
+                }
+                (attribution, unattributed) if expired => {
+                    out.extend(self.report(&waiting.denial, attribution, unattributed, now));
+                }
+                _ => still.push_back(waiting),
+            }
+        }
+        self.waiting = still;
+        for emit in self.series.tick(now) {
+            out.events.push(events::event(&emit, &self.settings.node));
+        }
+        out
+    }
+
+    fn joined(&mut self, joined: Joined, now: Instant) -> Output {
+        match joined {
+            Joined::Allocated(allocated) => {
+                let origin = cgroups::placement(&self.settings.proc_root, allocated.pid);
+                self.domains.remember(allocated.domain, origin);
+                Output::default()
+            }
+            Joined::Released(domain) => {
+                self.domains.forget(domain);
+                Output::default()
+            }
+            Joined::AuditSwitched(on) => {
+                let state = if on {
+                    AuditState::Enabled
+                } else {
+                    AuditState::Disabled
+                };
+                if !on {
+                    tracing::warn!(
+                        "kernel auditing was switched off: no Landlock denial will be reported until it is on again"
+                    );
+                }
+                self.metrics.set_audit(state);
+                Output::default()
+            }
+            Joined::Denial(denial) => self.denial(denial, now),
+        }
+    }
+
+    /// The placement of a denial: its domain's creator (captured at allocation), else the
+    /// denied process itself.
+    fn placement(&mut self, denial: &Denial) -> Placement {
+        if let Some(origin) = self.domains.get(denial.access.domain) {
+            return origin.clone();
+        }
+        let Some(pid) = denial.syscall.as_ref().map(|s| s.pid) else {
+            return Placement::Gone;
+        };
+        let placement = cgroups::placement(&self.settings.proc_root, pid);
+        self.domains
+            .remember(denial.access.domain, placement.clone());
+        placement
+    }
+
+    fn attribute(&self, placement: &Placement) -> (Attribution, Option<Unattributed>) {
+        match placement {
+            Placement::Host => (Attribution::default(), Some(Unattributed::NotInAPod)),
+            Placement::Gone => (Attribution::default(), Some(Unattributed::ProcessGone)),
+            Placement::Container(container) => {
+                let pod = self.pods.find(container);
+                let unattributed = pod.is_none().then_some(Unattributed::UnknownPod);
+                (
+                    Attribution {
+                        container: Some(container.clone()),
+                        pod,
+                    },
+                    unattributed,
+                )
+            }
+        }
+    }
+
+    fn denial(&mut self, denial: Denial, now: Instant) -> Output {
+        let placement = self.placement(&denial);
+        let (attribution, unattributed) = self.attribute(&placement);
+        let complete = attribution
+            .pod
+            .as_ref()
+            .is_some_and(|p| p.container.is_some());
+        let in_container = matches!(placement, Placement::Container(_));
+        if in_container
+            && !complete
+            && self.pods_learn
+            && self.waiting.len() < self.settings.max_waiting
+        {
+            self.waiting.push_back(Waiting {
+                since: now,
+                denial,
+                placement,
+            });
+            return Output::default();
+        }
+        self.report(&denial, attribution, unattributed, now)
+    }
+
+    fn report(
+        &mut self,
+        denial: &Denial,
+        attribution: Attribution,
+        unattributed: Option<Unattributed>,
+        now: Instant,
+    ) -> Output {
+        let line = DenialLine::new(denial, &attribution, unattributed);
+        let mut out = Output::default();
+        let (namespace, pod, container) = match &attribution.pod {
+            Some(p) => (
+                p.namespace.as_str(),
+                p.pod.as_str(),
+                p.container.as_deref().unwrap_or(""),
+            ),
+            None => ("", "", ""),
+        };
+        self.metrics
+            .denial(namespace, pod, container, &denial.access.blockers);
+        match unattributed {
+            Some(reason) => self.metrics.unattributed(reason),
+            None => {
+                if let Some(pod) = attribution.pod {
+                    let key = EventKey {
+                        pod,
+                        blockers: line.blockers.clone(),
+                        object: denial.access.object.clone(),
+                    };
+                    for emit in self.series.record(key, denial.stamp, now) {
+                        out.events.push(events::event(&emit, &self.settings.node));
+                    }
+                }
+            }
+        }
+        out.lines.push(line);
+        out
+    }
+}
