@@ -1,6 +1,7 @@
 //! Test harnesses shared by the cross-crate tests of landlock-injector.
 
 pub mod admit;
+pub mod audit;
 pub mod chart;
 pub mod pod_runner;
 pub mod registry;

@@ -6,10 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, PodStatus};
 
 use super::bundle::{self, ImageFacts, PodFiles};
 use super::rootfs::{BUSYBOX, Rootfs};
@@ -86,9 +85,25 @@ impl Drop for NetNs {
     }
 }
 
+/// kubelet's cgroup parent of a BestEffort pod (cgroupfs driver); every hierarchy of the host
+/// (v1 controllers and the v2 tree alike) gets `kubepods/besteffort/pod<UID>/<container ID>`.
+pub const POD_CGROUP_PARENT: &str = "kubepods/besteffort";
+
+/// Random bytes as lower-case hex (container IDs look like containerd's: 64 hex digits).
+fn random_hex(bytes: usize) -> Result<String, HarnessError> {
+    use std::io::Read as _;
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(io("read /dev/urandom"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Runs one pod.
 pub struct PodRunner {
     pod: Pod,
+    /// Container name → the ID of its latest start (what containerStatuses[].containerID says).
+    container_ids: BTreeMap<String, String>,
     objects: Objects,
     images: Images,
     volumes: Volumes,
@@ -112,8 +127,20 @@ fn all_containers(pod: &Pod) -> Vec<Container> {
 
 impl PodRunner {
     /// Prepares `pod`: network namespace, volumes from `objects`, `/etc/hosts` and friends.
-    pub fn new(pod: Pod, objects: Objects, images: Images) -> Result<Self, HarnessError> {
+    pub fn new(mut pod: Pod, objects: Objects, images: Images) -> Result<Self, HarnessError> {
         require(BUSYBOX, "busybox-static")?;
+        if pod.metadata.uid.is_none() {
+            // The API server assigns a UUID; kubelet puts it in the pod's cgroup path.
+            let hex = random_hex(16)?;
+            pod.metadata.uid = Some(format!(
+                "{}-{}-4{}-a{}-{}",
+                &hex[0..8],
+                &hex[8..12],
+                &hex[13..16],
+                &hex[17..20],
+                &hex[20..32]
+            ));
+        }
         let base = crate::static_build::target_dir().join("pod-runner");
         std::fs::create_dir_all(&base).map_err(io("create target/pod-runner"))?;
         let dir = tempfile::Builder::new()
@@ -148,6 +175,7 @@ impl PodRunner {
         std::fs::create_dir_all(&state_root).map_err(io("create runc state dir"))?;
         Ok(Self {
             pod,
+            container_ids: BTreeMap::new(),
             objects,
             images,
             volumes,
@@ -178,7 +206,6 @@ impl PodRunner {
 
     /// Starts container `name` (init or regular).
     pub fn start(&mut self, name: &str) -> Result<Running, HarnessError> {
-        static SEQUENCE: AtomicU32 = AtomicU32::new(0);
         let container = self.container(name)?;
         let image_ref = container.image.clone().unwrap_or_default();
         let image = self
@@ -192,22 +219,79 @@ impl PodRunner {
         if !rootfs.exists() {
             image.rootfs.copy_to(&rootfs)?;
         }
-        let config = bundle::config(
+        let mut config = bundle::config(
             &self.pod,
             &container,
             &image.facts,
             &self.volumes,
             &self.files,
         )?;
+        // Like containerd, the container ID is 64 hex digits and names the container's cgroup,
+        // under kubelet's pod cgroup (cgroupfs driver layout).
+        let id = random_hex(32)?;
+        config["linux"]["cgroupsPath"] = serde_json::json!(format!("/{}/{id}", self.pod_cgroup()));
         let json =
             serde_json::to_vec_pretty(&config).map_err(|e| HarnessError::Pod(e.to_string()))?;
         std::fs::write(bundle.join("config.json"), json).map_err(io("write config.json"))?;
-        let id = format!(
-            "llt-{}-{}-{name}",
-            std::process::id(),
-            SEQUENCE.fetch_add(1, Ordering::Relaxed)
-        );
-        Running::start(name, &id, &bundle, &self.state_root)
+        let running = Running::start(name, &id, &bundle, &self.state_root)?;
+        self.container_ids.insert(name.to_owned(), id);
+        Ok(running)
+    }
+
+    /// The pod's cgroup below each hierarchy's root (`kubepods/besteffort/pod<UID>`).
+    pub fn pod_cgroup(&self) -> String {
+        format!(
+            "{POD_CGROUP_PARENT}/pod{}",
+            self.pod.metadata.uid.as_deref().unwrap_or_default()
+        )
+    }
+
+    /// The host pid of container `name`'s first process (`runc state`), while it runs.
+    pub fn container_pid(&self, name: &str) -> Option<u32> {
+        let id = self.container_ids.get(name)?;
+        let out = Command::new(super::runc::binary())
+            .arg("--root")
+            .arg(&self.state_root)
+            .args(["state", id])
+            .output()
+            .ok()?;
+        let state: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        state["pid"]
+            .as_u64()
+            .and_then(|pid| u32::try_from(pid).ok())
+    }
+
+    /// The ID of container `name`'s latest start.
+    pub fn container_id(&self, name: &str) -> Option<&str> {
+        self.container_ids.get(name).map(String::as_str)
+    }
+
+    /// The pod as the API server would show it once kubelet reported its containers:
+    /// `status.containerStatuses` / `initContainerStatuses` with `containerd://<ID>`.
+    pub fn reported(&self) -> Pod {
+        let mut pod = self.pod.clone();
+        let spec = pod.spec.clone().unwrap_or_default();
+        let statuses = |containers: &[Container]| -> Option<Vec<ContainerStatus>> {
+            let list: Vec<ContainerStatus> = containers
+                .iter()
+                .filter_map(|c| {
+                    self.container_ids.get(&c.name).map(|id| ContainerStatus {
+                        name: c.name.clone(),
+                        container_id: Some(format!("containerd://{id}")),
+                        image: c.image.clone().unwrap_or_default(),
+                        ..ContainerStatus::default()
+                    })
+                })
+                .collect();
+            (!list.is_empty()).then_some(list)
+        };
+        pod.status = Some(PodStatus {
+            container_statuses: statuses(&spec.containers),
+            init_container_statuses: statuses(spec.init_containers.as_deref().unwrap_or_default()),
+            qos_class: Some("BestEffort".to_owned()),
+            ..PodStatus::default()
+        });
+        pod
     }
 
     /// Starts `name` and waits for it.
@@ -298,6 +382,14 @@ impl Drop for PodRunner {
     fn drop(&mut self) {
         for mut running in self.running.drain(..) {
             running.stop();
+        }
+        // runc removes each container's cgroup; the pod's own is kubelet's to remove.
+        if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+            let pod = self.pod_cgroup();
+            for hierarchy in hierarchies.flatten() {
+                let _ = std::fs::remove_dir(hierarchy.path().join(&pod));
+            }
+            let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(&pod));
         }
     }
 }

@@ -12,6 +12,15 @@ use super::{HarnessError, io, require};
 /// Debian's runc.
 pub const RUNC: &str = "/usr/sbin/runc";
 
+/// Debian's runc where it is (`/usr/sbin`, or `/usr/bin` on other systems).
+pub fn binary() -> &'static str {
+    if Path::new(RUNC).exists() {
+        RUNC
+    } else {
+        "/usr/bin/runc"
+    }
+}
+
 /// A container that finished.
 #[derive(Debug, Clone)]
 pub struct Finished {
@@ -70,11 +79,7 @@ impl Running {
         bundle: &Path,
         state_root: &Path,
     ) -> Result<Self, HarnessError> {
-        let runc = if Path::new(RUNC).exists() {
-            RUNC
-        } else {
-            "/usr/bin/runc"
-        };
+        let runc = binary();
         require(runc, "runc")?;
         let mut child = Command::new(runc)
             .arg("--root")
@@ -190,11 +195,7 @@ impl Running {
 
     /// Kills the container and removes it from runc's state.
     pub fn stop(&mut self) {
-        let runc = if Path::new(RUNC).exists() {
-            RUNC
-        } else {
-            "/usr/bin/runc"
-        };
+        let runc = binary();
         let state = self.state_root.clone();
         let _ = Command::new(runc)
             .arg("--root")

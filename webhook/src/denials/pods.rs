@@ -1,8 +1,9 @@
 //! Which pod and container a cgroup's pod UID and container ID belong to: looked up in the pods
 //! of this node, kept current by a kube-rs watch (a reflector store, so a lookup is a memory
-//! read). `--no-kube` uses [`NoPods`]; tests use [`FixedPods`].
+//! read). `--no-kube` uses [`NoPods`]; tests use a [`PodList`] they fill as kubelet would report.
 
 use std::future::Future;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
@@ -41,12 +42,25 @@ impl PodDirectory for NoPods {
     }
 }
 
-/// A fixed list of pods (as the API server would list them, with their statuses).
-pub struct FixedPods(pub Vec<Pod>);
+/// A list of pods (as the API server would list them, with their statuses), shared by clones.
+#[derive(Clone, Default)]
+pub struct PodList(Arc<RwLock<Vec<Pod>>>);
 
-impl PodDirectory for FixedPods {
+impl PodList {
+    /// Adds `pod`, or replaces the pod with its UID.
+    pub fn insert(&self, pod: Pod) {
+        let mut pods = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        pods.retain(|p| p.metadata.uid != pod.metadata.uid);
+        pods.push(pod);
+    }
+}
+
+impl PodDirectory for PodList {
     fn find(&self, target: &ContainerRef) -> Option<PodRef> {
-        find_in(self.0.iter(), target)
+        find_in(
+            self.0.read().unwrap_or_else(PoisonError::into_inner).iter(),
+            target,
+        )
     }
 }
 
