@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Event, Pod};
 use landlock_tests::admit::{Admitted, admit, shim_image};
-use landlock_tests::audit::{AuditGuard, Watch};
+use landlock_tests::audit::{AuditGuard, Watch, audit_status};
 use landlock_tests::pod_runner::bundle::ImageFacts;
 use landlock_tests::pod_runner::{Cluster, Image, Images, PodRunner, Rootfs, Running};
 use serde_json::{Value, json};
 use webhook::config::Config;
-use webhook::denials::cgroups;
-use webhook::denials::metrics::DenialLabels;
+use webhook::denials::metrics::{AuditState, DenialLabels};
 use webhook::denials::report::{DenialLine, Unattributed};
 use webhook::denials::reporter::Settings;
+use webhook::denials::{cgroups, http, netlink};
 use webhook::resolve::Offline;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -384,4 +384,27 @@ async fn a_burst_of_ten_thousand_denials_gives_an_exact_count_aggregated_events_
         "burst of {BURST}: peak {peak:?}, Event {:?}",
         events[1].message
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_status_and_enable_audit_use_the_kernel_control_requests() {
+    let audit = AuditGuard::enable();
+    let status = netlink::status().await.expect("AUDIT_GET");
+    assert_eq!(
+        status.enabled,
+        audit_status().0,
+        "AUDIT_GET agrees with auditctl -s"
+    );
+    if status.enabled == 2 {
+        return; // locked on until reboot: nothing to switch
+    }
+    audit.switch_off();
+    assert_eq!(netlink::status().await.expect("AUDIT_GET").enabled, 0);
+    let (code, text) = http::readiness(AuditState::Disabled);
+    assert_eq!(code.as_u16(), 503);
+    assert!(text.contains("--enable-audit"), "{text}");
+    // What --enable-audit does.
+    netlink::set_enabled(true).await.expect("AUDIT_SET");
+    assert_eq!(audit_status().0, 1);
+    assert_eq!(http::readiness(AuditState::Enabled).0.as_u16(), 200);
 }
