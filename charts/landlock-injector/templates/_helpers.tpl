@@ -54,3 +54,10 @@ matchLabels:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{/* The denials DaemonSet's pods: a name of their own, so the webhook's Service, Deployment
+and PodDisruptionBudget never select them. */}}
+{{- define "landlock-injector.denialsSelectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}-denials
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
