@@ -1,6 +1,6 @@
 //! The chart's denials reporter (`denials.enabled`): off by default; when on, a DaemonSet with
 //! exactly the privileges the reporter needs (CAP_AUDIT_READ, CAP_AUDIT_CONTROL only with
-//! `denials.enableAudit`, the host PID namespace, no host mounts), RBAC limited to reading pods
+//! `denials.enableAudit`, the host PID and network namespaces, no host mounts), RBAC limited to reading pods
 //! and writing Events, and pods the webhook's Service never selects.
 
 use k8s_openapi::api::apps::v1::DaemonSet;
@@ -49,7 +49,11 @@ fn the_daemon_set_has_audit_read_the_host_pid_namespace_and_nothing_more() {
         Some(true),
         "pids in audit records are host pids"
     );
-    assert_eq!(pod.host_network, None);
+    assert_eq!(
+        pod.host_network,
+        Some(true),
+        "audit records are multicast in the host's network namespace only"
+    );
     assert_eq!(pod.host_ipc, None);
     assert!(
         pod.volumes.is_none(),

@@ -367,3 +367,77 @@ async fn d_with_the_webhook_down_plain_pods_start_and_opted_in_pods_are_rejected
     assert!(message.contains("did not wrap it"), "{message}");
     drop_namespace(&client, &ns).await;
 }
+
+/// The denials reporter runs as the chart's DaemonSet (tests/e2e/run installs it with
+/// `denials.enabled=true`): a denied read in a sandboxed pod shows up as a `LandlockDenied`
+/// Event on the pod, as `kubectl get events --field-selector reason=LandlockDenied` lists it.
+/// Needs nodes whose host network namespace is the kernel's initial one (audit records are
+/// multicast there only) and kernel auditing on (`auditctl -e 1` on the node).
+#[tokio::test]
+#[ignore = "needs a kind cluster with the chart: run tests/e2e/run"]
+async fn e_a_denied_read_in_a_sandboxed_pod_appears_as_a_landlock_denied_event() {
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    use k8s_openapi::api::core::v1::Event;
+    use kube::api::ListParams;
+
+    let client = client().await;
+    let daemon_sets: Api<DaemonSet> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let ds = daemon_sets
+            .get(&format!("{RELEASE_DEPLOYMENT}-denials"))
+            .await
+            .expect("the denials DaemonSet (denials.enabled=true)");
+        let status = ds.status.unwrap_or_default();
+        if status.desired_number_scheduled > 0
+            && status.number_ready == status.desired_number_scheduled
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reporter is not ready on every node (readiness fails while kernel auditing is off): {status:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let ns = namespace(&client, "e2e-denials").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let p = pod(
+        "denied",
+        json!({"landlock-injector.io/inject": "true"}),
+        "cat /etc/shadow || echo shadow-denied; sleep 60",
+        json!([]),
+        json!([]),
+    );
+    pods.create(&PostParams::default(), &p)
+        .await
+        .expect("create pod");
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let event = loop {
+        let listed = events
+            .list(&ListParams::default().fields("reason=LandlockDenied"))
+            .await
+            .expect("list events");
+        if let Some(event) = listed.items.into_iter().find(|e| {
+            e.involved_object.name.as_deref() == Some("denied")
+                && e.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("/etc/shadow"))
+        }) {
+            break event;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no LandlockDenied Event for the pod's read of /etc/shadow"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    let message = event.message.unwrap_or_default();
+    assert!(
+        message.contains("fs.read_file") && message.contains("container \"app\""),
+        "{message}"
+    );
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    drop_namespace(&client, &ns).await;
+}

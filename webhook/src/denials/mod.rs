@@ -92,7 +92,17 @@ async fn check_audit(enable_audit: bool) -> Result<AuditState, String> {
             );
             Ok(AuditState::Disabled)
         }
-        Err(e) if enable_audit => Err(format!("--enable-audit: {e}")),
+        Err(e) if enable_audit => match netlink::set_enabled(true).await {
+            Ok(()) => {
+                tracing::info!(status_error = %e, "switched kernel auditing on (--enable-audit) without being able to ask first");
+                Ok(AuditState::Enabled)
+            }
+            // Not fatal: auditing may be switched on by someone else, and records then flow.
+            Err(set) => {
+                tracing::error!(error = %set, status_error = %e, "--enable-audit: cannot switch kernel auditing on; denials are reported only if it is on");
+                Ok(AuditState::Unknown)
+            }
+        },
         Err(e) => {
             tracing::warn!(error = %e, "cannot tell whether kernel auditing is on; it is known once a record arrives");
             Ok(AuditState::Unknown)
