@@ -240,33 +240,45 @@ async fn a_denial_outside_any_pod_is_attributed_to_no_pod_and_nothing_breaks() {
     // A sandboxed host process: no pod, no container cgroup.
     let shim =
         landlock_tests::static_build::static_binary("init-shim", "landlock-shim").expect("shim");
-    let child = std::process::Command::new(&shim)
+    // It stays alive (reading its stdin) until the report is in, as a long-running program would.
+    let mut child = std::process::Command::new(&shim)
         .args([
             "--profile",
             "none",
+            "--rx",
+            "/usr/bin/busybox",
             "--",
-            "/bin/busybox",
-            "cat",
-            "/etc/shadow",
+            "/usr/bin/busybox",
+            "sh",
+            "-c",
+            "busybox cat /etc/shadow; read line || true",
         ])
-        .output()
+        .env("PATH", "/usr/bin")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
         .expect("run the shim on the host");
-    assert!(!child.status.success(), "the read must be denied");
     // Garbage from the kernel (or a future format) is counted, never fatal.
     watch.inject(1423, b"audit(1.2:3): domain=zz blockers=???");
     watch.inject(1424, b"not an audit record at all");
     let lines = watch
         .wait_for("the host denial", LIMIT, |lines| {
             lines.iter().any(|l| {
-                l.path.as_deref() == Some("/etc/shadow") && l.comm.as_deref() == Some("cat")
+                l.path.as_deref() == Some("/etc/shadow")
+                    && l.exe.as_deref() == Some("/usr/bin/busybox")
             })
         })
         .await;
     let line = lines
         .iter()
-        .find(|l| l.path.as_deref() == Some("/etc/shadow") && l.comm.as_deref() == Some("cat"))
+        .find(|l| {
+            l.path.as_deref() == Some("/etc/shadow") && l.exe.as_deref() == Some("/usr/bin/busybox")
+        })
         .expect("line");
     println!("{}", line.to_json());
+    drop(child.stdin.take());
+    assert!(child.wait().expect("the host process exits").success());
     assert_eq!(line.unattributed, Some(Unattributed::NotInAPod));
     assert_eq!(
         (
