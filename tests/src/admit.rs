@@ -21,6 +21,21 @@ pub enum Admitted {
 
 /// Reviews `pod` (created in its namespace) with `config` and `resolver`.
 pub async fn admit(pod: &Pod, config: &Config, resolver: &impl Lookups) -> Admitted {
+    let body = review_body(pod);
+    let reviewed = match webhook::review::review(&body, config, resolver).await {
+        Ok(reviewed) => reviewed,
+        Err(e) => return Admitted::Denied(format!("unusable review: {e}")),
+    };
+    let response = webhook::review::to_json(&reviewed.review)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .map(|v| v["response"].clone())
+        .unwrap_or(Value::Null);
+    answered(pod, &response)
+}
+
+/// The AdmissionReview the API server sends for creating `pod` in its namespace.
+pub fn review_body(pod: &Pod) -> Vec<u8> {
     let object = serde_json::to_value(pod).unwrap_or(Value::Null);
     let body = json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
@@ -33,16 +48,11 @@ pub async fn admit(pod: &Pod, config: &Config, resolver: &impl Lookups) -> Admit
             "object": object,
         }
     });
-    let body = serde_json::to_vec(&body).unwrap_or_default();
-    let reviewed = match webhook::review::review(&body, config, resolver).await {
-        Ok(reviewed) => reviewed,
-        Err(e) => return Admitted::Denied(format!("unusable review: {e}")),
-    };
-    let response = webhook::review::to_json(&reviewed.review)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .map(|v| v["response"].clone())
-        .unwrap_or(Value::Null);
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// What the API server makes of the webhook's `response` to creating `pod`.
+pub fn answered(pod: &Pod, response: &Value) -> Admitted {
     if response["allowed"] != true {
         return Admitted::Denied(
             response["status"]["message"]

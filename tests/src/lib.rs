@@ -3,6 +3,7 @@
 pub mod admit;
 pub mod audit;
 pub mod chart;
+pub mod netns;
 pub mod pod_runner;
 pub mod registry;
 pub mod static_build;

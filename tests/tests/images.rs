@@ -1,24 +1,41 @@
 //! The webhook as the chart deploys it, without a cluster: the Deployment's pod template from
 //! `helm template`, the TLS Secret the chart generated, and the `FROM scratch` image layout of
-//! deploy/Dockerfile (only the static binary, user 65532, read-only root), run on runc by the
-//! pod runner. curl, in the pod's network namespace, talks HTTPS to it and verifies the
-//! certificate against the chart's CA for the Service's DNS name.
+//! deploy/Dockerfile (only the static binary, user 65532, read-only root, no /etc/ssl, only the
+//! runtime's /dev), run on runc by the pod runner with its self-sandbox on. curl, in the pod's
+//! network namespace, talks HTTPS to it the way the API server does and verifies the
+//! certificate against the chart's CA for the Service's DNS name. Registries for the lookups
+//! run in the pod's network namespace too (see `landlock_tests::netns`).
 
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Pod;
+use landlock_tests::admit::{Admitted, answered, review_body};
 use landlock_tests::chart::render;
+use landlock_tests::netns;
 use landlock_tests::pod_runner::bundle::ImageFacts;
-use landlock_tests::pod_runner::{Cluster, Image, Images, PodRunner, Rootfs, require};
+use landlock_tests::pod_runner::{Cluster, Image, Images, PodRunner, Rootfs, Running, require};
+use landlock_tests::registry::{FakeAnswer, FakeRegistry, TestRegistry, broken_token_answers};
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(60);
+/// The Service name the chart's webhook configuration calls.
+const SERVICE: &str = "landlock-injector.landlock-injector.svc";
 
-#[test]
-fn the_chart_deployment_runs_the_scratch_webhook_image_sandboxed() {
+/// The chart's webhook Deployment as a pod, ready for the pod runner.
+struct ChartWebhook {
+    pod: Pod,
+    cluster: Cluster,
+    images: Images,
+    /// The chart's CA (the webhook configuration's caBundle), as a file for curl.
+    ca: tempfile::NamedTempFile,
+}
+
+/// Renders the chart with its defaults (self-signed TLS) and takes the Deployment's pod.
+fn chart_webhook() -> ChartWebhook {
     let docs = render(&["tls.mode=selfSigned"], false).expect("helm template");
     let deployment = docs
         .iter()
@@ -70,34 +87,48 @@ fn the_chart_deployment_runs_the_scratch_webhook_image_sandboxed() {
         secrets: BTreeMap::from([(secret_name, data)]),
         ..Cluster::default()
     };
-    let mut runner = PodRunner::new(pod, cluster, images).expect("pod");
-    let mut webhook = runner.start("webhook").expect("webhook");
+    ChartWebhook {
+        pod,
+        cluster,
+        images,
+        ca,
+    }
+}
 
-    // What the API server does: HTTPS to the Service name, trusting the caBundle.
+/// What the API server does: HTTPS to the Service name in the pod's network, trusting the
+/// chart's CA; POSTs `body` (a file) when given.
+fn curl(netns: &Path, ca: &Path, path: &str, body: Option<&Path>) -> Output {
     require("/usr/bin/curl", "curl").unwrap_or_else(|e| panic!("{e}"));
-    let name = "landlock-injector.landlock-injector.svc";
-    let fixture = landlock_tests::static_build::workspace_root()
-        .join("webhook/tests/fixtures/review-annotated.json");
-    let curl = |path: &str, post: bool| {
-        let mut command = Command::new("/usr/bin/nsenter");
+    let mut command = Command::new("/usr/bin/nsenter");
+    command
+        .arg(format!("--net={}", netns.display()))
+        .args(["--", "/usr/bin/curl", "-sS", "--max-time", "15", "--cacert"])
+        .arg(ca);
+    if let Some(body) = body {
         command
-            .arg(format!("--net={}", runner.netns().display()))
-            .args(["--", "/usr/bin/curl", "-sS", "--max-time", "5", "--cacert"])
-            .arg(ca.path());
-        if post {
-            command
-                .args(["-H", "Content-Type: application/json", "--data-binary"])
-                .arg(format!("@{}", fixture.display()));
-        }
-        command
-            .args(["--resolve", &format!("{name}:8443:127.0.0.1")])
-            .arg(format!("https://{name}:8443{path}"))
-            .output()
-            .expect("run curl in the pod network")
-    };
+            .args(["-H", "Content-Type: application/json", "--data-binary"])
+            .arg(format!("@{}", body.display()));
+    }
+    command
+        .args(["--resolve", &format!("{SERVICE}:8443:127.0.0.1")])
+        .arg(format!("https://{SERVICE}:8443{path}"))
+        .output()
+        .expect("run curl in the pod network")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Waits until `/healthz` answers `ok`.
+fn wait_healthy(netns: &Path, ca: &Path, webhook: &Running) {
     let deadline = Instant::now() + LIMIT;
     let health = loop {
-        let out = curl("/healthz", false);
+        let out = curl(netns, ca, "/healthz", None);
         if out.status.success() || Instant::now() > deadline {
             break out;
         }
@@ -110,12 +141,25 @@ fn the_chart_deployment_runs_the_scratch_webhook_image_sandboxed() {
         String::from_utf8_lossy(&health.stderr),
         webhook.stderr()
     );
-    let review = String::from_utf8_lossy(&curl("/mutate", true).stdout).into_owned();
+}
+
+#[test]
+fn the_chart_deployment_runs_the_scratch_webhook_image_sandboxed() {
+    let chart = chart_webhook();
+    let mut runner = PodRunner::new(chart.pod, chart.cluster, chart.images).expect("pod");
+    let mut webhook = runner.start("webhook").expect("webhook");
+    let (netns, ca) = (runner.netns(), chart.ca.path().to_path_buf());
+    wait_healthy(&netns, &ca, &webhook);
+
+    let fixture = landlock_tests::static_build::workspace_root()
+        .join("webhook/tests/fixtures/review-annotated.json");
+    let review =
+        String::from_utf8_lossy(&curl(&netns, &ca, "/mutate", Some(&fixture)).stdout).into_owned();
     assert!(
         review.contains("\"allowed\":true") && review.contains("\"patchType\":\"JSONPatch\""),
         "{review}"
     );
-    let metrics = String::from_utf8_lossy(&curl("/metrics", false).stdout).into_owned();
+    let metrics = String::from_utf8_lossy(&curl(&netns, &ca, "/metrics", None).stdout).into_owned();
     assert!(
         metrics.contains("landlock_webhook_admission_requests_total{outcome=\"mutated\"} 1"),
         "{metrics}"
@@ -133,6 +177,237 @@ fn the_chart_deployment_runs_the_scratch_webhook_image_sandboxed() {
     );
     assert!(log.contains("\"tcp_bind\":[8443]"), "{log}");
     webhook.stop();
+}
+
+/// Where the test mounts the registry CA into the webhook container.
+const REGISTRY_CA_DIR: &str = "/etc/landlock-webhook/registry-ca";
+/// Ports of the fakes in the pod's (private) network namespace, fixed because the webhook's
+/// `--insecure-registry` flags name them before they start.
+const SILENT_PORT: u16 = 5002;
+const BROKEN_TOKEN_PORT: u16 = 5003;
+/// Nothing listens here.
+const REFUSED_PORT: u16 = 5004;
+/// How many times each lookup is repeated against the one server process.
+const ROUNDS: usize = 3;
+
+/// A pod the way users write most pods: no `command`, so the webhook reads the image's
+/// ENTRYPOINT and CMD from its registry.
+fn pod_without_command(image: &str) -> Pod {
+    serde_json::from_value(json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "app", "namespace": "apps",
+            "annotations": {"landlock-injector.io/inject": "true"}},
+        "spec": {"containers": [{"name": "app", "image": image}]}}))
+    .expect("pod")
+}
+
+/// Sends `pod` to the webhook over HTTPS and returns what the API server makes of the answer;
+/// no AdmissionReview back (the server died) fails the test with the webhook's stderr.
+fn admit_over_https(netns: &Path, ca: &Path, pod: &Pod, webhook: &Running) -> Admitted {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let body = scratch.path().join("review.json");
+    std::fs::write(&body, review_body(pod)).expect("write the review");
+    let out = curl(netns, ca, "/mutate", Some(&body));
+    let review: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not an AdmissionReview ({e}): {}\nwebhook stderr:\n{}",
+            text(&out),
+            webhook.stderr()
+        )
+    });
+    answered(pod, &review["response"])
+}
+
+/// The configuration users run (chart defaults, `FROM scratch` layout, self-sandbox on) against
+/// registries: a pod without `command` gets its image's ENTRYPOINT and CMD from a registry with a
+/// private CA (`--registry-ca`); every kind of unreachable registry gets the documented denial;
+/// each repeated against ONE server process, which must still serve afterwards. Before the fix
+/// of issue 12 §1 the first lookup aborted the process (rand could not seed from /dev/random
+/// under the sandbox; without /etc/ssl oci-client panicked).
+#[test]
+fn the_scratch_webhook_resolves_entrypoints_and_denies_unreachable_registries_without_dying() {
+    let mut chart = chart_webhook();
+    // The chart has no value for a registry CA yet: mount one the way a user would (a Secret
+    // volume) and add the flags; everything else is the chart's.
+    let spec = chart.pod.spec.as_mut().expect("spec");
+    spec.volumes.get_or_insert_with(Vec::new).push(
+        serde_json::from_value(
+            json!({"name": "registry-ca", "secret": {"secretName": "registry-ca"}}),
+        )
+        .expect("volume"),
+    );
+    let container = &mut spec.containers[0];
+    container.volume_mounts.get_or_insert_with(Vec::new).push(
+        serde_json::from_value(
+            json!({"name": "registry-ca", "mountPath": REGISTRY_CA_DIR, "readOnly": true}),
+        )
+        .expect("mount"),
+    );
+    container.args.get_or_insert_with(Vec::new).extend([
+        format!("--registry-ca={REGISTRY_CA_DIR}/ca.pem"),
+        format!("--insecure-registry=127.0.0.1:{SILENT_PORT}"),
+        format!("--insecure-registry=127.0.0.1:{BROKEN_TOKEN_PORT}"),
+    ]);
+    chart.cluster.secrets.insert(
+        "registry-ca".to_owned(),
+        BTreeMap::from([("ca.pem".to_owned(), Vec::new())]),
+    );
+    let mut runner = PodRunner::new(chart.pod, chart.cluster, chart.images).expect("pod");
+    let (netns, ca) = (runner.netns(), chart.ca.path().to_path_buf());
+
+    // The registries live in the pod's network namespace, reachable on its loopback.
+    let (registry, untrusted_registry, silent, broken_token, pushed) =
+        netns::within(&netns, || {
+            let registry = TestRegistry::start(None).expect("docker-registry");
+            let untrusted = TestRegistry::start(None).expect("docker-registry");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let pushed = runtime.block_on(async {
+                (
+                    registry
+                        .push(
+                            "app:1",
+                            &["/docker-entrypoint.sh"],
+                            &["nginx", "-g", "daemon off;"],
+                        )
+                        .await
+                        .expect("push"),
+                    registry
+                        .push_config("garbage:1", b"this is not JSON".to_vec())
+                        .await
+                        .expect("push"),
+                    untrusted.push("app:1", &["/app"], &[]).await.expect("push"),
+                )
+            });
+            let bind =
+                |port| std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind in the pod");
+            let silent =
+                FakeRegistry::serve(bind(SILENT_PORT), |_| FakeAnswer::Silence).expect("fake");
+            let broken_token = FakeRegistry::serve(
+                bind(BROKEN_TOKEN_PORT),
+                broken_token_answers(format!("127.0.0.1:{BROKEN_TOKEN_PORT}")),
+            )
+            .expect("fake");
+            (registry, untrusted, silent, broken_token, pushed)
+        })
+        .expect("enter the pod network");
+    let (app, garbage, untrusted) = pushed;
+    runner
+        .update_secret(
+            "registry-ca",
+            BTreeMap::from([(
+                "ca.pem".to_owned(),
+                std::fs::read(registry.ca_file()).expect("registry CA"),
+            )]),
+        )
+        .expect("registry CA secret");
+
+    let mut webhook = runner.start("webhook").expect("webhook");
+    wait_healthy(&netns, &ca, &webhook);
+
+    let unreachable: [(String, &str); 7] = [
+        (
+            format!("127.0.0.1:{REFUSED_PORT}/app:1"),
+            "Connection refused",
+        ),
+        // The pod's resolv.conf names a nameserver nothing answers on.
+        ("registry.invalid/app:1".to_owned(), "dns error"),
+        (untrusted, "invalid peer certificate"),
+        (
+            format!("{}/app:1", silent.host()),
+            "took longer than its budget of 4s",
+        ),
+        (format!("{}/nope:1", registry.host()), "manifest unknown"),
+        (garbage, "the image configuration is not valid JSON"),
+        (
+            format!("{}/app:1", broken_token.host()),
+            "not a valid HTTP header value",
+        ),
+    ];
+    for round in 0..ROUNDS {
+        match admit_over_https(&netns, &ca, &pod_without_command(&app), &webhook) {
+            Admitted::Allowed(pod, _) => {
+                let container = &pod.spec.as_ref().expect("spec").containers[0];
+                let command = container.command.clone().unwrap_or_default();
+                let program = command
+                    .iter()
+                    .position(|a| a == "--")
+                    .map(|at| command[at + 1..].to_vec());
+                assert_eq!(
+                    program.as_deref(),
+                    Some(&["/docker-entrypoint.sh".to_owned()][..]),
+                    "round {round}: {command:?}"
+                );
+                assert_eq!(
+                    container.args.as_deref(),
+                    Some(
+                        &[
+                            "nginx".to_owned(),
+                            "-g".to_owned(),
+                            "daemon off;".to_owned()
+                        ][..]
+                    )
+                );
+            }
+            Admitted::Denied(message) => panic!(
+                "round {round}: {app} was not resolved: {message}\nwebhook stderr: {}",
+                webhook.stderr()
+            ),
+        }
+        for (image, cause) in &unreachable {
+            match admit_over_https(&netns, &ca, &pod_without_command(image), &webhook) {
+                Admitted::Denied(message) => {
+                    assert!(
+                        message.starts_with(&format!(
+                            "landlock-injector: container \"app\" (image \"{image}\"): "
+                        )) && message.contains(cause)
+                            && message.ends_with("set `command` in the container spec so the webhook does not need the image's configuration"),
+                        "round {round}: {message}"
+                    );
+                }
+                Admitted::Allowed(..) => panic!("round {round}: {image} was admitted"),
+            }
+        }
+    }
+
+    // Still the same process, still serving: health, another admission, the counters of all
+    // of the above.
+    assert!(
+        webhook.is_running(),
+        "the webhook died: {}",
+        webhook.stderr()
+    );
+    wait_healthy(&netns, &ca, &webhook);
+    let fixture = landlock_tests::static_build::workspace_root()
+        .join("webhook/tests/fixtures/review-annotated.json");
+    let review = text(&curl(&netns, &ca, "/mutate", Some(&fixture)));
+    assert!(review.contains("\"allowed\":true"), "{review}");
+    let metrics = text(&curl(&netns, &ca, "/metrics", None));
+    for line in [
+        format!(
+            "landlock_webhook_admission_requests_total{{outcome=\"denied\"}} {}",
+            ROUNDS * unreachable.len()
+        ),
+        format!(
+            "landlock_webhook_admission_requests_total{{outcome=\"mutated\"}} {}",
+            ROUNDS + 1
+        ),
+    ] {
+        assert!(metrics.contains(&line), "missing {line:?} in\n{metrics}");
+    }
+    let log = webhook.stderr();
+    assert!(!log.contains("panicked"), "{log}");
+    let startup = log
+        .lines()
+        .find(|l| l.starts_with("{\"landlock\":"))
+        .unwrap_or_default();
+    assert!(
+        !startup.contains(REGISTRY_CA_DIR) && !startup.contains("/etc/ssl"),
+        "the sandbox grants no trust store (the registry CA was read before it): {startup}"
+    );
+    webhook.stop();
+    drop((registry, untrusted_registry, silent, broken_token));
 }
 
 /// The chart's `helm test` pod must pass when the webhook wrapped it and fail when it did not:

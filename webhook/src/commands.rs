@@ -12,7 +12,7 @@ use crate::namespaces::{Fallback, Known, NamespaceSource, With};
 use crate::opt_in::NamespaceMeta;
 use crate::registry::{
     Registry, RegistryOptions, Secrets, cluster_secrets::ClusterSecrets, install_crypto_provider,
-    pull_secrets::Fixed,
+    pull_secrets::Fixed, trust,
 };
 use crate::resolve::{ImageResolver, Offline};
 use crate::review;
@@ -146,12 +146,10 @@ pub fn review(common: &Common, lookup: &Lookup) -> Result<(), String> {
 }
 
 /// `landlock-webhook serve`.
-pub fn serve(common: Common, mut options: ServeOptions) -> Result<(), String> {
-    // The only trust-store files the server reads (the rest is compiled in, see
-    // registry::trust); SSL_CERT_FILE and SSL_CERT_DIR are deliberately not consulted.
-    options
-        .reads
-        .extend(common.registry.extra_roots.iter().cloned());
+pub fn serve(common: Common, options: ServeOptions) -> Result<(), String> {
+    // The registry CAs are read now, before the server sandboxes itself, so its sandbox grants
+    // no trust-store file at all (the rest of the roots is compiled in, see registry::trust).
+    let roots = trust::roots(&common.registry.extra_roots).map_err(|e| e.to_string())?;
     let known = known_namespaces(&common)?;
     serve::run(options, move || -> Result<Endpoint<Secrets>, String> {
         install_crypto_provider();
@@ -160,8 +158,8 @@ pub fn serve(common: Common, mut options: ServeOptions) -> Result<(), String> {
             Some(client) => Secrets::Cluster(ClusterSecrets::new(client.clone())),
             None => Secrets::Fixed(Fixed::default()),
         };
-        let registry =
-            Registry::new(common.registry.clone(), secrets).map_err(|e| e.to_string())?;
+        let registry = Registry::with_roots(common.registry.clone(), roots, secrets)
+            .map_err(|e| e.to_string())?;
         Ok(Endpoint {
             config: common.config.clone(),
             registry,

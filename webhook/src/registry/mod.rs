@@ -180,8 +180,19 @@ pub fn install_crypto_provider() {
 }
 
 impl<S: PullSecrets> Registry<S> {
-    /// A registry reader using `secrets` for credentials.
+    /// A registry reader using `secrets` for credentials; reads the `--registry-ca` files.
     pub fn new(options: RegistryOptions, secrets: S) -> Result<Self, RegistrySetupError> {
+        let roots = trust::roots(&options.extra_roots)?;
+        Self::with_roots(options, roots, secrets)
+    }
+
+    /// A registry reader trusting `roots` (from [`trust::roots`], read earlier: `serve` reads
+    /// them before it sandboxes itself, so the sandbox needs no grant for them).
+    pub fn with_roots(
+        options: RegistryOptions,
+        roots: Vec<Certificate>,
+        secrets: S,
+    ) -> Result<Self, RegistrySetupError> {
         install_crypto_provider();
         let (os, arch) = options
             .platform
@@ -189,7 +200,6 @@ impl<S: PullSecrets> Registry<S> {
             .filter(|(o, a)| !o.is_empty() && !a.is_empty())
             .map(|(o, a)| (o.to_owned(), a.to_owned()))
             .ok_or_else(|| RegistrySetupError::Platform(options.platform.clone()))?;
-        let roots = trust::roots(&options.extra_roots)?;
         let registry = Self {
             cache: Cache::new(options.cache_size, options.cache_ttl),
             options,

@@ -1,7 +1,7 @@
 //! The server sandboxes itself once it has loaded its configuration, the way Ory Kratos' `kratos
 //! serve` does: whatever a bug or an attacker makes it do afterwards, it can read only its
-//! certificate directories, its `--registry-ca` files and the few files name resolution and the
-//! Kubernetes client need ([`RUNTIME_READS`]), write nothing on disk, and bind only its own port.
+//! certificate directories and the few files name resolution and the Kubernetes client need
+//! ([`RUNTIME_READS`]), write nothing on disk, and bind only its own port.
 //!
 //! The certificate is granted as its *directory*: cert-manager renewals arrive by a `..data`
 //! symlink swap inside it, and a grant on the file would pin the old inode.
@@ -24,7 +24,7 @@ use init_shim::{Access, Mode, Policy, PolicyPath, Port, Profile};
 ///   its token there when kubelet rotates it, by a `..data` swap, hence the directory.
 ///
 /// Nothing else: no trust store (registry roots are compiled in, see
-/// [`crate::registry::trust`]; `--registry-ca` files come in [`Needs::reads`]), no
+/// [`crate::registry::trust`], and `--registry-ca` files are read before the sandbox), no
 /// `/dev/*random` (randomness comes from the getrandom syscall), no glibc resolver files
 /// (`nsswitch.conf`, `gai.conf`: nothing calls getaddrinfo; the API server is reached by IP),
 /// no cgroup files (the runtime's thread count is computed before the sandbox is applied), and
