@@ -30,11 +30,13 @@ pub struct Common {
 }
 
 /// Options of `inject` and `review`, which run without a cluster.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Lookup {
-    /// dockerconfigjson files used for every image.
+    /// dockerconfigjson file with registry credentials, used for every image; repeatable.
+    #[arg(long = "pull-secret")]
     pub pull_secrets: Vec<PathBuf>,
-    /// No registry lookups at all.
+    /// Do not contact registries: containers without `command` cannot be wrapped.
+    #[arg(long)]
     pub offline: bool,
 }
 

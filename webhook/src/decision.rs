@@ -208,8 +208,13 @@ impl Injection {
         Ok(edits)
     }
 
-    /// The policy for one container: annotations, plus what its mounts imply.
-    fn policy(&self, container: &Container, warnings: &mut Vec<String>) -> Result<Policy, Denial> {
+    /// The policy for one container (annotations, plus what its mounts imply) and whether its
+    /// exec probes and hooks are wrapped.
+    fn policy(
+        &self,
+        container: &Container,
+        warnings: &mut Vec<String>,
+    ) -> Result<(Policy, bool), Denial> {
         let settings = self.annotations.effective(&container.name, &self.defaults);
         let mut policy = Policy {
             mode: settings.mode,
@@ -251,7 +256,7 @@ impl Injection {
                 grant.path
             ));
         }
-        Ok(policy)
+        Ok((policy, settings.wrap_exec))
     }
 
     fn wrap(
@@ -262,7 +267,7 @@ impl Injection {
         images: &Images,
         edits: &mut Edits,
     ) -> Result<ContainerEdit, Denial> {
-        let policy = self.policy(container, &mut edits.warnings)?;
+        let (policy, wrap_exec) = self.policy(container, &mut edits.warnings)?;
         let image_ref = container.image.clone().unwrap_or_default();
         let fail = |cause: String| Denial::Entrypoint {
             container: container.name.clone(),
@@ -299,8 +304,7 @@ impl Injection {
             .iter()
             .flatten()
             .any(|m| m.name == self.names.volume && m.mount_path == self.names.dir);
-        let settings = self.annotations.effective(&container.name, &self.defaults);
-        let exec = if settings.wrap_exec {
+        let exec = if wrap_exec {
             ExecHook::ALL
                 .into_iter()
                 .filter_map(|hook| {

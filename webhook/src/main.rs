@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use webhook::commands::{self, Common, Lookup};
-use webhook::config::{Config, default_shim_image};
+use webhook::config::Config;
 use webhook::registry::RegistryOptions;
 use webhook::serve::tls_reload::CertFiles;
 use webhook::serve::{ServeOptions, TlsSource};
@@ -39,14 +39,14 @@ enum Command {
         #[arg(short = 'f', long = "filename")]
         file: Option<PathBuf>,
         #[command(flatten)]
-        lookup: LookupArgs,
+        lookup: Lookup,
         #[command(flatten)]
         common: CommonArgs,
     },
     /// Read an AdmissionReview on stdin, write the response on stdout (the /mutate code path).
     Review {
         #[command(flatten)]
-        lookup: LookupArgs,
+        lookup: Lookup,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -75,12 +75,8 @@ struct DenialsArgs {
 
 #[derive(Args)]
 struct CommonArgs {
-    /// Image of the injected init container.
-    #[arg(long, default_value_t = default_shim_image())]
-    shim_image: String,
-    /// The webhook's own namespace, never mutated.
-    #[arg(long, env = "POD_NAMESPACE", default_value = "landlock-injector")]
-    namespace: String,
+    #[command(flatten)]
+    config: Config,
     /// Time budget of one image lookup (e.g. 4s, 500ms).
     #[arg(long, default_value = "4s", value_parser = humantime::parse_duration)]
     registry_timeout: Duration,
@@ -103,16 +99,6 @@ struct CommonArgs {
     /// annotations count besides (or, outside a cluster, instead of) the cluster's; repeatable.
     #[arg(long = "namespaces")]
     namespaces: Vec<PathBuf>,
-}
-
-#[derive(Args)]
-struct LookupArgs {
-    /// dockerconfigjson file with registry credentials; repeatable.
-    #[arg(long = "pull-secret")]
-    pull_secret: Vec<PathBuf>,
-    /// Do not contact registries: containers without `command` cannot be wrapped.
-    #[arg(long)]
-    offline: bool,
 }
 
 #[derive(Args)]
@@ -148,10 +134,7 @@ struct ServeArgs {
 impl CommonArgs {
     fn into_common(self) -> Common {
         Common {
-            config: Config {
-                shim_image: self.shim_image,
-                namespace: self.namespace,
-            },
+            config: self.config,
             registry: RegistryOptions {
                 budget: self.registry_timeout,
                 extra_roots: self.registry_ca,
@@ -199,21 +182,8 @@ fn main() -> ExitCode {
             file,
             lookup,
             common,
-        } => commands::inject(
-            &common.into_common(),
-            &Lookup {
-                pull_secrets: lookup.pull_secret,
-                offline: lookup.offline,
-            },
-            file.as_ref(),
-        ),
-        Command::Review { lookup, common } => commands::review(
-            &common.into_common(),
-            &Lookup {
-                pull_secrets: lookup.pull_secret,
-                offline: lookup.offline,
-            },
-        ),
+        } => commands::inject(&common.into_common(), &lookup, file.as_ref()),
+        Command::Review { lookup, common } => commands::review(&common.into_common(), &lookup),
         Command::Denials(args) => webhook::denials::run(webhook::denials::Options {
             no_kube: args.no_kube,
             enable_audit: args.enable_audit,

@@ -33,6 +33,9 @@ pub struct PodMeta {
     /// `metadata.namespace`.
     #[serde(default)]
     pub namespace: Option<String>,
+    /// `metadata.uid` (set by the API server before admission).
+    #[serde(default)]
+    pub uid: Option<String>,
     /// `metadata.labels`.
     #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
@@ -50,12 +53,23 @@ pub struct PodHead {
 }
 
 impl PodHead {
+    /// The pod's name, or its `generateName` followed by `*`, for log lines.
+    pub fn name(&self) -> String {
+        let meta = self.meta();
+        match (&meta.name, &meta.generate_name) {
+            (Some(name), _) if !name.is_empty() => name.clone(),
+            (_, Some(generate)) => format!("{generate}*"),
+            _ => String::new(),
+        }
+    }
+
     /// The metadata, or empty metadata.
     pub fn meta(&self) -> &PodMeta {
         static EMPTY: PodMeta = PodMeta {
             name: None,
             generate_name: None,
             namespace: None,
+            uid: None,
             labels: None,
             annotations: None,
         };

@@ -170,6 +170,10 @@ pub struct Admitted {
     pub decision: Decision<Edits>,
     /// The JSONPatch of the edits (empty when unchanged).
     pub patch: json_patch::Patch,
+    /// The pod's name (or `generateName*`), for log lines.
+    pub pod: String,
+    /// The pod's uid, for log lines.
+    pub pod_uid: String,
 }
 
 /// The whole admission of one pod object (JSON text) created in `namespace`: opt-in from its
@@ -181,7 +185,22 @@ pub async fn admit(
     config: &Config,
     lookups: &impl Lookups,
 ) -> Result<Admitted, Denial> {
-    let head: PodHead = serde_json::from_str(object).map_err(|e| Denial::NotAPod(e.to_string()))?;
+    admit_parsed(object, &parse_head(object)?, namespace, config, lookups).await
+}
+
+/// The metadata of the pod `object`.
+pub fn parse_head(object: &str) -> Result<PodHead, Denial> {
+    serde_json::from_str(object).map_err(|e| Denial::NotAPod(e.to_string()))
+}
+
+/// [`admit`] for a pod whose metadata the caller already parsed.
+pub async fn admit_parsed(
+    object: &str,
+    head: &PodHead,
+    namespace: Option<&str>,
+    config: &Config,
+    lookups: &impl Lookups,
+) -> Result<Admitted, Denial> {
     let namespace = namespace
         .filter(|n| !n.is_empty())
         .or(head.meta().namespace.as_deref())
@@ -208,9 +227,11 @@ pub async fn admit(
         Admitted {
             decision: Decision::Skip(skip),
             patch: json_patch::Patch(vec![]),
+            pod: String::new(),
+            pod_uid: String::new(),
         }
     };
-    let injection = match decision::decide(object, &head, namespace, ns.as_ref(), config)? {
+    let injection = match decision::decide(object, head, namespace, ns.as_ref(), config)? {
         Decision::Skip(skip) => return Ok(unchanged(skip, warnings)),
         Decision::Wrap(injection) => injection,
     };
@@ -228,6 +249,8 @@ pub async fn admit(
     Ok(Admitted {
         decision: Decision::Wrap(edits),
         patch,
+        pod: head.name(),
+        pod_uid: head.meta().uid.clone().unwrap_or_default(),
     })
 }
 
@@ -299,8 +322,12 @@ async fn respond(
         return (denied(uid, message), Outcome::Denied);
     };
     let namespace = request.namespace.as_deref();
-    let admitted = admit(object.get(), namespace, config, lookups).await;
-    let who = || Who::of(object.get());
+    let admitted = match parse_head(object.get()) {
+        Ok(head) => admit_parsed(object.get(), &head, namespace, config, lookups)
+            .await
+            .map_err(|denial| (denial, head)),
+        Err(denial) => Err((denial, PodHead::default())),
+    };
     match admitted {
         Ok(Admitted {
             decision: Decision::Skip(skip),
@@ -312,9 +339,10 @@ async fn respond(
         Ok(Admitted {
             decision: Decision::Wrap(edits),
             patch,
+            pod,
+            pod_uid,
         }) => match serde_json::to_vec(&patch) {
             Ok(bytes) => {
-                let who = who();
                 let names = |f: fn(&crate::edits::WrappedContainer) -> String| {
                     let mut v: Vec<String> = edits.wrapped.iter().map(f).collect();
                     v.dedup();
@@ -323,8 +351,8 @@ async fn respond(
                 tracing::info!(
                     uid,
                     namespace,
-                    pod = %who.name,
-                    pod_uid = %who.uid,
+                    pod = %pod,
+                    pod_uid = %pod_uid,
                     containers = %names(|w| w.name.clone()),
                     mode = %names(|w| w.mode.name().to_owned()),
                     profile = %names(|w| w.profile.name().to_owned()),
@@ -342,48 +370,11 @@ async fn respond(
                 (denied(uid, message), Outcome::Denied)
             }
         },
-        Err(denial) => {
-            let who = who();
+        Err((denial, head)) => {
             let message = denial.to_string();
-            tracing::info!(uid, namespace, pod = %who.name, pod_uid = %who.uid, denial = %message, "pod denied");
+            let pod_uid = head.meta().uid.as_deref().unwrap_or_default();
+            tracing::info!(uid, namespace, pod = %head.name(), pod_uid, denial = %message, "pod denied");
             (denied(uid, message), Outcome::Denied)
-        }
-    }
-}
-
-/// The pod's name (or `generateName` followed by `*`) and uid, for log lines.
-struct Who {
-    name: String,
-    uid: String,
-}
-
-impl Who {
-    fn of(object: &str) -> Self {
-        #[derive(Deserialize, Default)]
-        struct Head {
-            #[serde(default)]
-            metadata: Meta,
-        }
-        #[derive(Deserialize, Default)]
-        #[serde(rename_all = "camelCase")]
-        struct Meta {
-            #[serde(default)]
-            name: Option<String>,
-            #[serde(default)]
-            generate_name: Option<String>,
-            #[serde(default)]
-            uid: Option<String>,
-        }
-        let meta = serde_json::from_str::<Head>(object)
-            .unwrap_or_default()
-            .metadata;
-        Self {
-            name: match (meta.name, meta.generate_name) {
-                (Some(name), _) if !name.is_empty() => name,
-                (_, Some(generate)) => format!("{generate}*"),
-                _ => String::new(),
-            },
-            uid: meta.uid.unwrap_or_default(),
         }
     }
 }
