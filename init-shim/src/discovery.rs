@@ -148,6 +148,29 @@ pub struct Findings {
     pub passed: Vec<Passed>,
 }
 
+/// File systems that never hold a kubelet volume: their mount points are not probed for
+/// `..data` (a container has a dozen of them; each probe is a syscall on every start).
+const PSEUDO_FS: &[&str] = &[
+    "proc",
+    "sysfs",
+    "cgroup",
+    "cgroup2",
+    "devpts",
+    "mqueue",
+    "devtmpfs",
+    "securityfs",
+    "debugfs",
+    "tracefs",
+    "bpf",
+    "pstore",
+    "hugetlbfs",
+    "fusectl",
+    "configfs",
+    "binfmt_misc",
+    "autofs",
+    "nsfs",
+];
+
 /// Finds kubelet atomic-writer volumes and their subPath mounts in `mountinfo`.
 pub fn discover(mountinfo: &str, fs: &impl Probe) -> Result<Findings, MountinfoError> {
     let mounts = parse_mountinfo(mountinfo)?;
@@ -162,7 +185,9 @@ pub fn discover(mountinfo: &str, fs: &impl Probe) -> Result<Findings, MountinfoE
         }
         let what = if in_timestamped_dir(&mount.root) {
             format!("{} subPath", kind(mount))
-        } else if fs.has_data_link(Path::new(&mount.mount_point)) {
+        } else if !PSEUDO_FS.contains(&mount.fstype.as_str())
+            && fs.has_data_link(Path::new(&mount.mount_point))
+        {
             kind(mount).to_owned()
         } else {
             continue;
@@ -180,10 +205,16 @@ pub fn discover(mountinfo: &str, fs: &impl Probe) -> Result<Findings, MountinfoE
 
 /// Reads this process's mount table and discovers its kubelet volumes.
 pub fn discover_here() -> Result<Findings, DiscoveryError> {
-    let text = std::fs::read_to_string(MOUNTINFO).map_err(|source| DiscoveryError::Read {
+    let read = |source| DiscoveryError::Read {
         path: MOUNTINFO,
         source,
-    })?;
+    };
+    // One large read: the kernel generates mountinfo anew for every read call, and the default
+    // buffer growth of read_to_string would take several.
+    let mut text = String::with_capacity(64 * 1024);
+    std::fs::File::open(MOUNTINFO)
+        .and_then(|mut file| io::Read::read_to_string(&mut file, &mut text))
+        .map_err(read)?;
     Ok(discover(&text, &RealFs)?)
 }
 

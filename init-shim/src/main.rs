@@ -1,7 +1,11 @@
 //! `landlock-shim`: sandboxes itself with Landlock, then executes the program it wraps.
 //! Argument parsing and the steps live in the library; this file only connects them.
-
-use std::process::ExitCode;
+//!
+//! `no_main`: the shim runs before every program of a sandboxed container and then executes
+//! it, so Rust's runtime set-up (a stack guard read from /proc/self/maps, an alternate signal
+//! stack and handlers, all discarded by the exec a moment later) is skipped; glibc still runs
+//! and `std::env::args_os` still works (std reads the arguments from glibc's init array).
+#![no_main]
 
 use init_shim::flags::{self, Command};
 use init_shim::{install, launch};
@@ -9,7 +13,19 @@ use init_shim::{install, launch};
 /// Exit status for a command line the shim cannot accept.
 const USAGE_ERROR: u8 = 2;
 
-fn main() -> ExitCode {
+/// The C entry point (see the module doc for why not Rust's `fn main`).
+#[unsafe(no_mangle)]
+extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    let status = run();
+    // Rust's stdout buffer is not flushed by the C exit path.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    std::ffi::c_int::from(status)
+}
+
+fn run() -> u8 {
     let command = match flags::parse(std::env::args_os().skip(1)) {
         Ok(command) => command,
         Err(err) => {
@@ -17,32 +33,32 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: landlock-shim [FLAGS] -- PROGRAM [ARG]... (see landlock-shim --help)"
             );
-            return ExitCode::from(USAGE_ERROR);
+            return USAGE_ERROR;
         }
     };
     match command {
         Command::Help => {
             print!("{}", flags::USAGE);
-            ExitCode::SUCCESS
+            0
         }
         Command::Version => {
             println!("{}", launch::component());
-            ExitCode::SUCCESS
+            0
         }
         Command::Install { dir } => match install::install(&dir) {
             Ok(path) => {
                 eprintln!("landlock-shim: installed {}", path.display());
-                ExitCode::SUCCESS
+                0
             }
             Err(err) => {
                 eprintln!("landlock-shim: install: {err}");
-                ExitCode::FAILURE
+                1
             }
         },
         Command::Run {
             policy,
             program,
             args,
-        } => ExitCode::from(launch::run(&policy, &program, &args)),
+        } => launch::run(&policy, &program, &args),
     }
 }
