@@ -6,7 +6,7 @@
 //! ```text
 //! landlock-shim [--ro PATH]... [--rx PATH]... [--rw PATH]... [--rwx PATH]...
 //!               [--bind-tcp PORT]... [--connect-tcp PORT]...
-//!               [--mode enforce|best-effort|dry-run] [--profile NAME]
+//!               [--mode enforce|best-effort|dry-run|learn] [--learn-interval D] [--profile NAME]
 //!               [--no-discover] [--no-scope] -- PROGRAM [ARG]...
 //! landlock-shim install DIR
 //! landlock-shim --version | --help
@@ -20,13 +20,14 @@ use std::path::PathBuf;
 use crate::access::Access;
 use crate::policy::Policy;
 use crate::profiles::Profile;
-use crate::values::{Mode, PolicyPath, Port, ValueError};
+use crate::values::{Interval, Mode, PolicyPath, Port, ValueError};
 
 /// The usage text printed by `--help` and referred to by errors.
 pub const USAGE: &str = "\
 usage: landlock-shim [--ro PATH]... [--rx PATH]... [--rw PATH]... [--rwx PATH]...
                      [--bind-tcp PORT]... [--connect-tcp PORT]...
-                     [--mode enforce|best-effort|dry-run] [--profile default|minimal|none]
+                     [--mode enforce|best-effort|dry-run|learn] [--learn-interval D]
+                     [--profile default|minimal|none]
                      [--no-discover] [--no-scope] -- PROGRAM [ARG]...
        landlock-shim install DIR
        landlock-shim --version | --help
@@ -39,7 +40,10 @@ usage: landlock-shim [--ro PATH]... [--rx PATH]... [--rw PATH]... [--rwx PATH]..
   --connect-tcp PORT allow connecting to this TCP port
   --mode MODE        best-effort (default): apply what the kernel supports, report the rest;
                      enforce: refuse to run unless everything is enforced;
-                     dry-run: log the policy and run unrestricted
+                     dry-run: log the policy and run unrestricted;
+                     learn: run unrestricted, record what the program uses, print the
+                     policy that lets it run ({\"landlock-learn\":...} lines on stderr)
+  --learn-interval D with learn: print what was learned every D when it changed (30s)
   --profile NAME     base paths: default (distribution image), minimal (static binary), none
   --no-discover      do not grant the kubelet-written volumes found in /proc/self/mountinfo
   --no-scope         do not scope signals and abstract UNIX sockets to the sandbox
@@ -59,6 +63,8 @@ pub mod names {
     pub const NO_DISCOVER: &str = "--no-discover";
     /// `--no-scope`
     pub const NO_SCOPE: &str = "--no-scope";
+    /// `--learn-interval D` (only with `--mode learn`)
+    pub const LEARN_INTERVAL: &str = "--learn-interval";
     /// The separator before the program.
     pub const SEPARATOR: &str = "--";
     /// The subcommand the init container runs.
@@ -135,6 +141,9 @@ pub enum FlagError {
     /// Nothing after `--`, or no `--` at all.
     #[error("no program given: end the flags with \"-- PROGRAM [ARG]...\"")]
     MissingProgram,
+    /// `--learn-interval` without `--mode learn`.
+    #[error("--learn-interval {0} only applies to --mode learn")]
+    IntervalWithoutLearn(String),
     /// `install` without exactly one directory.
     #[error("install takes exactly one argument, the directory to copy the shim into")]
     InstallUsage,
@@ -150,11 +159,17 @@ where
     let mut policy = Policy::default();
     let mut mode_seen: Option<String> = None;
     let mut profile_seen: Option<String> = None;
+    let mut interval_seen: Option<String> = None;
     let mut first = true;
 
     while let Some(arg) = args.next() {
         if arg == names::SEPARATOR {
             let program = args.next().ok_or(FlagError::MissingProgram)?;
+            if let Some(interval) = policy.learn_interval
+                && policy.mode != Mode::Learn
+            {
+                return Err(FlagError::IntervalWithoutLearn(interval.to_string()));
+            }
             return Ok(Command::Run {
                 policy,
                 program,
@@ -212,6 +227,11 @@ where
                 once(&flag, &mut profile_seen, &given)?;
                 policy.profile = Profile::parse(&given).map_err(invalid(&flag))?;
             }
+            names::LEARN_INTERVAL => {
+                let given = value(&flag)?;
+                once(&flag, &mut interval_seen, &given)?;
+                policy.learn_interval = Some(Interval::parse(&given).map_err(invalid(&flag))?);
+            }
             names::NO_DISCOVER | names::NO_SCOPE => {
                 if let Some(value) = inline {
                     return Err(FlagError::UnexpectedValue { flag, value });
@@ -249,6 +269,10 @@ pub fn render(policy: &Policy) -> Vec<String> {
     }
     out.push(names::MODE.to_owned());
     out.push(policy.mode.name().to_owned());
+    if let Some(interval) = policy.learn_interval {
+        out.push(names::LEARN_INTERVAL.to_owned());
+        out.push(interval.to_string());
+    }
     out.push(names::PROFILE.to_owned());
     out.push(policy.profile.name().to_owned());
     if !policy.discover {
@@ -391,6 +415,11 @@ mod tests {
             Policy {
                 mode: Mode::Enforce,
                 scope: false,
+                ..policy.clone()
+            },
+            Policy {
+                mode: Mode::Learn,
+                learn_interval: Some(Interval::parse("5m")?),
                 ..policy
             },
         ];
@@ -458,6 +487,14 @@ mod tests {
                 "unexpected argument \"python3\"",
             ),
             (&["--no-scope=yes", "--", "x"], "--no-scope takes no value"),
+            (
+                &["--learn-interval", "10s", "--", "x"],
+                "--learn-interval 10s only applies to --mode learn",
+            ),
+            (
+                &["--mode", "learn", "--learn-interval", "10", "--", "x"],
+                "--learn-interval \"10\": unknown unit",
+            ),
             (&["install"], "install takes exactly one argument"),
             (
                 &["install", "/a", "/b"],

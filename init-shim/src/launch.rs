@@ -7,9 +7,10 @@ use std::ffi::OsString;
 use crate::compat::Kernel;
 use crate::discovery::{self, Findings};
 use crate::exec;
+use crate::learn;
 use crate::plan::{Plan, RealFs, requests};
 use crate::policy::Policy;
-use crate::ruleset;
+use crate::ruleset::{self, Outcome};
 use crate::startup_line::{self, Verdict};
 use crate::values::Mode;
 
@@ -61,6 +62,21 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
         );
     }
     let plan = Plan::new(policy, requests(policy, &findings), kernel, &RealFs);
+    if plan.mode == Mode::Learn {
+        eprintln!(
+            "{}",
+            startup_line::render(
+                &component(),
+                &plan,
+                &Verdict::Applied(Outcome::Learning),
+                Some(&program_name)
+            )
+        );
+        eprintln!(
+            "landlock-shim: warning: learn mode: {program_name:?} runs WITHOUT a sandbox; what it uses is recorded and printed as {{\"landlock-learn\":...}} lines"
+        );
+        return learn::supervise::run(&plan, policy, program, args);
+    }
     if plan.mode == Mode::Enforce && !plan.is_complete() {
         let reasons = plan.refusal_reasons();
         eprintln!(

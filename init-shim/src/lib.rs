@@ -11,6 +11,7 @@
 //! | [`flags`]    | how a policy is written on, and read from, the command line    |
 //! | [`compat`]   | what the kernel's Landlock ABI can enforce (the ABI table)     |
 //! | [`discovery`]| which mounts are kubelet-written volumes (`/proc/self/mountinfo`) |
+//! | [`grants`]   | a policy in the annotation vocabulary (what learn mode suggests) |
 //! | [`plan`]     | the merged grants with their sources, what is skipped, dropped |
 //! | [`ruleset`]  | applying a plan with Landlock (no_new_privs, restrict self)    |
 //! | [`seccomp`]  | classic-BPF seccomp filters: rules, install, availability      |
@@ -19,6 +20,7 @@
 //! | [`exec`]     | replacing the shim with the program (exit 126 / 127)           |
 //! | [`install`]  | `landlock-shim install DIR`                                    |
 //! | [`launch`]   | the steps of `landlock-shim -- PROGRAM`, in order              |
+//! | [`learn`]    | `--mode learn`: observe the program, suggest its policy        |
 //!
 //! A program that wants to sandbox itself (the webhook does) builds a [`Policy`], turns it into
 //! [`plan::Request`]s and a [`plan::Plan`] for [`compat::Kernel::detect`], applies it with
@@ -29,8 +31,10 @@ pub mod compat;
 pub mod discovery;
 pub mod exec;
 pub mod flags;
+pub mod grants;
 pub mod install;
 pub mod launch;
+pub mod learn;
 pub mod plan;
 pub mod policy;
 pub mod profiles;

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::access::Access;
 use crate::profiles::Profile;
-use crate::values::{Mode, PolicyPath, Port};
+use crate::values::{Interval, Mode, PolicyPath, Port};
 
 /// One path and the access set requested for it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -39,6 +39,9 @@ pub struct Policy {
     pub discover: bool,
     /// Whether to scope signals and abstract UNIX sockets to the sandbox (ABI 6).
     pub scope: bool,
+    /// How often learn mode prints what it learned (`--learn-interval`; only with `learn`).
+    #[serde(skip)]
+    pub learn_interval: Option<Interval>,
 }
 
 impl Default for Policy {
@@ -51,6 +54,7 @@ impl Default for Policy {
             profile: Profile::default(),
             discover: true,
             scope: true,
+            learn_interval: None,
         }
     }
 }

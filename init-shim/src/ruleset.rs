@@ -36,6 +36,8 @@ pub enum Outcome {
     NotEnforced,
     /// Dry run: nothing was restricted on purpose.
     DryRun,
+    /// Learn mode: nothing is restricted; what the program uses is recorded.
+    Learning,
 }
 
 impl Outcome {
@@ -46,6 +48,7 @@ impl Outcome {
             Outcome::PartiallyEnforced => "partially-enforced",
             Outcome::NotEnforced => "not-enforced",
             Outcome::DryRun => "dry-run",
+            Outcome::Learning => "learning",
         }
     }
 }
@@ -77,8 +80,10 @@ pub enum SandboxError {
 
 /// Applies `plan` to the calling process (nothing in dry-run mode).
 pub fn apply(plan: &Plan) -> Result<Outcome, SandboxError> {
-    if plan.mode == Mode::DryRun {
-        return Ok(Outcome::DryRun);
+    match plan.mode {
+        Mode::DryRun => return Ok(Outcome::DryRun),
+        Mode::Learn => return Ok(Outcome::Learning),
+        Mode::Enforce | Mode::BestEffort => {}
     }
     // What the policy names is a hard requirement in enforce mode; the rest is best effort.
     let required = if plan.mode == Mode::Enforce {

@@ -332,16 +332,29 @@ impl Listener {
         ret == 0
     }
 
+    /// Fails the stopped syscall with `errno` without running it. `ENOENT`: the caller is gone.
+    pub fn fail(&self, id: u64, errno: i32) -> io::Result<()> {
+        self.answer(libc::seccomp_notif_resp {
+            id,
+            val: 0,
+            error: -errno,
+            flags: 0,
+        })
+    }
+
     /// Lets the stopped syscall run as if no filter had stopped it
     /// (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`). `ENOENT`: the caller is gone, nothing to do.
     pub fn resume(&self, id: u64) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let mut resp = libc::seccomp_notif_resp {
+        self.answer(libc::seccomp_notif_resp {
             id,
             val: 0,
             error: 0,
             flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
-        };
+        })
+    }
+
+    fn answer(&self, mut resp: libc::seccomp_notif_resp) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
         // SAFETY: NOTIF_SEND reads one struct seccomp_notif_resp from the pointer.
         let ret = unsafe {
             libc::ioctl(

@@ -9,8 +9,9 @@ use std::fmt;
 use std::num::NonZeroU16;
 use std::path::Path;
 use std::str::FromStr;
+use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A value that failed validation: the value as given and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,9 +44,16 @@ pub const BROAD_DIRS: &[&str] = &["/", "/etc", "/proc", "/sys", "/dev"];
 /// Normalised form matters because Landlock rules are attached to what the path resolves to when
 /// the shim opens it: a path that says `..` or `.` would make the grant in a pod spec read
 /// differently from what it grants.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct PolicyPath(String);
+pub struct PolicyPath(#[serde(deserialize_with = "policy_path")] String);
+
+fn policy_path<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    PolicyPath::parse(&text)
+        .map(|p| p.0)
+        .map_err(serde::de::Error::custom)
+}
 
 impl PolicyPath {
     /// Validates `value` as a policy path.
@@ -165,11 +173,14 @@ pub enum Mode {
     BestEffort,
     /// Compute and log the policy, then run the program without restricting it.
     DryRun,
+    /// Run the program without restricting it, record what it uses, and print the policy that
+    /// would let it run (see [`crate::learn`]). Nothing is sandboxed.
+    Learn,
 }
 
 impl Mode {
     /// Every mode, in the order the documentation lists them.
-    pub const ALL: [Mode; 3] = [Mode::Enforce, Mode::BestEffort, Mode::DryRun];
+    pub const ALL: [Mode; 4] = [Mode::Enforce, Mode::BestEffort, Mode::DryRun, Mode::Learn];
 
     /// The name used in flags and annotations.
     pub fn name(self) -> &'static str {
@@ -177,7 +188,13 @@ impl Mode {
             Mode::Enforce => "enforce",
             Mode::BestEffort => "best-effort",
             Mode::DryRun => "dry-run",
+            Mode::Learn => "learn",
         }
+    }
+
+    /// Whether the program runs without a sandbox in this mode.
+    pub fn restricts(self) -> bool {
+        matches!(self, Mode::Enforce | Mode::BestEffort)
     }
 
     /// Parses a mode name.
@@ -188,7 +205,7 @@ impl Mode {
             .ok_or_else(|| {
                 ValueError::new(
                     value,
-                    "unknown mode (expected enforce, best-effort or dry-run)",
+                    "unknown mode (expected enforce, best-effort, dry-run or learn)",
                 )
             })
     }
@@ -204,6 +221,65 @@ impl FromStr for Mode {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
+    }
+}
+
+/// How often learn mode prints what it learned when it changed (`--learn-interval`): a whole
+/// number with a unit, `ms`, `s`, `m` or `h` (`30s`, `5m`), from 100ms to 24h.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval(Duration);
+
+impl Interval {
+    /// The default: 30 seconds (pods run for days; a line every 30s at most is cheap).
+    pub const DEFAULT: Interval = Interval(Duration::from_secs(30));
+
+    /// Parses `30s`, `500ms`, `5m`, `1h`.
+    pub fn parse(value: &str) -> Result<Self, ValueError> {
+        let digits = value
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(value.len());
+        let (number, unit) = value.split_at(digits);
+        let number: u64 = number.parse().map_err(|_| {
+            ValueError::new(
+                value,
+                "not a duration (expected a number and a unit: 500ms, 30s, 5m, 1h)",
+            )
+        })?;
+        let duration = match unit {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.saturating_mul(60)),
+            "h" => Duration::from_secs(number.saturating_mul(3600)),
+            _ => {
+                return Err(ValueError::new(
+                    value,
+                    "unknown unit (expected ms, s, m or h, e.g. 30s)",
+                ));
+            }
+        };
+        if duration < Duration::from_millis(100) || duration > Duration::from_secs(24 * 3600) {
+            return Err(ValueError::new(
+                value,
+                "out of range (expected 100ms to 24h)",
+            ));
+        }
+        Ok(Self(duration))
+    }
+
+    /// The duration.
+    pub fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl fmt::Display for Interval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let millis = self.0.as_millis();
+        if millis.is_multiple_of(1000) {
+            write!(f, "{}s", millis / 1000)
+        } else {
+            write!(f, "{millis}ms")
+        }
     }
 }
 
@@ -289,6 +365,30 @@ mod tests {
     }
 
     #[test]
+    fn intervals_have_a_unit_and_a_sane_range() {
+        assert_eq!(
+            Interval::parse("30s").map(Interval::get),
+            Ok(Duration::from_secs(30))
+        );
+        assert_eq!(
+            Interval::parse("5m").map(Interval::get),
+            Ok(Duration::from_secs(300))
+        );
+        assert_eq!(
+            Interval::parse("250ms").map(|i| i.to_string()),
+            Ok("250ms".into())
+        );
+        assert_eq!(
+            Interval::parse("2m").map(|i| i.to_string()),
+            Ok("120s".into())
+        );
+        for bad in ["", "30", "s", "1d", "50ms", "25h", "-1s", "1.5s"] {
+            let err = Interval::parse(bad).expect_err(bad);
+            assert_eq!(err.value, bad);
+        }
+    }
+
+    #[test]
     fn modes_round_trip_through_their_names() {
         for mode in Mode::ALL {
             assert_eq!(Mode::parse(mode.name()), Ok(mode));
@@ -296,7 +396,7 @@ mod tests {
         let err = Mode::parse("strict").expect_err("unknown");
         assert_eq!(
             err.to_string(),
-            "\"strict\": unknown mode (expected enforce, best-effort or dry-run)"
+            "\"strict\": unknown mode (expected enforce, best-effort, dry-run or learn)"
         );
     }
 }

@@ -1,0 +1,319 @@
+//! What the program used, minus what the sandbox would already grant: per directory, the
+//! entries used with the rights they needed, whether the directory was listed, and whether its
+//! entries were created, renamed or removed; TCP ports bound and connected to; and what could
+//! not be observed or suggested, with the reason.
+//!
+//! Memory stays bounded for programs that touch millions of files (a cache directory): a
+//! directory keeps at most [`ENTRIES_KEPT`] entry names, then only counts; folding needs far
+//! fewer (see [`crate::learn::fold`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::access::Access;
+use crate::learn::line::Counts;
+use crate::plan::{Plan, Target};
+use crate::values::{PolicyPath, Port};
+
+/// Entry names kept per directory.
+pub const ENTRIES_KEPT: usize = 64;
+
+/// What a resolved operation needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    /// A file (or directory opened as a file) with these rights.
+    Entry(PathBuf, Access),
+    /// A directory opened for listing.
+    List(PathBuf),
+    /// A directory whose entries are created, renamed or removed.
+    Change(PathBuf),
+}
+
+/// One directory's record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirRecord {
+    /// Entries used (at most [`ENTRIES_KEPT`]) and the rights each needed.
+    pub entries: BTreeMap<String, Access>,
+    /// Entries used beyond those kept, and the union of their rights.
+    pub more: Option<(u64, Access)>,
+    /// The directory itself was opened for listing.
+    pub listed: bool,
+    /// Entries were created, renamed or removed.
+    pub changed: bool,
+}
+
+impl DirRecord {
+    /// How many distinct entries were used.
+    pub fn seen(&self) -> u64 {
+        self.entries.len() as u64 + self.more.map_or(0, |(n, _)| n)
+    }
+}
+
+/// What the sandbox would grant anyway, as the kernel resolves it.
+#[derive(Debug, Clone, Default)]
+struct Granted(Vec<(PathBuf, Access, Target)>);
+
+impl Granted {
+    fn from_plan(plan: &Plan) -> Self {
+        Self(
+            plan.grants
+                .iter()
+                .map(|g| {
+                    // /proc/self means the program's own /proc entry, which learn mode records
+                    // as /proc/self too; everything else is compared by what it resolves to.
+                    let path = if g.path.as_str().starts_with("/proc/self") {
+                        g.path.as_path().to_path_buf()
+                    } else {
+                        std::fs::canonicalize(g.path.as_path())
+                            .unwrap_or_else(|_| g.path.as_path().to_path_buf())
+                    };
+                    (path, g.access, g.target)
+                })
+                .collect(),
+        )
+    }
+
+    fn covers(&self, path: &Path, access: Access, dir_only: bool) -> bool {
+        self.0.iter().any(|(granted, rights, target)| {
+            rights.includes(access)
+                && match target {
+                    Target::Dir => path.starts_with(granted),
+                    Target::File => !dir_only && path == granted,
+                }
+        })
+    }
+}
+
+/// Everything recorded so far.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    granted: Granted,
+    main_pid: u32,
+    /// Directories and what was used in them, keyed by the directory.
+    pub dirs: BTreeMap<PolicyPath, DirRecord>,
+    /// TCP ports bound.
+    pub bind_tcp: BTreeSet<Port>,
+    /// TCP ports connected to.
+    pub connect_tcp: BTreeSet<Port>,
+    /// A bind to port 0 (an ephemeral port) was seen: the vocabulary cannot allow it.
+    pub ephemeral_bind: bool,
+    /// Paths that cannot be suggested, with the reason.
+    pub not_suggestable: BTreeMap<String, String>,
+    /// 32-bit programs executed (their syscalls are not observed).
+    pub foreign_programs: BTreeSet<String>,
+    /// Counters.
+    pub counts: Counts,
+    changed: bool,
+}
+
+impl Record {
+    /// An empty record for the program started as `main_pid`, subtracting what `plan` grants.
+    pub fn new(plan: &Plan, main_pid: u32) -> Self {
+        Self {
+            granted: Granted::from_plan(plan),
+            main_pid,
+            ..Self::default()
+        }
+    }
+
+    /// Whether anything new was recorded since the last call (then resets).
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Records one need.
+    pub fn need(&mut self, need: Need) {
+        let (path, access, dir_only) = match &need {
+            Need::Entry(path, access) => (path.as_path(), *access, false),
+            Need::List(dir) => (dir.as_path(), Access::Ro, true),
+            Need::Change(dir) => (dir.as_path(), Access::Rw, true),
+        };
+        let Some(path) = self.suggestable(path) else {
+            return;
+        };
+        if self.granted.covers(path.as_path(), access, dir_only) {
+            self.counts.covered += 1;
+            return;
+        }
+        match need {
+            Need::List(_) => self.dir(&path, |d| !std::mem::replace(&mut d.listed, true)),
+            Need::Change(_) => self.dir(&path, |d| !std::mem::replace(&mut d.changed, true)),
+            Need::Entry(..) => {
+                let (Some(parent), Some(name)) =
+                    (path.as_path().parent(), path.as_path().file_name())
+                else {
+                    // "/" itself as an entry: recorded as listing the root.
+                    self.dir(&path, |d| !std::mem::replace(&mut d.listed, true));
+                    return;
+                };
+                let name = name.to_string_lossy().into_owned();
+                let Ok(parent) = PolicyPath::parse(&parent.to_string_lossy()) else {
+                    return;
+                };
+                self.dir(&parent, |d| add_entry(d, name, access));
+            }
+        }
+    }
+
+    /// Records a port.
+    pub fn port(&mut self, bind: bool, port: u16) {
+        let Ok(port) = Port::parse(&port.to_string()) else {
+            if bind && !self.ephemeral_bind {
+                self.ephemeral_bind = true;
+                self.changed = true;
+            }
+            return;
+        };
+        let set = if bind {
+            &mut self.bind_tcp
+        } else {
+            &mut self.connect_tcp
+        };
+        self.changed |= set.insert(port);
+    }
+
+    /// Records that a 32-bit program was executed.
+    pub fn foreign(&mut self, program: &Path) {
+        self.changed |= self
+            .foreign_programs
+            .insert(program.to_string_lossy().into_owned());
+    }
+
+    fn dir(&mut self, dir: &PolicyPath, update: impl FnOnce(&mut DirRecord) -> bool) {
+        let record = self.dirs.entry(dir.clone()).or_default();
+        self.changed |= update(record);
+    }
+
+    /// The policy path to record for `path`, or `None` (noted in `not_suggestable`): the
+    /// program's own `/proc/PID` becomes `/proc/self` (which the profiles grant; threads'
+    /// `/proc/self/task/TID` are within it); another process's `/proc/PID` cannot be granted
+    /// ahead of time (pids change every run).
+    fn suggestable(&mut self, path: &Path) -> Option<PolicyPath> {
+        let text = path.to_string_lossy();
+        let mut normalised = text.clone().into_owned();
+        if let Some(rest) = text.strip_prefix("/proc/") {
+            let (pid, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
+                if pid == self.main_pid.to_string() {
+                    normalised = if tail.is_empty() || tail.starts_with("task/") || tail == "task" {
+                        "/proc/self".to_owned()
+                    } else {
+                        format!("/proc/self/{tail}")
+                    };
+                } else {
+                    return self.unsuggestable(
+                        &text,
+                        "another process's /proc entry: pids change every run, and only the program's own /proc/self can be granted",
+                    );
+                }
+            }
+        }
+        match PolicyPath::parse(&normalised) {
+            Ok(path) => Some(path),
+            Err(err) => self.unsuggestable(&text, &err.problem),
+        }
+    }
+
+    fn unsuggestable(&mut self, path: &str, why: &str) -> Option<PolicyPath> {
+        if !self.not_suggestable.contains_key(path) {
+            self.not_suggestable.insert(path.to_owned(), why.to_owned());
+            self.changed = true;
+        }
+        None
+    }
+}
+
+fn add_entry(dir: &mut DirRecord, name: String, access: Access) -> bool {
+    if let Some(known) = dir.entries.get_mut(&name) {
+        let before = *known;
+        *known = known.union(access);
+        return *known != before;
+    }
+    if dir.entries.len() < ENTRIES_KEPT {
+        dir.entries.insert(name, access);
+    } else {
+        let (count, rights) = dir.more.get_or_insert((0, access));
+        *count += 1;
+        *rights = rights.union(access);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compat::Kernel;
+    use crate::discovery::Findings;
+    use crate::plan::{RealFs, requests};
+    use crate::policy::Policy;
+    use crate::profiles::Profile;
+
+    fn record(profile: Profile) -> Record {
+        let policy = Policy {
+            profile,
+            discover: false,
+            ..Policy::default()
+        };
+        let plan = Plan::new(
+            &policy,
+            requests(&policy, &Findings::default()),
+            Kernel::with_version(7),
+            &RealFs,
+        );
+        Record::new(&plan, 4242)
+    }
+
+    #[test]
+    fn what_the_profile_grants_is_counted_not_recorded() {
+        let mut r = record(Profile::Default);
+        r.need(Need::Entry("/usr/bin/env".into(), Access::Rx));
+        r.need(Need::Entry("/etc/hosts".into(), Access::Ro));
+        r.need(Need::Change("/tmp".into()));
+        assert_eq!(r.counts.covered, 3);
+        assert!(r.dirs.is_empty());
+        // Writing /etc/hosts is more than the profile grants.
+        r.need(Need::Entry("/etc/hosts".into(), Access::Rw));
+        assert_eq!(
+            r.dirs[&PolicyPath::parse("/etc").expect("path")].entries["hosts"],
+            Access::Rw
+        );
+        assert!(r.take_changed());
+        assert!(!r.take_changed());
+    }
+
+    #[test]
+    fn proc_entries_become_proc_self_or_are_refused() {
+        let mut r = record(Profile::None);
+        r.need(Need::Entry("/proc/4242/status".into(), Access::Ro));
+        r.need(Need::Entry("/proc/4242/task/4250/comm".into(), Access::Ro));
+        r.need(Need::Entry("/proc/99/status".into(), Access::Ro));
+        let proc_dir = &r.dirs[&PolicyPath::parse("/proc/self").expect("path")];
+        assert_eq!(proc_dir.entries.keys().collect::<Vec<_>>(), ["status"]);
+        assert!(
+            r.dirs[&PolicyPath::parse("/proc").expect("path")]
+                .entries
+                .contains_key("self")
+        );
+        assert!(r.not_suggestable["/proc/99/status"].contains("pids change"));
+    }
+
+    #[test]
+    fn entries_are_bounded_per_directory() {
+        let mut r = record(Profile::None);
+        for i in 0..100 {
+            r.need(Need::Entry(format!("/data/f{i}").into(), Access::Ro));
+        }
+        let d = &r.dirs[&PolicyPath::parse("/data").expect("path")];
+        assert_eq!(d.entries.len(), ENTRIES_KEPT);
+        assert_eq!(d.seen(), 100);
+    }
+
+    #[test]
+    fn port_zero_binds_are_flagged() {
+        let mut r = record(Profile::None);
+        r.port(true, 0);
+        r.port(false, 443);
+        assert!(r.ephemeral_bind);
+        assert_eq!(r.connect_tcp.len(), 1);
+    }
+}

@@ -1,0 +1,695 @@
+//! The supervisor: start the program under the learn filter, stay its parent, and answer every
+//! stopped syscall after recording what it needs.
+//!
+//! As a parent the shim behaves the way the program would without it: signals it receives are
+//! forwarded to the program (a signalfd, so nothing is lost while a syscall is being handled),
+//! it reaps every child that ends (it may be PID 1 of a container; it is a child subreaper
+//! otherwise), and it ends with the program's status (128+N for signal N). When the program
+//! exits, a shim that is PID 1 ends too (the kernel then ends the container's other processes,
+//! as it would without the shim); otherwise it keeps supervising the processes the program left
+//! running until they end, because their watched syscalls would fail (ENOSYS) without it.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::exec;
+use crate::grants::{Grants, Scope};
+use crate::learn::caller::{Caller, tcp_port};
+use crate::learn::fold::fold;
+use crate::learn::interpreter::executes;
+use crate::learn::line::LearnLine;
+use crate::learn::record::{Need, Record};
+use crate::learn::resolve::{Whose, resolve};
+use crate::learn::watched::{self, AT_FDCWD, OpenFlags, Operation, PathArg};
+use crate::plan::Plan;
+use crate::policy::Policy;
+use crate::seccomp::{self, Action, Listener};
+use crate::values::Interval;
+
+/// Exit status when learning is impossible (nothing would be learned, so nothing runs).
+pub const CANNOT_OBSERVE: u8 = 1;
+
+/// Signals forwarded to the program: everything a runtime or a person sends a process, not the
+/// synchronous faults, not job control, not SIGCHLD (which the shim handles).
+const FORWARDED: &[libc::c_int] = &[
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+    libc::SIGALRM,
+    libc::SIGURG,
+    libc::SIGPWR,
+    libc::SIGIO,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+];
+
+/// Why learning could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LearnError {
+    /// The kernel (or the container's seccomp profile) offers no user notification.
+    #[error(
+        "this kernel does not offer seccomp user notification (Linux 5.5 or later with seccomp filters), or the container's seccomp profile blocks the seccomp syscall"
+    )]
+    Unsupported,
+    /// Setting up the supervisor failed.
+    #[error("{what}: {source}")]
+    Setup {
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+fn setup(what: &'static str) -> impl FnOnce(io::Error) -> LearnError {
+    move |source| LearnError::Setup { what, source }
+}
+
+/// Runs `program` under learn mode and returns the shim's exit status (the program's).
+pub fn run(plan: &Plan, policy: &Policy, program: &OsStr, args: &[OsString]) -> u8 {
+    let name = program.to_string_lossy().into_owned();
+    match start(program, args) {
+        Ok(started) => {
+            let interval = policy.learn_interval.unwrap_or(Interval::DEFAULT).get();
+            let record = Record::new(plan, started.pid as u32);
+            let mut session = Session {
+                name,
+                policy,
+                record,
+                inherited: started.inherited,
+                listener: Some(started.listener),
+                signals: started.signals,
+                main: started.pid,
+                main_status: None,
+                pid1: std::process::id() == 1,
+                orphans_announced: false,
+                last_line: None,
+            };
+            session.supervise(interval)
+        }
+        Err(err) => {
+            eprintln!(
+                "landlock-shim: learn mode cannot observe {name:?}, so it is not run (a learning run that learns nothing must not look like success): {err}"
+            );
+            CANNOT_OBSERVE
+        }
+    }
+}
+
+struct Started {
+    pid: libc::pid_t,
+    listener: Listener,
+    signals: OwnedFd,
+    inherited: Vec<String>,
+}
+
+/// Checks, blocks the forwarded signals into a signalfd, forks the program under the filter and
+/// takes the filter's listener from it.
+fn start(program: &OsStr, args: &[OsString]) -> Result<Started, LearnError> {
+    if !seccomp::action_available(Action::Notify) {
+        return Err(LearnError::Unsupported);
+    }
+    let inherited = inherited_descriptors();
+    // SAFETY: an all-zero sigset_t is valid storage; sigemptyset/sigaddset initialise it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is valid for writes.
+    unsafe { libc::sigemptyset(&mut set) };
+    for signal in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
+        // SAFETY: `set` was initialised by sigemptyset.
+        unsafe { libc::sigaddset(&mut set, *signal) };
+    }
+    // SAFETY: sigprocmask reads `set`; the old mask is not needed (the child's exec resets it).
+    if unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
+        return Err(setup("blocking signals")(io::Error::last_os_error()));
+    }
+    // SAFETY: signalfd reads `set` and returns a new descriptor, owned right below.
+    let signals = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
+    let signals = owned(signals.into()).map_err(setup("creating a signalfd"))?;
+    if std::process::id() != 1 {
+        // SAFETY: prctl(PR_SET_CHILD_SUBREAPER, 1) takes no pointers.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
+
+    let (mut reader, writer) = io::pipe().map_err(setup("creating a pipe"))?;
+    // SAFETY: the shim is single-threaded (nothing has started a thread), so the child may run
+    // any code after fork.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(setup("fork")(io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        drop(reader);
+        child(writer, program, args);
+    }
+    drop(writer);
+    let mut report = [0u8; 8];
+    let read = reader.read_exact(&mut report);
+    let (tag, value) = report.split_at(4);
+    let value = i32::from_ne_bytes(value.try_into().unwrap_or_default());
+    match (read, tag) {
+        (Ok(()), b"lstn") => {}
+        (Ok(()), _) => {
+            reap(pid);
+            return Err(setup(
+                "installing the seccomp filter in the program's process",
+            )(io::Error::from_raw_os_error(value)));
+        }
+        (Err(err), _) => {
+            reap(pid);
+            return Err(setup("starting the program's process")(err));
+        }
+    }
+    let listener = take_fd(pid, value).map_err(|err| {
+        // SAFETY: kill takes no pointers; pid is our child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        reap(pid);
+        setup("taking the filter's listener from the program's process (learn mode needs ptrace access to its own child: same user, not blocked by Yama)")(err)
+    })?;
+    Ok(Started {
+        pid,
+        listener: Listener::new(listener),
+        signals,
+        inherited,
+    })
+}
+
+/// In the forked child: filter, report the listener's number, execute (the exec is the first
+/// stopped syscall). Never returns.
+fn child(mut writer: io::PipeWriter, program: &OsStr, args: &[OsString]) -> ! {
+    let mut report = |tag: &[u8; 4], value: i32| {
+        let mut msg = tag.to_vec();
+        msg.extend_from_slice(&value.to_ne_bytes());
+        let _ = writer.write_all(&msg);
+    };
+    let installed = seccomp::set_no_new_privs()
+        .map_err(seccomp::SeccompError)
+        .and_then(|()| seccomp::install(&watched::filter(), seccomp::Install::WithListener));
+    // The listener stays open (close-on-exec) until the program replaces this process.
+    let _listener = match installed {
+        Ok(Some(listener)) => {
+            report(b"lstn", listener.as_raw_fd());
+            listener
+        }
+        Ok(None) => {
+            report(b"fail", libc::EINVAL);
+            std::process::exit(CANNOT_OBSERVE.into())
+        }
+        Err(seccomp::SeccompError(err)) => {
+            report(b"fail", err.raw_os_error().unwrap_or(libc::EINVAL));
+            std::process::exit(CANNOT_OBSERVE.into())
+        }
+    };
+    // The program starts with no signal blocked (the shim blocked the forwarded ones for its
+    // signalfd, and a blocked mask survives exec).
+    // SAFETY: an all-zero sigset_t is valid storage; sigemptyset initialises it, and
+    // sigprocmask only reads it.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
+    let err = exec::exec(program, args);
+    eprintln!("landlock-shim: {err}");
+    std::process::exit(err.exit_status().into())
+}
+
+fn take_fd(pid: libc::pid_t, fd: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes no pointers; the descriptor is owned right below.
+    let pidfd = owned(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0u32) })?;
+    // SAFETY: pidfd_getfd takes no pointers; the duplicate is owned right below.
+    owned(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0u32) })
+}
+
+fn owned(ret: libc::c_long) -> io::Result<OwnedFd> {
+    let fd = i32::try_from(ret)
+        .ok()
+        .filter(|fd| *fd >= 0)
+        .ok_or_else(io::Error::last_os_error)?;
+    // SAFETY: the kernel just returned this new descriptor to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn reap(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: waitpid writes the status into `status`.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+/// The shim's open descriptors, which the program inherits: `0 (/dev/null)`, `1 (pipe)`.
+fn inherited_descriptors() -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    let mut out: Vec<(u32, String)> = dir
+        .flatten()
+        .filter_map(|entry| {
+            let fd: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(entry.path()).ok()?;
+            let text = target.to_string_lossy();
+            if text.starts_with("/proc/") && text.ends_with("/fd") {
+                return None; // the directory being listed
+            }
+            let what = text.split(':').next().filter(|_| !text.starts_with('/'));
+            Some((fd, what.map_or_else(|| text.to_string(), str::to_owned)))
+        })
+        .collect();
+    out.sort();
+    out.into_iter()
+        .map(|(fd, what)| format!("{fd} ({what})"))
+        .collect()
+}
+
+/// What one stop is about, once read.
+enum Observed {
+    Need(Need),
+    Port { bind: bool, port: u16 },
+    Foreign(PathBuf),
+}
+
+struct Session<'a> {
+    name: String,
+    policy: &'a Policy,
+    record: Record,
+    inherited: Vec<String>,
+    listener: Option<Listener>,
+    signals: OwnedFd,
+    main: libc::pid_t,
+    main_status: Option<u8>,
+    pid1: bool,
+    orphans_announced: bool,
+    last_line: Option<String>,
+}
+
+impl Session<'_> {
+    fn supervise(&mut self, interval: Duration) -> u8 {
+        let mut next = Instant::now() + interval;
+        loop {
+            let timeout = next.saturating_duration_since(Instant::now());
+            let timeout = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+            let listener_fd = self.listener.as_ref().map_or(-1, |l| l.fd().as_raw_fd());
+            let mut fds = [
+                libc::pollfd {
+                    fd: listener_fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.signals.as_fd().as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: poll reads and writes the two pollfd structs of `fds` (a negative fd is
+            // ignored).
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+            if ready > 0 {
+                if fds[0].revents & libc::POLLIN != 0 {
+                    self.on_stop();
+                } else if fds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                    // Every filtered process has exited.
+                    self.listener = None;
+                }
+                if fds[1].revents & libc::POLLIN != 0 {
+                    self.on_signals();
+                }
+            }
+            if Instant::now() >= next {
+                if self.record.take_changed() {
+                    self.print(false);
+                }
+                next = Instant::now() + interval;
+            }
+            if let Some(status) = self.main_status {
+                if self.pid1 || self.no_children_left() {
+                    self.print(true);
+                    return status;
+                }
+                if !self.orphans_announced {
+                    self.orphans_announced = true;
+                    eprintln!(
+                        "landlock-shim: {:?} exited; learn mode goes on while the processes it left running end (their watched syscalls would fail without it)",
+                        self.name
+                    );
+                }
+            }
+        }
+    }
+
+    fn no_children_left(&mut self) -> bool {
+        self.reap();
+        let mut status = 0;
+        // SAFETY: waitpid with WNOHANG writes at most the status.
+        let ret = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD)
+    }
+
+    fn on_signals(&mut self) {
+        // SAFETY: signalfd_siginfo is plain data.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        // One signal per poll round (the signalfd is blocking; poll said one is there).
+        // SAFETY: read writes at most `size` bytes into `info`.
+        let n = unsafe {
+            libc::read(
+                self.signals.as_raw_fd(),
+                (&mut info as *mut libc::signalfd_siginfo).cast(),
+                size,
+            )
+        };
+        if usize::try_from(n).ok() != Some(size) {
+            return;
+        }
+        let signal = info.ssi_signo as libc::c_int;
+        if signal == libc::SIGCHLD {
+            self.reap();
+        } else if self.main_status.is_none() {
+            // SAFETY: kill takes no pointers.
+            unsafe { libc::kill(self.main, signal) };
+        }
+    }
+
+    fn reap(&mut self) {
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid with WNOHANG writes at most the status.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                return;
+            }
+            if pid == self.main {
+                self.main_status = Some(if libc::WIFEXITED(status) {
+                    u8::try_from(libc::WEXITSTATUS(status)).unwrap_or(u8::MAX)
+                } else {
+                    u8::try_from(128 + libc::WTERMSIG(status)).unwrap_or(u8::MAX)
+                });
+            }
+        }
+    }
+
+    /// One stopped syscall: read what it asks for, check the caller is still the one that
+    /// stopped, let it go on, record.
+    fn on_stop(&mut self) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        let Ok(stop) = listener.recv() else {
+            return; // the caller died before we could receive it
+        };
+        self.record.counts.syscalls += 1;
+        let operation = watched::decode(stop.nr, stop.args);
+        if operation == Some(Operation::IoUringSetup) {
+            self.record.counts.io_uring_refused += 1;
+            let _ = listener.fail(stop.id, libc::ENOSYS);
+            return;
+        }
+        let caller = Caller { tid: stop.pid };
+        let observed = operation.map(|op| observe(&caller, op));
+        let valid = listener.still_waiting(stop.id);
+        let _ = listener.resume(stop.id);
+        if !valid {
+            return;
+        }
+        match observed {
+            Some(Ok(observed)) => {
+                for item in observed {
+                    match item {
+                        Observed::Need(need) => self.record.need(need),
+                        Observed::Port { bind, port } => self.record.port(bind, port),
+                        Observed::Foreign(path) => self.record.foreign(&path),
+                    }
+                }
+            }
+            Some(Err(_)) => self.record.counts.unreadable += 1,
+            None => {}
+        }
+    }
+
+    fn print(&mut self, is_final: bool) {
+        let line = self.line(is_final).render();
+        if is_final || self.last_line.as_ref() != Some(&line) {
+            eprintln!("{line}");
+        }
+        self.last_line = Some(line);
+    }
+
+    fn line(&self, is_final: bool) -> LearnLine {
+        let folded = fold(&self.record);
+        let mut suggest = Grants::default();
+        for grant in &self.policy.paths {
+            suggest.grant(grant.path.clone(), grant.access);
+        }
+        suggest
+            .bind_tcp
+            .extend(self.policy.bind_tcp.iter().copied());
+        suggest
+            .connect_tcp
+            .extend(self.policy.connect_tcp.iter().copied());
+        suggest.extend(&folded.grants);
+        suggest.minimise(|p| {
+            if p.as_path().is_dir() {
+                Scope::Tree
+            } else {
+                Scope::Itself
+            }
+        });
+        let counts = self.record.counts;
+        let mut cannot_see = vec![
+            format!(
+                "io_uring: io_uring_setup is refused while learning (ENOSYS) so that programs use the syscalls learn mode sees ({} refused)",
+                counts.io_uring_refused
+            ),
+            format!(
+                "descriptors open before the program started ({}) and those received over UNIX sockets: Landlock does not check them either",
+                self.inherited.join(", ")
+            ),
+            "reads, writes and memory-mapped I/O on open descriptors: only the open that created a descriptor is seen (it is what Landlock checks)".to_owned(),
+        ];
+        if !self.record.foreign_programs.is_empty() {
+            let list: Vec<&str> = self
+                .record
+                .foreign_programs
+                .iter()
+                .map(String::as_str)
+                .collect();
+            cannot_see.push(format!(
+                "32-bit programs, whose syscalls are not observed: {}",
+                list.join(", ")
+            ));
+        }
+        if counts.unreadable > 0 {
+            cannot_see.push(format!(
+                "{} syscalls whose arguments could not be read (the caller's memory or descriptors were gone or unreadable)",
+                counts.unreadable
+            ));
+        }
+        LearnLine {
+            component: crate::launch::component(),
+            is_final,
+            program: self.name.clone(),
+            profile: self.policy.profile.name().to_owned(),
+            discover: self.policy.discover,
+            suggest,
+            evidence: folded
+                .evidence
+                .into_iter()
+                .map(|(path, evidence)| (path.to_string(), evidence))
+                .collect(),
+            not_suggested: folded.not_suggested,
+            cannot_see,
+            counts,
+        }
+    }
+}
+
+/// Reads and resolves what `operation` asks for, while the caller is stopped.
+fn observe(caller: &Caller, operation: Operation) -> io::Result<Vec<Observed>> {
+    let mut whose = Lazy::new(caller);
+    let mut out = Vec::new();
+    match operation {
+        Operation::Open { path, flags } => {
+            let flags = match flags {
+                OpenFlags::Given(flags) => flags,
+                OpenFlags::InMemory(how) => {
+                    let raw = caller.read(how, 8)?;
+                    u64::from_ne_bytes(raw.try_into().map_err(|_| efault())?)
+                }
+            };
+            let flags = flags as u32 as i32;
+            if flags & libc::O_PATH != 0 {
+                return Ok(out); // no access right is checked for O_PATH
+            }
+            let Some(target) = path_of(caller, path, &mut whose)? else {
+                return Ok(out);
+            };
+            let meta = std::fs::metadata(&target);
+            if flags & libc::O_TMPFILE == libc::O_TMPFILE {
+                out.push(Observed::Need(Need::Change(target)));
+            } else if meta.is_err() {
+                if flags & libc::O_CREAT != 0
+                    && let Some(parent) = existing_parent(&target)
+                {
+                    out.push(Observed::Need(Need::Change(parent)));
+                }
+            } else if meta.is_ok_and(|m| m.is_dir()) {
+                out.push(Observed::Need(Need::List(target)));
+            } else {
+                let writes =
+                    flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0;
+                let access = if writes {
+                    crate::Access::Rw
+                } else {
+                    crate::Access::Ro
+                };
+                out.push(Observed::Need(Need::Entry(target, access)));
+            }
+        }
+        Operation::Exec(path) => {
+            let Some(target) = path_of(caller, path, &mut whose)? else {
+                return Ok(out);
+            };
+            if !target.is_file() {
+                return Ok(out);
+            }
+            let cwd = caller.cwd().ok();
+            let header = executes(&target, cwd.as_deref());
+            if header.thirty_two_bit {
+                out.push(Observed::Foreign(target.clone()));
+            }
+            out.push(Observed::Need(Need::Entry(target, crate::Access::Rx)));
+            for interpreter in header.interpreters {
+                if let Some(resolved) = resolve(&interpreter, whose.get()?, true)
+                    && resolved.is_file()
+                {
+                    out.push(Observed::Need(Need::Entry(resolved, crate::Access::Rx)));
+                }
+            }
+        }
+        Operation::Make(path) | Operation::Remove(path) => {
+            if let Some(parent) =
+                path_of(caller, path, &mut whose)?.and_then(|t| existing_parent(&t))
+            {
+                out.push(Observed::Need(Need::Change(parent)));
+            }
+        }
+        Operation::Move { from, to } => {
+            for path in [from, to] {
+                if let Some(parent) =
+                    path_of(caller, path, &mut whose)?.and_then(|t| existing_parent(&t))
+                {
+                    out.push(Observed::Need(Need::Change(parent)));
+                }
+            }
+        }
+        Operation::Truncate(path) => {
+            if let Some(target) = path_of(caller, path, &mut whose)?
+                && target.is_file()
+            {
+                out.push(Observed::Need(Need::Entry(target, crate::Access::Rw)));
+            }
+        }
+        Operation::Net {
+            fd,
+            addr,
+            len,
+            bind,
+        } => {
+            let len = usize::try_from(len.min(28)).unwrap_or(0);
+            let sockaddr = caller.read(addr, len)?;
+            if let Some(port) = tcp_port(&sockaddr)
+                && caller.socket(whose.get()?.tgid, fd)?.is_tcp()
+            {
+                out.push(Observed::Port { bind, port });
+            }
+        }
+        Operation::IoUringSetup => {}
+    }
+    Ok(out)
+}
+
+/// The caller's identity, read from /proc only when a path needs it (`/proc/self`).
+struct Lazy<'a> {
+    caller: &'a Caller,
+    whose: Option<Whose>,
+}
+
+impl<'a> Lazy<'a> {
+    fn new(caller: &'a Caller) -> Self {
+        Self {
+            caller,
+            whose: None,
+        }
+    }
+
+    fn get(&mut self) -> io::Result<Whose> {
+        if let Some(whose) = self.whose {
+            return Ok(whose);
+        }
+        let whose = Whose {
+            tgid: self.caller.tgid()?,
+            tid: self.caller.tid,
+        };
+        self.whose = Some(whose);
+        Ok(whose)
+    }
+}
+
+/// The resolved path a path argument names, `None` when it names nothing on the file system.
+fn path_of(caller: &Caller, arg: PathArg, whose: &mut Lazy<'_>) -> io::Result<Option<PathBuf>> {
+    let raw = if arg.addr == 0 {
+        Vec::new()
+    } else {
+        caller.read_path(arg.addr)?
+    };
+    let full = if raw.is_empty() {
+        if !arg.empty_is_fd {
+            return Ok(None);
+        }
+        caller.fd_target(arg.dirfd)?
+    } else {
+        let given = Path::new(OsStr::from_bytes(&raw));
+        if given.is_absolute() {
+            given.to_path_buf()
+        } else {
+            let base = if arg.dirfd == AT_FDCWD {
+                caller.cwd()?
+            } else {
+                caller.fd_target(arg.dirfd)?
+            };
+            base.join(given)
+        }
+    };
+    if !full.is_absolute() {
+        return Ok(None); // a pipe, socket or anonymous inode
+    }
+    let follow = arg.follow;
+    let needs_whose = full.starts_with("/proc") || full.starts_with("/dev");
+    let whose = if needs_whose {
+        whose.get()?
+    } else {
+        Whose {
+            tgid: caller.tid,
+            tid: caller.tid,
+        }
+    };
+    Ok(resolve(&full, whose, follow))
+}
+
+fn existing_parent(path: &Path) -> Option<PathBuf> {
+    let parent = path.parent()?;
+    parent.is_dir().then(|| parent.to_path_buf())
+}
+
+fn efault() -> io::Error {
+    io::Error::from_raw_os_error(libc::EFAULT)
+}

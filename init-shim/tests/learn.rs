@@ -1,0 +1,352 @@
+//! Learn mode on the real kernel with real programs: what it records and suggests, how it
+//! behaves as the program's parent (signals, exit statuses, children left running, threads),
+//! what it reports it cannot see, and that it refuses to run when it cannot observe.
+
+mod support;
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+
+use init_shim::learn::line::{self, LearnLine};
+use support::{PROBE, PYTHON, Run, SHIM, require, s, scratch, script, shim, write};
+
+/// Every learn line of a run, parsed, in order.
+fn learn_lines(run: &Run) -> Vec<LearnLine> {
+    run.stderr
+        .lines()
+        .filter_map(line::parse)
+        .map(|parsed| parsed.expect("a well-formed learn line"))
+        .collect()
+}
+
+/// The final learn line.
+fn final_line(run: &Run) -> LearnLine {
+    let lines = learn_lines(run);
+    let last = lines
+        .last()
+        .unwrap_or_else(|| panic!("no learn line:\n{run:#?}"))
+        .clone();
+    assert!(last.is_final, "the last line is the final one: {run:#?}");
+    last
+}
+
+/// The suggested paths under `key` that lie in `root` (the test's own files: the programs also
+/// need things the test does not control, such as /etc/locale.alias for glibc's locale).
+fn paths_in(line: &LearnLine, key: &str, root: &std::path::Path) -> Vec<String> {
+    paths(line, key)
+        .into_iter()
+        .filter(|p| std::path::Path::new(p).starts_with(root))
+        .collect()
+}
+
+fn paths(line: &LearnLine, key: &str) -> Vec<String> {
+    let json = serde_json::to_value(&line.suggest).expect("serialisable");
+    json[key]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        .collect()
+}
+
+fn learn(flags: &[&str], program: &[&str]) -> Run {
+    let mut args = vec!["--mode", "learn", "--no-discover"];
+    args.extend(flags);
+    args.push("--");
+    args.extend(program);
+    shim(&args)
+}
+
+#[test]
+fn a_scripted_workload_is_suggested_with_the_right_rights_and_nothing_already_granted() {
+    require(PYTHON, "python3");
+    let dir = scratch();
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    let p = |rel: &str| s(&root.join(rel)).to_owned();
+    for name in ["a.conf", "b.conf", "c.conf"] {
+        write(&root.join("config").join(name), "setting\n");
+    }
+    write(&root.join("single/only.conf"), "x\n");
+    write(&root.join("listed/entry"), "x\n");
+    std::fs::create_dir_all(root.join("cache")).expect("mkdir");
+    std::fs::create_dir_all(root.join("spool")).expect("mkdir");
+    script(&root.join("helpers/helper"), "exit 0");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
+    let connect_port = listener.local_addr().expect("addr").port().to_string();
+    let bind_port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+        .to_string();
+    let ops = [
+        "read",
+        &p("config/a.conf"),
+        "read",
+        &p("config/b.conf"),
+        "read",
+        &p("config/c.conf"),
+        "read",
+        &p("single/only.conf"),
+        "list",
+        &p("listed"),
+        "write",
+        &p("cache/data"),
+        "create",
+        &p("spool/tmp.1"),
+        "rename",
+        &p("spool/tmp.1"),
+        &p("spool/final"),
+        "exec",
+        &p("helpers/helper"),
+        "read",
+        "/etc/hostname",
+        "write",
+        "/tmp/landlock-learn-test-scratch",
+        "bind",
+        &bind_port,
+        "connect",
+        &connect_port,
+    ];
+    let mut program = vec![PYTHON, "-c", PROBE];
+    program.extend(ops);
+    let run = learn(&[], &program);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(
+        !run.stdout.contains("EACCES"),
+        "learn mode denies nothing: {run:#?}"
+    );
+    let _ = std::fs::remove_file("/tmp/landlock-learn-test-scratch");
+    let line = final_line(&run);
+    assert_eq!(
+        paths_in(&line, "read", &root),
+        [p("config"), p("listed"), p("single/only.conf")],
+        "{line:#?}"
+    );
+    assert_eq!(
+        paths_in(&line, "write", &root),
+        [p("cache"), p("spool")],
+        "{line:#?}"
+    );
+    assert_eq!(
+        paths_in(&line, "read-exec", &root),
+        [p("helpers/helper")],
+        "{line:#?}"
+    );
+    assert!(paths_in(&line, "write-exec", &root).is_empty(), "{line:#?}");
+    assert_eq!(paths(&line, "bind-tcp"), std::slice::from_ref(&bind_port));
+    assert_eq!(
+        paths(&line, "connect-tcp"),
+        std::slice::from_ref(&connect_port)
+    );
+    // The profile grants python, its libraries, /etc/hostname and /tmp: none of it is suggested.
+    let all = serde_json::to_string(&line.suggest).expect("json");
+    for granted in ["/usr", "/etc/hostname", "/tmp", "/lib"] {
+        assert!(
+            !all.contains(&format!("\"{granted}")),
+            "{granted} is granted already: {all}"
+        );
+    }
+    let config = &line.evidence[&p("config")];
+    assert_eq!(config.seen, 3, "{config:?}");
+    assert!(config.why.contains("3 entries used (read)"), "{config:?}");
+    assert!(line.counts.covered > 0 && line.counts.syscalls > line.counts.covered);
+    // The startup line says nothing is enforced.
+    assert_eq!(run.startup_line()["outcome"], "learning");
+}
+
+#[test]
+fn the_program_s_exit_status_and_signals_come_through() {
+    let run = learn(&[], &["/bin/sh", "-c", "exit 7"]);
+    assert_eq!(run.code, Some(7), "{run:#?}");
+    final_line(&run);
+    let run = learn(&[], &["/bin/sh", "-c", "kill -TERM $$"]);
+    assert_eq!(run.code, Some(128 + 15), "{run:#?}");
+    final_line(&run);
+    let run = learn(&[], &["/nonexistent/program"]);
+    assert_eq!(run.code, Some(127), "{run:#?}");
+
+    // A signal sent to the shim reaches the program, which handles it and exits 0.
+    require(PYTHON, "python3");
+    let handler = "import signal, sys, time\n\
+        signal.signal(signal.SIGTERM, lambda *_: (print('got', signal.SIGTERM.value, flush=True), sys.exit(0)))\n\
+        print('ready', flush=True)\n\
+        time.sleep(30)\n\
+        sys.exit(1)";
+    let mut child = Command::new(SHIM)
+        .args([
+            "--mode",
+            "learn",
+            "--no-discover",
+            "--",
+            PYTHON,
+            "-c",
+            handler,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the shim");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut seen = String::new();
+    let mut buf = [0u8; 64];
+    while !seen.contains("ready") {
+        let n = std::io::Read::read(&mut stdout, &mut buf).expect("read");
+        assert!(n > 0, "the program ended before it was ready: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    // SAFETY: kill takes no pointers; the pid is our child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("read the rest");
+    let out = child.wait_with_output().expect("wait");
+    assert!(rest.contains("got 15"), "{seen}{rest}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = Run::from(out);
+    final_line(&run);
+}
+
+#[test]
+fn children_left_running_are_observed_until_they_end_and_threads_too() {
+    require(PYTHON, "python3");
+    let dir = scratch();
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    let late = write(&root.join("late/read-by-orphan"), "late\n");
+    let marker = root.join("out/done");
+    std::fs::create_dir_all(root.join("out")).expect("mkdir");
+    // The program exits at once; its child reads a file half a second later.
+    let body = format!("( sleep 0.5; cat {} > {} ) & exit 0", s(&late), s(&marker));
+    let run = learn(&[], &["/bin/sh", "-c", &body]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(marker.exists(), "the child ran to its end");
+    let line = final_line(&run);
+    assert!(
+        paths(&line, "read").contains(&s(&late).to_owned()),
+        "{line:#?}"
+    );
+    assert!(
+        paths(&line, "write").contains(&s(&root.join("out")).to_owned()),
+        "{line:#?}"
+    );
+
+    // Four threads each open their own file of one directory.
+    for i in 0..4 {
+        write(&root.join(format!("threads/f{i}")), "x");
+    }
+    let threads = format!(
+        "import threading\n\
+         def work(i): open('{}/threads/f%d' % i).read()\n\
+         ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]\n\
+         [t.start() for t in ts]; [t.join() for t in ts]",
+        s(&root)
+    );
+    let run = learn(&[], &[PYTHON, "-c", &threads]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let line = final_line(&run);
+    // Four entries of one directory, same rights: the directory is suggested.
+    assert_eq!(
+        paths_in(&line, "read", &root),
+        [s(&root.join("threads")).to_owned()],
+        "{line:#?}"
+    );
+    assert_eq!(line.evidence[s(&root.join("threads"))].seen, 4);
+}
+
+#[test]
+fn what_learn_mode_cannot_see_is_reported() {
+    require(PYTHON, "python3");
+    let run = learn(&[], &[PYTHON, "-c", PROBE, "io_uring_setup"]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    // io_uring is refused while learning, so the program falls back to plain syscalls.
+    assert_eq!(run.result("io_uring_setup"), "ENOSYS", "{run:#?}");
+    let line = final_line(&run);
+    assert_eq!(line.counts.io_uring_refused, 1);
+    let cannot = line.cannot_see.join("\n");
+    assert!(
+        cannot.contains("io_uring") && cannot.contains("(1 refused)"),
+        "{cannot}"
+    );
+    assert!(
+        cannot.contains("descriptors open before the program started (0 ("),
+        "{cannot}"
+    );
+    assert!(cannot.contains("memory-mapped"), "{cannot}");
+}
+
+#[test]
+fn the_line_is_printed_every_interval_when_it_changed() {
+    let dir = scratch();
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    let first = write(&root.join("first/f"), "1");
+    let second = write(&root.join("second/f"), "2");
+    let body = format!(
+        "cat {} >/dev/null; sleep 1; cat {} >/dev/null; sleep 1",
+        s(&first),
+        s(&second)
+    );
+    let run = learn(&["--learn-interval", "200ms"], &["/bin/sh", "-c", &body]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let lines = learn_lines(&run);
+    let early = lines
+        .iter()
+        .find(|l| !l.is_final && paths(l, "read").contains(&s(&first).to_owned()))
+        .unwrap_or_else(|| panic!("an interval line with the first file: {lines:#?}"));
+    assert!(!paths(early, "read").contains(&s(&second).to_owned()));
+    // Unchanged intervals print nothing: far fewer lines than the 10 intervals.
+    assert!(lines.len() <= 5, "{} lines", lines.len());
+    let last = final_line(&run);
+    assert!(paths(&last, "read").contains(&s(&second).to_owned()));
+}
+
+#[test]
+fn learn_mode_refuses_to_run_when_it_cannot_observe() {
+    // A container whose seccomp profile blocks the seccomp syscall (ENOSYS): learn mode must
+    // say so and not run the program (a learning run that learns nothing must not look like
+    // success). python installs that filter, then executes the shim.
+    require(PYTHON, "python3");
+    let dir = scratch();
+    let marker = dir.path().join("ran");
+    let blocker = format!(
+        "import ctypes, os, struct, sys\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4\n\
+         insns = [(0x20, 0, 0, 0), (0x15, 0, 1, {nr}), (0x06, 0, 0, 0x50000 | {enosys}), (0x06, 0, 0, 0x7fff0000)]\n\
+         code = ctypes.create_string_buffer(b''.join(struct.pack('HBBI', *i) for i in insns))\n\
+         prog = ctypes.create_string_buffer(struct.pack('H6xQ', len(insns), ctypes.addressof(code)))\n\
+         assert libc.prctl(38, 1, 0, 0, 0) == 0\n\
+         assert libc.prctl(22, 2, ctypes.addressof(prog), 0, 0) == 0\n\
+         os.execv(sys.argv[1], sys.argv[1:])",
+        nr = libc::SYS_seccomp,
+        enosys = libc::ENOSYS,
+    );
+    let run = Run::from(
+        Command::new(PYTHON)
+            .args([
+                "-c",
+                &blocker,
+                SHIM,
+                "--mode",
+                "learn",
+                "--no-discover",
+                "--",
+            ])
+            .args(["/usr/bin/touch", s(&marker)])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run"),
+    );
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(!marker.exists(), "the program must not run");
+    assert!(
+        run.stderr
+            .contains("landlock-shim: learn mode cannot observe \"/usr/bin/touch\""),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("seccomp user notification"), "{run:#?}");
+    assert!(learn_lines(&run).is_empty(), "{run:#?}");
+}
