@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use init_shim::{Policy, PolicyPath};
+use init_shim::{Mode, Policy, PolicyPath};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 
 use crate::annotations::{
@@ -246,6 +246,12 @@ impl Injection {
                 }
             }
             warnings.extend(found.warnings);
+        }
+        if policy.mode == Mode::Learn {
+            warnings.push(format!(
+                "landlock-injector: container {:?}: mode learn: the container is NOT sandboxed while learning; it runs unrestricted and logs {{\"landlock-learn\":...}} lines for `landlock-webhook suggest`",
+                container.name
+            ));
         }
         for grant in policy.broad_grants() {
             warnings.push(format!(

@@ -22,6 +22,7 @@
 //! | [`commands`] | the subcommands, given their parsed options |
 //! | [`panic_guard`] | what a panic becomes: a failed request or lookup, not a dead process |
 //! | [`denials`] | `landlock-webhook denials`: the node agent reporting Landlock denials |
+//! | [`suggest`] | `landlock-webhook suggest`: shim output in, the policy that lets it run out |
 
 pub mod annotations;
 pub mod commands;
@@ -43,6 +44,7 @@ pub mod registry;
 pub mod resolve;
 pub mod review;
 pub mod serve;
+pub mod suggest;
 
 /// This program's name and version, as logs and startup lines show it.
 pub fn component() -> String {

@@ -1,4 +1,4 @@
-//! `landlock-webhook`: serve, inject, review, denials.
+//! `landlock-webhook`: serve, inject, review, suggest, denials.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,6 +52,16 @@ enum Command {
     },
     /// Report Landlock denials on this node: a JSON line each on stdout, /metrics, pod Events.
     Denials(DenialsArgs),
+    /// Read shim output (learn lines; `kubectl logs --all-containers --prefix`) from FILEs or
+    /// stdin and print the policy that lets the workload run sandboxed.
+    Suggest {
+        /// yaml: the metadata.annotations to paste; kubectl: the `kubectl annotate` command;
+        /// flags: the shim flags, `NAME: FLAGS...` per container.
+        #[arg(long, value_enum, default_value_t = webhook::suggest::Format::Yaml)]
+        format: webhook::suggest::Format,
+        /// Files of shim output; stdin when none.
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -184,6 +194,14 @@ fn main() -> ExitCode {
             common,
         } => commands::inject(&common.into_common(), &lookup, file.as_ref()),
         Command::Review { lookup, common } => commands::review(&common.into_common(), &lookup),
+        Command::Suggest { format, files } => webhook::suggest::run(&files, format)
+            .map(|suggestion| {
+                for note in &suggestion.notes {
+                    eprintln!("landlock-webhook: suggest: {note}");
+                }
+                print!("{}", suggestion.output);
+            })
+            .map_err(|err| format!("suggest: {err}")),
         Command::Denials(args) => webhook::denials::run(webhook::denials::Options {
             no_kube: args.no_kube,
             enable_audit: args.enable_audit,

@@ -1,0 +1,185 @@
+//! Reading shim output: `kubectl logs --all-containers --prefix` lines (`[pod/NAME/CONTAINER]
+//! TEXT`), several replicas concatenated, or a plain run's stderr. Each recogniser decides
+//! whether a line is one of its observations; lines nobody recognises are skipped.
+
+use init_shim::Profile;
+use init_shim::grants::Grants;
+use init_shim::learn::line;
+
+/// Where an observation came from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Source {
+    /// The pod (from kubectl's prefix), if known.
+    pub pod: Option<String>,
+    /// The container (from kubectl's prefix), if known.
+    pub container: Option<String>,
+}
+
+/// What one line says the workload needs, in the annotation vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// Who.
+    pub source: Source,
+    /// What it needs.
+    pub grants: Grants,
+    /// The base profile the grants assume (learn lines say; `None` if the line does not).
+    pub profile: Option<Profile>,
+    /// Things worth telling the user (paths not suggested and why).
+    pub notes: Vec<String>,
+}
+
+/// A line that is an observation but cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{input}: line {line}: {problem}")]
+pub struct InputError {
+    /// The file (or stdin).
+    pub input: String,
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// What a recogniser read from one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recognised {
+    /// What the workload needs.
+    pub grants: Grants,
+    /// The base profile the grants assume, if the line says.
+    pub profile: Option<Profile>,
+    /// Things worth telling the user.
+    pub notes: Vec<String>,
+}
+
+/// Recognises one kind of line.
+pub trait Recogniser {
+    /// `None`: not this kind of line; `Some(Err)`: this kind, but malformed.
+    fn recognise(&self, text: &str) -> Option<Result<Recognised, String>>;
+}
+
+/// The shim's learn lines (`{"landlock-learn":...}`).
+pub struct LearnLines;
+
+impl Recogniser for LearnLines {
+    fn recognise(&self, text: &str) -> Option<Result<Recognised, String>> {
+        let parsed = line::parse(text)?;
+        Some(
+            parsed
+                .map_err(|e| format!("malformed learn line: {e}"))
+                .and_then(|learned| {
+                    let profile = Profile::parse(&learned.profile)
+                        .map_err(|e| format!("malformed learn line: profile {e}"))?;
+                    let notes = learned
+                        .not_suggested
+                        .iter()
+                        .map(|n| format!("{} not suggested: {}", n.path, n.why))
+                        .collect();
+                    Ok(Recognised {
+                        grants: learned.suggest,
+                        profile: Some(profile),
+                        notes,
+                    })
+                }),
+        )
+    }
+}
+
+/// Every kind of line `suggest` understands.
+pub fn recognisers() -> Vec<Box<dyn Recogniser>> {
+    vec![Box::new(LearnLines)]
+}
+
+/// Splits kubectl's `--prefix` (`[pod/NAME/CONTAINER] `) off a line.
+pub fn split_prefix(text: &str) -> (Source, &str) {
+    let none = Source {
+        pod: None,
+        container: None,
+    };
+    let Some(rest) = text.strip_prefix('[') else {
+        return (none, text);
+    };
+    let Some((prefix, line)) = rest.split_once("] ") else {
+        return (none, text);
+    };
+    let parts: Vec<&str> = prefix.split('/').collect();
+    match parts.as_slice() {
+        [_kind, pod, container] => (
+            Source {
+                pod: Some((*pod).to_owned()),
+                container: Some((*container).to_owned()),
+            },
+            line,
+        ),
+        _ => (none, text),
+    }
+}
+
+/// Reads every observation in `text` (named `input` in errors).
+pub fn read(
+    input: &str,
+    text: &str,
+    recognisers: &[Box<dyn Recogniser>],
+) -> Result<Vec<Observation>, InputError> {
+    let mut out = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let (source, line) = split_prefix(raw);
+        for recogniser in recognisers {
+            match recogniser.recognise(line) {
+                None => continue,
+                Some(Ok(found)) => {
+                    out.push(Observation {
+                        source: source.clone(),
+                        grants: found.grants,
+                        profile: found.profile,
+                        notes: found.notes,
+                    });
+                    break;
+                }
+                Some(Err(problem)) => {
+                    return Err(InputError {
+                        input: input.to_owned(),
+                        line: index + 1,
+                        problem,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEARN: &str = r#"{"landlock-learn":"landlock-shim 0.1.0","final":true,"program":"app","profile":"default","discover":true,"suggest":{"read":["/srv"],"read-exec":[],"write":[],"write-exec":[],"bind-tcp":[8080],"connect-tcp":[]}}"#;
+
+    #[test]
+    fn prefixed_plain_and_foreign_lines() -> Result<(), InputError> {
+        let text = format!(
+            "[pod/web-1/app] {LEARN}\n[pod/web-1/app] hello\n{{\"landlock\":\"landlock-shim 0.1.0\"}}\n{LEARN}\n"
+        );
+        let got = read("logs", &text, &recognisers())?;
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].source.pod.as_deref(), Some("web-1"));
+        assert_eq!(got[0].source.container.as_deref(), Some("app"));
+        assert_eq!(got[1].source.container, None);
+        assert_eq!(got[0].grants.to_string(), "read=/srv bind-tcp=8080");
+        Ok(())
+    }
+
+    #[test]
+    fn a_malformed_learn_line_is_an_error_naming_its_line() {
+        let text = format!("ok\n{LEARN}\n[pod/a/b] {{\"landlock-learn\":\"x\",\"final\":tru\n");
+        let err = read("logs.txt", &text, &recognisers()).expect_err("malformed");
+        assert_eq!(err.line, 3);
+        assert!(
+            err.to_string()
+                .starts_with("logs.txt: line 3: malformed learn line"),
+            "{err}"
+        );
+        let bad_path = LEARN.replace("\"/srv\"", "\"srv\"");
+        let err = read("x", &bad_path, &recognisers()).expect_err("relative path");
+        assert!(err.problem.contains("must be absolute"), "{err}");
+    }
+}

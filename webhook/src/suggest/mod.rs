@@ -1,0 +1,96 @@
+//! `landlock-webhook suggest`: reads shim output (learn lines, from `kubectl logs` or a plain
+//! run) and prints the policy that lets the workload run sandboxed, per container.
+//!
+//! | module | decides |
+//! |---|---|
+//! | [`input`] | which lines are observations, and of which pod and container |
+//! | [`merge`] | one policy per container from every replica, and where replicas disagree |
+//! | [`render`] | the output: annotations (YAML), a `kubectl annotate` command, shim flags |
+//!
+//! Observations are in the annotation vocabulary ([`init_shim::grants::Grants`]), whatever
+//! line they came from: a new kind of line (the denial reports of `landlock-webhook denials`)
+//! is one more [`input::Recogniser`].
+
+pub mod input;
+pub mod merge;
+pub mod render;
+
+use std::io::Read;
+use std::path::PathBuf;
+
+pub use render::Format;
+
+/// Why `suggest` could not produce a policy.
+#[derive(Debug, thiserror::Error)]
+pub enum SuggestError {
+    /// An input could not be read.
+    #[error("cannot read {name}: {source}")]
+    Read {
+        /// The file (or `stdin`).
+        name: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A line that is an observation but cannot be understood.
+    #[error(transparent)]
+    Input(#[from] input::InputError),
+    /// Nothing to suggest from.
+    #[error(
+        "no learn lines in the input ({0}): run the workload with landlock-injector.io/mode: learn (or landlock-shim --mode learn) and pass its logs"
+    )]
+    Empty(String),
+}
+
+/// What `suggest` prints: the policy on stdout, notes (replica differences) on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suggestion {
+    /// The rendered policy.
+    pub output: String,
+    /// Things the user should know (replicas that disagree, paths not suggested).
+    pub notes: Vec<String>,
+}
+
+/// Reads `files` (stdin when empty) and renders the suggestion in `format`.
+pub fn run(files: &[PathBuf], format: Format) -> Result<Suggestion, SuggestError> {
+    let mut texts = Vec::new();
+    if files.is_empty() {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|source| SuggestError::Read {
+                name: "stdin".to_owned(),
+                source,
+            })?;
+        texts.push(("stdin".to_owned(), text));
+    }
+    for file in files {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(file).map_err(|source| SuggestError::Read {
+            name: name.clone(),
+            source,
+        })?;
+        texts.push((name, text));
+    }
+    suggest(&texts, format)
+}
+
+/// The suggestion for named texts (the pure core of [`run`]).
+pub fn suggest(texts: &[(String, String)], format: Format) -> Result<Suggestion, SuggestError> {
+    let mut observations = Vec::new();
+    for (name, text) in texts {
+        observations.extend(input::read(name, text, &input::recognisers())?);
+    }
+    if observations.is_empty() {
+        let names: Vec<&str> = texts.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(SuggestError::Empty(names.join(", ")));
+    }
+    let merged = merge::merge(&observations);
+    let mut notes = merged.notes.clone();
+    notes.extend(observations.iter().flat_map(|o| o.notes.iter().cloned()));
+    notes.sort();
+    notes.dedup();
+    Ok(Suggestion {
+        output: render::render(&merged, format),
+        notes,
+    })
+}

@@ -1,0 +1,227 @@
+//! The suggestion as the user pastes it: `yaml` (the `metadata.annotations` of the pod or pod
+//! template: pod-level keys for what every container needs, `<container>.<key>` for the rest,
+//! `mode: enforce`), `kubectl` (the `kubectl annotate` command for a pod manifest) or `flags`
+//! (the shim's flags, `NAME: FLAGS...` per container, or just `FLAGS...` outside a pod).
+
+use std::collections::BTreeSet;
+
+use init_shim::grants::{self, Grants};
+use init_shim::{Access, Mode, Policy, Profile, flags};
+
+use crate::annotations::{MODE, PREFIX, PROFILE};
+use crate::suggest::merge::{Container, Merged};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// `metadata.annotations` to paste into the pod (template).
+    #[default]
+    Yaml,
+    /// A `kubectl annotate` command.
+    Kubectl,
+    /// landlock-shim flags.
+    Flags,
+}
+
+/// Renders `merged` in `format`.
+pub fn render(merged: &Merged, format: Format) -> String {
+    match format {
+        Format::Yaml => yaml(&annotations(merged)),
+        Format::Kubectl => kubectl(&annotations(merged)),
+        Format::Flags => merged
+            .containers
+            .iter()
+            .map(|c| {
+                let line = flags::render(&policy(c)).join(" ");
+                match &c.name {
+                    Some(name) => format!("{name}: {line}\n"),
+                    None => format!("{line}\n"),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The shim policy of one container, in enforce mode.
+pub fn policy(container: &Container) -> Policy {
+    let mut policy = Policy {
+        mode: Mode::Enforce,
+        profile: container.profile,
+        ..Policy::default()
+    };
+    for access in Access::ALL {
+        for path in container.grants.with_access(access) {
+            policy.grant(path.clone(), access);
+        }
+    }
+    policy.bind_tcp = container.grants.bind_tcp.clone();
+    policy.connect_tcp = container.grants.connect_tcp.clone();
+    policy
+}
+
+/// Annotation settings (keys after the prefix) and their values, in the vocabulary's order.
+type Settings = Vec<(String, BTreeSet<String>)>;
+
+/// Each annotation setting (key after the prefix) with the comma-separated values of `grants`.
+fn settings(grants: &Grants) -> Settings {
+    let mut out: Vec<(String, BTreeSet<String>)> = Access::ALL
+        .iter()
+        .map(|a| {
+            let paths = grants.with_access(*a).into_iter().map(ToString::to_string);
+            (a.annotation_key().to_owned(), paths.collect())
+        })
+        .collect();
+    for (key, ports) in [
+        (grants::BIND_TCP, &grants.bind_tcp),
+        (grants::CONNECT_TCP, &grants.connect_tcp),
+    ] {
+        out.push((
+            key.to_owned(),
+            ports.iter().map(ToString::to_string).collect(),
+        ));
+    }
+    out
+}
+
+/// The annotations (full keys, in order) for every container.
+pub fn annotations(merged: &Merged) -> Vec<(String, String)> {
+    let mut out = vec![(format!("{PREFIX}{MODE}"), Mode::Enforce.name().to_owned())];
+    let named = merged.containers.iter().all(|c| c.name.is_some()) && merged.containers.len() > 1;
+    let per_container: Vec<(Option<&str>, Settings)> = merged
+        .containers
+        .iter()
+        .map(|c| (c.name.as_deref().filter(|_| named), settings(&c.grants)))
+        .collect();
+    // What every container needs goes to the pod level.
+    let keys = settings(&Grants::default());
+    let mut common: Vec<BTreeSet<String>> = Vec::new();
+    for (index, _) in keys.iter().enumerate() {
+        let mut sets = per_container.iter().map(|(_, s)| s[index].1.clone());
+        let first = sets.next().unwrap_or_default();
+        common.push(sets.fold(first, |acc, s| acc.intersection(&s).cloned().collect()));
+    }
+    let first_profile = merged.containers.first().map(|c| c.profile);
+    let shared_profile =
+        first_profile.filter(|first| merged.containers.iter().all(|c| c.profile == *first));
+    if let Some(profile) = shared_profile.filter(|p| *p != Profile::default()) {
+        out.push((format!("{PREFIX}{PROFILE}"), profile.name().to_owned()));
+    }
+    for ((key, _), values) in keys.iter().zip(&common) {
+        if !values.is_empty() {
+            out.push((format!("{PREFIX}{key}"), join(values)));
+        }
+    }
+    for ((name, settings), container) in per_container.iter().zip(&merged.containers) {
+        let Some(name) = name else {
+            continue;
+        };
+        if shared_profile.is_none() {
+            out.push((
+                format!("{PREFIX}{name}.{PROFILE}"),
+                container.profile.name().to_owned(),
+            ));
+        }
+        for ((key, values), shared) in settings.iter().zip(&common) {
+            let own: BTreeSet<String> = values.difference(shared).cloned().collect();
+            if !own.is_empty() {
+                out.push((format!("{PREFIX}{name}.{key}"), join(&own)));
+            }
+        }
+    }
+    out
+}
+
+fn join(values: &BTreeSet<String>) -> String {
+    values.iter().cloned().collect::<Vec<_>>().join(",")
+}
+
+fn yaml(annotations: &[(String, String)]) -> String {
+    let mut map = serde_yaml::Mapping::new();
+    for (key, value) in annotations {
+        map.insert(key.clone().into(), value.clone().into());
+    }
+    let mut metadata = serde_yaml::Mapping::new();
+    metadata.insert("annotations".into(), map.into());
+    let mut root = serde_yaml::Mapping::new();
+    root.insert("metadata".into(), metadata.into());
+    serde_yaml::to_string(&root).unwrap_or_default()
+}
+
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+fn kubectl(annotations: &[(String, String)]) -> String {
+    let mut out = String::from(
+        "# Annotations take effect when a pod is created: annotate the pod's manifest and re-create the pod.\n\
+         # For a Deployment or other workload, put them under spec.template.metadata.annotations (--format yaml).\n\
+         kubectl annotate --local --overwrite -o yaml -f POD.yaml \\\n",
+    );
+    for (key, value) in annotations {
+        out.push_str(&format!("  {} \\\n", quote(&format!("{key}={value}"))));
+    }
+    out.push_str("  | kubectl replace --force -f -\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use init_shim::{PolicyPath, Port};
+
+    fn container(name: Option<&str>, paths: &[(&str, Access)], bind: &[&str]) -> Container {
+        let mut grants = Grants::default();
+        for (path, access) in paths {
+            grants.grant(PolicyPath::parse(path).expect("path"), *access);
+        }
+        grants.bind_tcp = bind.iter().map(|p| Port::parse(p).expect("port")).collect();
+        Container {
+            name: name.map(str::to_owned),
+            grants,
+            profile: Profile::Default,
+        }
+    }
+
+    #[test]
+    fn pod_level_keys_hold_what_every_container_needs() {
+        let merged = Merged {
+            containers: vec![
+                container(
+                    Some("app"),
+                    &[("/etc/app", Access::Ro), ("/cache", Access::Rw)],
+                    &["8080"],
+                ),
+                container(Some("sidecar"), &[("/etc/app", Access::Ro)], &[]),
+            ],
+            notes: vec![],
+        };
+        let got = render(&merged, Format::Yaml);
+        assert_eq!(
+            got,
+            "metadata:\n  annotations:\n    landlock-injector.io/mode: enforce\n    landlock-injector.io/read: /etc/app\n    landlock-injector.io/app.write: /cache\n    landlock-injector.io/app.bind-tcp: '8080'\n"
+        );
+        let flags = render(&merged, Format::Flags);
+        assert_eq!(
+            flags,
+            "app: --ro /etc/app --rw /cache --bind-tcp 8080 --mode enforce --profile default\nsidecar: --ro /etc/app --mode enforce --profile default\n"
+        );
+        let kubectl = render(&merged, Format::Kubectl);
+        assert!(
+            kubectl.contains("  'landlock-injector.io/app.write=/cache' \\\n"),
+            "{kubectl}"
+        );
+    }
+
+    #[test]
+    fn a_run_outside_a_pod_gets_plain_flags_and_pod_level_keys() {
+        let merged = Merged {
+            containers: vec![container(None, &[("/srv", Access::Ro)], &[])],
+            notes: vec![],
+        };
+        assert_eq!(
+            render(&merged, Format::Flags),
+            "--ro /srv --mode enforce --profile default\n"
+        );
+        assert!(render(&merged, Format::Yaml).contains("landlock-injector.io/read: /srv\n"));
+    }
+}
