@@ -16,6 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::access::Access;
 use crate::exec;
 use crate::grants::{Grants, Scope};
 use crate::learn::caller::{Caller, tcp_port};
@@ -25,10 +26,10 @@ use crate::learn::line::LearnLine;
 use crate::learn::record::{Need, Record};
 use crate::learn::resolve::{Whose, resolve};
 use crate::learn::watched::{self, AT_FDCWD, OpenFlags, Operation, PathArg};
-use crate::plan::Plan;
+use crate::plan::{Plan, Source};
 use crate::policy::Policy;
 use crate::seccomp::{self, Action, Listener};
-use crate::values::Interval;
+use crate::values::{Interval, PolicyPath};
 
 /// Exit status when learning is impossible (nothing would be learned, so nothing runs).
 pub const CANNOT_OBSERVE: u8 = 1;
@@ -85,6 +86,7 @@ pub fn run(plan: &Plan, policy: &Policy, program: &OsStr, args: &[OsString]) -> 
             let record = Record::new(plan, started.pid as u32);
             let mut session = Session {
                 name,
+                carried: carried(plan, policy),
                 policy,
                 record,
                 inherited: started.inherited,
@@ -112,6 +114,23 @@ struct Started {
     listener: Listener,
     signals: OwnedFd,
     inherited: Vec<String>,
+}
+
+/// The path flags the suggestion keeps: all of them (they are the pod's annotations and the
+/// webhook's volume grants), except those a volume the shim discovered grants anyway.
+fn carried(plan: &Plan, policy: &Policy) -> Vec<(PolicyPath, Access)> {
+    policy
+        .paths
+        .iter()
+        .filter(|flag| {
+            !plan.grants.iter().any(|g| {
+                g.path == flag.path
+                    && g.access.includes(flag.access)
+                    && g.sources.iter().any(|s| matches!(s, Source::Discovered(_)))
+            })
+        })
+        .map(|flag| (flag.path.clone(), flag.access))
+        .collect()
 }
 
 /// Checks, blocks the forwarded signals into a signalfd, forks the program under the filter and
@@ -279,6 +298,8 @@ enum Observed {
 
 struct Session<'a> {
     name: String,
+    /// The path flags the suggestion keeps (see [`carried`]).
+    carried: Vec<(PolicyPath, Access)>,
     policy: &'a Policy,
     record: Record,
     inherited: Vec<String>,
@@ -446,8 +467,8 @@ impl Session<'_> {
     fn line(&self, is_final: bool) -> LearnLine {
         let folded = fold(&self.record);
         let mut suggest = Grants::default();
-        for grant in &self.policy.paths {
-            suggest.grant(grant.path.clone(), grant.access);
+        for (path, access) in &self.carried {
+            suggest.grant(path.clone(), *access);
         }
         suggest
             .bind_tcp
@@ -575,7 +596,17 @@ fn observe(caller: &Caller, operation: Operation) -> io::Result<Vec<Observed>> {
                 }
             }
         }
-        Operation::Make(path) | Operation::Remove(path) => {
+        Operation::Make(path) => {
+            // An entry that exists already fails with EEXIST before Landlock is asked
+            // (`mkdir -p` tries every parent): nothing is needed.
+            if let Some(target) = path_of(caller, path, &mut whose)?
+                && std::fs::symlink_metadata(&target).is_err()
+                && let Some(parent) = existing_parent(&target)
+            {
+                out.push(Observed::Need(Need::Change(parent)));
+            }
+        }
+        Operation::Remove(path) => {
             if let Some(parent) =
                 path_of(caller, path, &mut whose)?.and_then(|t| existing_parent(&t))
             {
