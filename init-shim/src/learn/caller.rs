@@ -106,12 +106,7 @@ impl Caller {
 
     /// The kind of socket descriptor `fd` is, from a duplicate of it.
     pub fn socket(&self, tgid: u32, fd: i32) -> io::Result<SocketKind> {
-        // SAFETY: pidfd_open takes no pointers; the fd it returns is owned right below.
-        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, tgid as libc::pid_t, 0u32) };
-        let pidfd = owned(pidfd)?;
-        // SAFETY: pidfd_getfd takes no pointers; the duplicate it returns is owned right below.
-        let dup = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0u32) };
-        let dup = owned(dup)?;
+        let dup = take_descriptor(tgid, fd)?;
         let option = |name: libc::c_int| -> io::Result<i32> {
             let mut value: libc::c_int = 0;
             let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
@@ -139,7 +134,17 @@ impl Caller {
     }
 }
 
-fn owned(ret: libc::c_long) -> io::Result<OwnedFd> {
+/// A duplicate of descriptor `fd` of process `pid` (`pidfd_open` + `pidfd_getfd`; needs ptrace
+/// access to it, which a parent has to its own child).
+pub fn take_descriptor(pid: u32, fd: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes no pointers; the fd it returns is owned right below.
+    let pidfd = owned(unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0u32) })?;
+    // SAFETY: pidfd_getfd takes no pointers; the duplicate it returns is owned right below.
+    owned(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0u32) })
+}
+
+/// The descriptor a syscall returned (negative: the error in errno).
+pub fn owned(ret: libc::c_long) -> io::Result<OwnedFd> {
     let fd = i32::try_from(ret)
         .ok()
         .filter(|fd| *fd >= 0)

@@ -11,7 +11,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::access::Access;
 use crate::exec;
 use crate::grants::{Grants, Scope};
-use crate::learn::caller::{Caller, tcp_port};
+use crate::learn::caller::{Caller, owned, take_descriptor, tcp_port};
 use crate::learn::fold::fold;
 use crate::learn::interpreter::executes;
 use crate::learn::line::LearnLine;
@@ -189,7 +189,7 @@ fn start(program: &OsStr, args: &[OsString]) -> Result<Started, LearnError> {
             return Err(setup("starting the program's process")(err));
         }
     }
-    let listener = take_fd(pid, value).map_err(|err| {
+    let listener = take_descriptor(pid as u32, value).map_err(|err| {
         // SAFETY: kill takes no pointers; pid is our child.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         reap(pid);
@@ -241,22 +241,6 @@ fn child(mut writer: io::PipeWriter, program: &OsStr, args: &[OsString]) -> ! {
     let err = exec::exec(program, args);
     eprintln!("landlock-shim: {err}");
     std::process::exit(err.exit_status().into())
-}
-
-fn take_fd(pid: libc::pid_t, fd: i32) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes no pointers; the descriptor is owned right below.
-    let pidfd = owned(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0u32) })?;
-    // SAFETY: pidfd_getfd takes no pointers; the duplicate is owned right below.
-    owned(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0u32) })
-}
-
-fn owned(ret: libc::c_long) -> io::Result<OwnedFd> {
-    let fd = i32::try_from(ret)
-        .ok()
-        .filter(|fd| *fd >= 0)
-        .ok_or_else(io::Error::last_os_error)?;
-    // SAFETY: the kernel just returned this new descriptor to us.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn reap(pid: libc::pid_t) {
