@@ -59,7 +59,15 @@ pub fn documents(yaml: &str) -> Result<Vec<Value>, String> {
 
 /// `helm template` of the chart with `--set` values (and `--skip-tests` unless `tests`).
 pub fn render(sets: &[&str], tests: bool) -> Result<Vec<Value>, String> {
+    render_with(&Value::Null, sets, tests)
+}
+
+/// `helm template` of the chart with a values file holding `values` (none when null), then
+/// `--set` values (and `--skip-tests` unless `tests`).
+pub fn render_with(values: &Value, sets: &[&str], tests: bool) -> Result<Vec<Value>, String> {
     let chart = chart_dir().display().to_string();
+    let file = tempfile::NamedTempFile::new().map_err(|e| format!("values file: {e}"))?;
+    let path = file.path().display().to_string();
     let mut args = vec![
         "template",
         RELEASE,
@@ -67,6 +75,10 @@ pub fn render(sets: &[&str], tests: bool) -> Result<Vec<Value>, String> {
         "--namespace",
         NAMESPACE,
     ];
+    if !values.is_null() {
+        std::fs::write(file.path(), values.to_string()).map_err(|e| format!("{path}: {e}"))?;
+        args.extend(["--values", path.as_str()]);
+    }
     if !tests {
         args.push("--skip-tests");
     }
@@ -75,4 +87,58 @@ pub fn render(sets: &[&str], tests: bool) -> Result<Vec<Value>, String> {
         args.push(set);
     }
     documents(&run_helm(&args)?)
+}
+
+/// The `helm test` hooks among rendered `docs`, in the order Helm runs them (by weight, then name).
+pub fn test_hooks(docs: &[Value]) -> Vec<&Value> {
+    let mut hooks: Vec<&Value> = docs
+        .iter()
+        .filter(|d| {
+            d["metadata"]["annotations"]["helm.sh/hook"]
+                .as_str()
+                .is_some_and(|h| h.split(',').any(|e| e.trim() == "test"))
+        })
+        .collect();
+    let weight = |d: &Value| {
+        d["metadata"]["annotations"]["helm.sh/hook-weight"]
+            .as_str()
+            .and_then(|w| w.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let name = |d: &Value| {
+        d["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    hooks.sort_by_key(|d| (weight(d), name(d)));
+    hooks
+}
+
+/// The opted-in pod the `helm test` pod creates with `kubectl run NAME --namespace=NS
+/// --overrides=JSON`, as the API server receives it (name and namespace from the arguments).
+pub fn helm_test_sandbox_pod(docs: &[Value]) -> Result<Value, String> {
+    let driver = test_hooks(docs)
+        .into_iter()
+        .find(|d| d["kind"] == "Pod")
+        .ok_or("no helm test pod")?;
+    let args: Vec<String> = serde_json::from_value(driver["spec"]["containers"][0]["args"].clone())
+        .map_err(|e| format!("helm test pod args: {e}"))?;
+    let flag = |name: &str| {
+        args.iter()
+            .find_map(|a| a.strip_prefix(&format!("--{name}=")).map(str::to_owned))
+            .ok_or(format!("the helm test pod runs kubectl without --{name}"))
+    };
+    let mut pod: Value = serde_json::from_str(&flag("overrides")?)
+        .map_err(|e| format!("--overrides is not JSON: {e}"))?;
+    if args.first().map(String::as_str) != Some("run") {
+        return Err(format!(
+            "the helm test pod does not run `kubectl run`: {args:?}"
+        ));
+    }
+    let name = args.get(1).ok_or("kubectl run without a name")?;
+    pod["kind"] = Value::from("Pod");
+    pod["metadata"]["name"] = Value::from(name.replace("$(TEST_RUN)", "0123"));
+    pod["metadata"]["namespace"] = Value::from(flag("namespace")?);
+    Ok(pod)
 }

@@ -1,5 +1,6 @@
 //! Test harnesses shared by the cross-crate tests of landlock-injector.
 
+pub mod admission_policy;
 pub mod admit;
 pub mod audit;
 pub mod chart;

@@ -1,8 +1,10 @@
 //! The Helm chart, checked as far as a machine without a cluster allows: `helm lint --strict`,
-//! renders of every TLS mode with and without the policy, every object parsed as its Kubernetes
-//! type, the invariants the design depends on, the policy's CEL evaluated against real webhook
-//! output, and the plain manifests in deploy/ not stale.
+//! renders of every TLS mode and opt-in mode with and without the policies, every object parsed
+//! as its Kubernetes type, the invariants the design depends on, the webhook's selectors and the
+//! policies' CEL evaluated against pods and namespaces (with real webhook output), the
+//! `helm test` pod's shape, the schema, and the plain manifests in deploy/ not stale.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -12,12 +14,19 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use kube_cel::VapExpression;
-use landlock_tests::chart::{NAMESPACE, RELEASE, render, run_helm};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::core::{Selector, SelectorExt};
+use landlock_tests::admission_policy::{Policies, Verdict, webhooks_called};
+use landlock_tests::admit::{Admitted, admit};
+use landlock_tests::chart::{
+    NAMESPACE, RELEASE, helm_test_sandbox_pod, render, render_with, run_helm, test_hooks,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use webhook::resolve::Offline;
 
 const NAME: &str = "landlock-injector";
 
@@ -78,12 +87,15 @@ fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
 #[test]
 fn lint_is_clean_in_every_mode() {
     for (mode, sets) in modes() {
-        let mut args = vec!["lint", "--strict", "charts/landlock-injector"];
-        for set in &sets {
-            args.extend(["--set", set]);
+        for opt_in in OPT_IN {
+            let opt_in = format!("webhook.optIn={opt_in}");
+            let mut args = vec!["lint", "--strict", "charts/landlock-injector"];
+            for set in sets.iter().chain([&opt_in.as_str()]) {
+                args.extend(["--set", set]);
+            }
+            let out = run_helm(&args).unwrap_or_else(|e| panic!("{mode} {opt_in}: {e}"));
+            assert!(out.contains("0 chart(s) failed"), "{mode} {opt_in}: {out}");
         }
-        let out = run_helm(&args).unwrap_or_else(|e| panic!("{mode}: {e}"));
-        assert!(out.contains("0 chart(s) failed"), "{mode}: {out}");
     }
 }
 
@@ -91,17 +103,21 @@ fn lint_is_clean_in_every_mode() {
 fn every_rendered_object_is_a_valid_kubernetes_object_with_the_invariants() {
     for (mode, sets) in modes() {
         for policy in [true, false] {
-            let mut sets = sets.clone();
-            let policy_set = format!("policy.enabled={policy}");
-            sets.push(&policy_set);
-            let docs = render(&sets, true).unwrap_or_else(|e| panic!("{mode}: {e}"));
-            check(mode, policy, &docs);
+            for opt_in in OPT_IN {
+                let mut sets = sets.clone();
+                let policy_set = format!("policy.enabled={policy}");
+                let opt_in_set = format!("webhook.optIn={opt_in}");
+                sets.push(&policy_set);
+                sets.push(&opt_in_set);
+                let docs = render(&sets, true).unwrap_or_else(|e| panic!("{mode}: {e}"));
+                check(mode, policy, opt_in, &docs);
+            }
         }
     }
 }
 
-fn check(mode: &str, policy: bool, docs: &[Value]) {
-    let context = format!("mode {mode}, policy {policy}");
+fn check(mode: &str, policy: bool, opt_in: &str, docs: &[Value]) {
+    let context = format!("mode {mode}, policy {policy}, optIn {opt_in}");
     for doc in docs {
         match doc["kind"].as_str().unwrap_or_default() {
             "Deployment" => drop(typed::<Deployment>(doc)),
@@ -109,6 +125,8 @@ fn check(mode: &str, policy: bool, docs: &[Value]) {
             "ServiceAccount" => drop(typed::<ServiceAccount>(doc)),
             "ClusterRole" => drop(typed::<ClusterRole>(doc)),
             "ClusterRoleBinding" => drop(typed::<ClusterRoleBinding>(doc)),
+            "Role" => drop(typed::<Role>(doc)),
+            "RoleBinding" => drop(typed::<RoleBinding>(doc)),
             "PodDisruptionBudget" => drop(typed::<PodDisruptionBudget>(doc)),
             "MutatingWebhookConfiguration" => drop(typed::<MutatingWebhookConfiguration>(doc)),
             "ValidatingAdmissionPolicy" => drop(typed::<ValidatingAdmissionPolicy>(doc)),
@@ -126,18 +144,15 @@ fn check(mode: &str, policy: bool, docs: &[Value]) {
         }
     }
 
-    // The webhook registration.
+    // The webhook registration: one entry, or with optIn label one for labelled pods and one
+    // for labelled namespaces.
     let mwc: MutatingWebhookConfiguration = typed(one(docs, "MutatingWebhookConfiguration"));
     let webhooks = mwc.webhooks.expect("webhooks");
-    let hook = &webhooks[0];
-    assert_eq!(hook.admission_review_versions, ["v1"]);
-    assert_eq!(hook.side_effects, "None");
-    assert_eq!(hook.failure_policy.as_deref(), Some("Ignore"), "{context}");
-    assert_eq!(hook.reinvocation_policy.as_deref(), Some("IfNeeded"));
-    assert!(hook.timeout_seconds.is_some_and(|t| t <= 30));
-    let rules = hook.rules.clone().expect("rules");
-    assert_eq!(rules[0].operations, Some(vec!["CREATE".to_owned()]));
-    assert_eq!(rules[0].resources, Some(vec!["pods".to_owned()]));
+    assert_eq!(
+        webhooks.len(),
+        if opt_in == "label" { 2 } else { 1 },
+        "{context}"
+    );
     let excluded =
         |selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>| {
             selector
@@ -159,12 +174,23 @@ fn check(mode: &str, policy: bool, docs: &[Value]) {
                             .any(|v| v == NAMESPACE)
                 })
         };
-    assert!(
-        excluded(hook.namespace_selector.as_ref()),
-        "{context}: kube-system and the release namespace are excluded"
-    );
-    let service = hook.client_config.service.clone().expect("service");
-    assert_eq!(service.path.as_deref(), Some("/mutate"));
+    for hook in &webhooks {
+        assert_eq!(hook.admission_review_versions, ["v1"]);
+        assert_eq!(hook.side_effects, "None");
+        assert_eq!(hook.failure_policy.as_deref(), Some("Ignore"), "{context}");
+        assert_eq!(hook.reinvocation_policy.as_deref(), Some("IfNeeded"));
+        assert!(hook.timeout_seconds.is_some_and(|t| t <= 30));
+        let rules = hook.rules.clone().expect("rules");
+        assert_eq!(rules[0].operations, Some(vec!["CREATE".to_owned()]));
+        assert_eq!(rules[0].resources, Some(vec!["pods".to_owned()]));
+        assert!(
+            excluded(hook.namespace_selector.as_ref()),
+            "{context}: kube-system and the release namespace are excluded"
+        );
+        let service = hook.client_config.service.clone().expect("service");
+        assert_eq!(service.path.as_deref(), Some("/mutate"));
+    }
+    let hook = &webhooks[0];
     let inject_ca_from = mwc
         .metadata
         .annotations
@@ -283,37 +309,52 @@ fn check(mode: &str, policy: bool, docs: &[Value]) {
         "{context}: nothing provides the secret {secret_name}"
     );
 
-    // RBAC: reads only.
+    // RBAC: reads only; namespaces for their opt-in label and defaults.
     let role: ClusterRole = typed(one(docs, "ClusterRole"));
     for rule in role.rules.unwrap_or_default() {
-        assert_eq!(rule.verbs, ["get"], "{context}");
+        let resources = rule.resources.clone().unwrap_or_default();
+        if resources == ["namespaces"] {
+            assert_eq!(rule.verbs, ["get", "list", "watch"], "{context}");
+        } else {
+            assert_eq!(resources, ["serviceaccounts", "secrets"], "{context}");
+            assert_eq!(rule.verbs, ["get"], "{context}");
+        }
     }
     drop(typed::<PodDisruptionBudget>(one(
         docs,
         "PodDisruptionBudget",
     )));
 
-    // The outage policy.
+    // The policies: one rejects, one warns.
     let policies = by_kind(docs, "ValidatingAdmissionPolicy");
-    assert_eq!(policies.len(), usize::from(policy), "{context}");
-    if policy {
-        let vap: ValidatingAdmissionPolicy = typed(policies[0]);
-        let binding: ValidatingAdmissionPolicyBinding =
-            typed(one(docs, "ValidatingAdmissionPolicyBinding"));
-        let binding = binding.spec;
-        assert_eq!(Some(binding.policy_name), vap.metadata.name.clone());
-        assert_eq!(binding.validation_actions, vec!["Deny".to_owned()]);
-        let vspec = vap.spec.expect("policy spec");
-        assert_eq!(vspec.failure_policy.as_deref(), Some("Fail"));
-        assert!(
-            excluded(
-                vspec
-                    .match_constraints
-                    .as_ref()
-                    .and_then(|m| m.namespace_selector.as_ref())
-            ),
-            "{context}"
+    assert_eq!(policies.len(), 2 * usize::from(policy), "{context}");
+    let bindings = by_kind(docs, "ValidatingAdmissionPolicyBinding");
+    assert_eq!(bindings.len(), policies.len(), "{context}");
+    for doc in policies {
+        let vap: ValidatingAdmissionPolicy = typed(doc);
+        let name = vap.metadata.name.clone().expect("name");
+        let binding: ValidatingAdmissionPolicyBinding = typed(
+            bindings
+                .iter()
+                .find(|b| b["spec"]["policyName"] == name.as_str())
+                .expect("its binding"),
         );
+        let vspec = vap.spec.expect("policy spec");
+        let match_namespaces = vspec
+            .match_constraints
+            .as_ref()
+            .and_then(|m| m.namespace_selector.as_ref());
+        match binding.spec.validation_actions.as_slice() {
+            [deny] if deny == "Deny" => {
+                assert_eq!(vspec.failure_policy.as_deref(), Some("Fail"), "{context}");
+                assert!(excluded(match_namespaces), "{context}");
+            }
+            [warn] if warn == "Warn" => {
+                assert_eq!(vspec.failure_policy.as_deref(), Some("Ignore"), "{context}");
+                assert!(match_namespaces.is_none(), "{context}: warns everywhere");
+            }
+            other => panic!("{context}: {name} bound with {other:?}"),
+        }
     }
 }
 
@@ -348,94 +389,274 @@ fn verify_generated_certificate(docs: &[Value], ca_bundle: &[u8]) {
         );
 }
 
-/// The policy's validation with its variables inlined (CEL variables are named expressions).
-fn policy_expression() -> VapExpression {
-    let docs = render(&[], false).expect("render");
-    let vap = one(&docs, "ValidatingAdmissionPolicy");
-    let mut expression = vap["spec"]["validations"][0]["expression"]
-        .as_str()
-        .expect("expression")
-        .to_owned();
-    let variables = vap["spec"]["variables"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    // Later variables may use earlier ones: inline from the last to the first, repeatedly.
-    for _ in 0..variables.len() {
-        for variable in variables.iter().rev() {
-            let name = variable["name"].as_str().expect("name");
-            let body = variable["expression"].as_str().expect("expression");
-            expression = expression.replace(&format!("variables.{name}"), &format!("({body})"));
-        }
-    }
-    assert!(!expression.contains("variables."), "{expression}");
-    VapExpression {
-        expression,
-        message: vap["spec"]["validations"][0]["message"]
-            .as_str()
-            .map(str::to_owned),
-        message_expression: None,
-    }
+/// The label of the opt-in switch (pod label, pod annotation, namespace label).
+const INJECT: &str = "landlock-injector.io/inject";
+
+/// `webhook.optIn` values.
+const OPT_IN: [&str; 3] = ["both", "annotation", "label"];
+
+/// User selector configurations: none; matchLabels and In; NotIn, DoesNotExist, Exists and
+/// matchLabels together.
+fn selector_configs() -> Vec<Value> {
+    vec![
+        json!({}),
+        json!({"objectSelector": {"matchLabels": {"team": "a"}},
+               "namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "In", "values": ["prod"]}]}}),
+        json!({"objectSelector": {"matchExpressions": [
+                   {"key": "tier", "operator": "NotIn", "values": ["batch"]},
+                   {"key": "skip", "operator": "DoesNotExist"}]},
+               "namespaceSelector": {"matchLabels": {"zone": "eu"},
+                   "matchExpressions": [{"key": "sandbox", "operator": "Exists"}]}}),
+    ]
 }
 
-/// Evaluates the policy for `pod` with the CEL interpreter kube-cel ships (`cel`). Not through
-/// kube-cel's VapEvaluator: it escapes every map key like a CRD property name, so annotation
-/// keys such as `landlock-injector.io/inject` would not be found, unlike in the API server.
-fn evaluate(pod: &Value) -> (bool, Option<String>) {
-    use kube_cel::cel;
-    let policy = policy_expression();
-    let mut ctx = cel::Context::default();
-    ctx.add_variable("object", cel::to_value(pod).expect("object as CEL"));
-    let program = cel::Program::compile(&policy.expression)
-        .unwrap_or_else(|e| panic!("{e}: {}", policy.expression));
-    match program.execute(&ctx) {
-        Ok(cel::Value::Bool(true)) => (true, None),
-        Ok(cel::Value::Bool(false)) => (false, policy.message),
-        other => panic!("the policy must evaluate to a bool, got {other:?}"),
-    }
+fn values(opt_in: &str, selectors: &Value) -> Value {
+    let mut webhook = selectors.clone();
+    webhook["optIn"] = json!(opt_in);
+    json!({ "webhook": webhook })
+}
+
+/// A Namespace object as the API server holds it (with its `kubernetes.io/metadata.name`).
+fn namespace(name: &str, labels: Value) -> Value {
+    let mut labels = labels;
+    labels["kubernetes.io/metadata.name"] = json!(name);
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
+}
+
+fn selector_of(value: &Value) -> Selector {
+    let parsed: LabelSelector = serde_json::from_value(value.clone()).unwrap_or_default();
+    Selector::try_from(parsed).expect("selector")
+}
+
+fn labels_of(object: &Value) -> BTreeMap<String, String> {
+    serde_json::from_value(object["metadata"]["labels"].clone()).unwrap_or_default()
 }
 
 fn opted_in_pod() -> Pod {
     serde_json::from_value(json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "p", "namespace": "apps", "annotations": {"landlock-injector.io/inject": "true"}},
+        "metadata": {"name": "p", "namespace": "apps", "annotations": {INJECT: "true"}},
         "spec": {"initContainers": [{"name": "init", "image": "x", "command": ["/init"]}],
                  "containers": [{"name": "app", "image": "x", "command": ["/app"]}]}}))
     .expect("pod")
 }
 
-#[test]
-fn the_policy_admits_what_the_webhook_wrapped_and_rejects_opted_in_pods_it_did_not() {
-    let mut mutated = serde_json::to_value(opted_in_pod()).expect("json");
-    let admitted = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime")
-        .block_on(webhook::review::admit(
-            &mutated.to_string(),
-            Some("apps"),
-            &webhook::config::Config::default(),
-            &webhook::resolve::Offline,
-        ))
-        .expect("allowed");
-    json_patch::patch(&mut mutated, &admitted.patch).expect("the patch applies");
-    assert!(evaluate(&mutated).0, "the webhook's output passes");
+/// What the webhook makes of `pod` (its real admission path, offline).
+async fn webhook_output(pod: &Pod) -> Value {
+    match admit(pod, &webhook::config::Config::default(), &Offline).await {
+        Admitted::Allowed(pod, _) => serde_json::to_value(*pod).expect("json"),
+        Admitted::Denied(message) => panic!("the webhook denied the pod: {message}"),
+    }
+}
 
-    let (passed, message) = evaluate(&serde_json::to_value(opted_in_pod()).expect("json"));
-    assert!(!passed, "an opted-in pod the webhook never saw is rejected");
-    assert!(message.unwrap_or_default().contains("did not wrap it"));
+/// What the policies must say, written from the design rather than from the templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Expected {
+    Admitted,
+    /// Rejected: the webhook should have wrapped it (it was down).
+    NotWrapped,
+    /// Rejected: webhook.optIn is label and the pod does not carry the label.
+    AddTheLabel,
+    /// Admitted with a warning naming why the webhook never sees it.
+    Exempt,
+    NamespaceSelector,
+    ObjectSelector,
+}
 
-    let mut plain = serde_json::to_value(opted_in_pod()).expect("json");
+#[tokio::test]
+async fn the_policies_follow_the_webhook_selectors_for_every_switch_and_exclusion() {
+    let wrapped = webhook_output(&opted_in_pod()).await;
+    let namespaces = [
+        namespace("apps", json!({})),
+        namespace(
+            "prod",
+            json!({"env": "prod", "sandbox": "yes", "zone": "eu"}),
+        ),
+        namespace("labelled", json!({INJECT: "true"})),
+        namespace(
+            "labelled-prod",
+            json!({INJECT: "true", "env": "prod", "sandbox": "", "zone": "eu"}),
+        ),
+        namespace(
+            "labelled-dev",
+            json!({INJECT: "true", "env": "dev", "zone": "us"}),
+        ),
+        namespace("kube-system", json!({INJECT: "true"})),
+        namespace(NAMESPACE, json!({})),
+    ];
+    let switches = [
+        (json!({}), json!({})),
+        (json!({INJECT: "true"}), json!({})),
+        (json!({}), json!({INJECT: "true"})),
+        (json!({INJECT: "false"}), json!({})),
+        (json!({}), json!({INJECT: "false"})),
+        (json!({INJECT: "yes"}), json!({})),
+        (
+            json!({INJECT: "true", "team": "a", "tier": "web"}),
+            json!({}),
+        ),
+        (json!({"team": "a"}), json!({INJECT: "true"})),
+        (
+            json!({INJECT: "true", "team": "b", "tier": "batch"}),
+            json!({}),
+        ),
+        (json!({INJECT: "true", "team": "a", "skip": "x"}), json!({})),
+        (json!({"team": "a", "tier": "web"}), json!({})),
+    ];
+    let mut seen_outcomes = std::collections::BTreeSet::new();
+    for opt_in in OPT_IN {
+        for selectors in selector_configs() {
+            let docs = render_with(&values(opt_in, &selectors), &[], false).expect("render");
+            let policies = Policies::from_docs(&docs).expect("policies compile");
+            assert_eq!(policies.len(), 2, "{opt_in} {selectors}");
+            let user_namespaces = selector_of(&selectors["namespaceSelector"]);
+            let user_objects = selector_of(&selectors["objectSelector"]);
+            for ns in &namespaces {
+                let ns_name = ns["metadata"]["name"].as_str().expect("name");
+                let ns_labels = labels_of(ns);
+                for (labels, annotations) in &switches {
+                    for is_wrapped in [false, true] {
+                        let mut pod = if is_wrapped {
+                            wrapped.clone()
+                        } else {
+                            serde_json::to_value(opted_in_pod()).expect("json")
+                        };
+                        let mut all_annotations = annotations.clone();
+                        if is_wrapped {
+                            all_annotations["landlock-injector.io/status"] = json!("injected");
+                        }
+                        pod["metadata"]["namespace"] = json!(ns_name);
+                        pod["metadata"]["labels"] = labels.clone();
+                        pod["metadata"]["annotations"] = all_annotations;
+                        let context = format!(
+                            "optIn {opt_in}, selectors {selectors}, namespace {ns_name}, labels {labels}, annotations {annotations}, wrapped {is_wrapped}"
+                        );
+
+                        // The design, independently of the templates.
+                        let pod_labels = labels_of(&pod);
+                        let switch_values: Vec<&str> = [labels, annotations]
+                            .iter()
+                            .filter_map(|m| m[INJECT].as_str())
+                            .collect();
+                        let namespace_says_true =
+                            ns_labels.get(INJECT).map(String::as_str) == Some("true");
+                        let opted_in = switch_values.iter().any(|v| *v != "false")
+                            || (namespace_says_true && !switch_values.contains(&"false"));
+                        let exempt = ns_name == "kube-system" || ns_name == NAMESPACE;
+                        let in_scope = !exempt
+                            && user_namespaces.matches(&ns_labels)
+                            && user_objects.matches(&pod_labels);
+                        let pod_says_true =
+                            pod_labels.get(INJECT).map(String::as_str) == Some("true");
+
+                        // The webhook registration, as the API server evaluates its selectors.
+                        let called = webhooks_called(&docs, &pod, ns).expect("selectors");
+                        let sees = !called.is_empty();
+                        let should_see =
+                            in_scope && (opt_in != "label" || pod_says_true || namespace_says_true);
+                        assert_eq!(sees, should_see, "webhook called: {called:?}; {context}");
+                        assert!(called.len() <= 1, "called twice: {called:?}; {context}");
+
+                        let expected = if !opted_in || is_wrapped {
+                            Expected::Admitted
+                        } else if sees {
+                            Expected::NotWrapped
+                        } else if in_scope {
+                            Expected::AddTheLabel
+                        } else if exempt {
+                            Expected::Exempt
+                        } else if !user_namespaces.matches(&ns_labels) {
+                            Expected::NamespaceSelector
+                        } else {
+                            Expected::ObjectSelector
+                        };
+                        seen_outcomes.insert(expected);
+
+                        let verdict = policies
+                            .admit(&pod, ns)
+                            .unwrap_or_else(|e| panic!("{e}; {context}"));
+                        let denied = |needle: &str| {
+                            verdict.warnings.is_empty()
+                                && verdict.denied.len() == 1
+                                && verdict.denied[0].contains(needle)
+                        };
+                        let warned = |needle: &str| {
+                            verdict.denied.is_empty()
+                                && verdict.warnings.len() == 1
+                                && verdict.warnings[0].contains("runs UNSANDBOXED")
+                                && verdict.warnings[0].contains(needle)
+                        };
+                        let ok = match expected {
+                            Expected::Admitted => verdict == Verdict::default(),
+                            Expected::NotWrapped => {
+                                denied("did not wrap it")
+                                    && denied("Check that the webhook is running")
+                            }
+                            Expected::AddTheLabel => denied(&format!(
+                                "Add the label {INJECT}: \"true\" to the pod's metadata.labels"
+                            )),
+                            Expected::Exempt => {
+                                warned(&format!("pods in namespace {ns_name} are never mutated"))
+                            }
+                            Expected::NamespaceSelector => warned(&format!(
+                                "webhook.namespaceSelector excludes namespace {ns_name}"
+                            )),
+                            Expected::ObjectSelector => {
+                                warned("webhook.objectSelector excludes this pod")
+                            }
+                        };
+                        assert!(ok, "expected {expected:?}, got {verdict:?}; {context}");
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        seen_outcomes.len(),
+        6,
+        "every outcome is exercised: {seen_outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_policy_admits_what_the_webhook_wrapped_and_rejects_opted_in_pods_it_did_not() {
+    let docs = render(&[], false).expect("render");
+    let policies = Policies::from_docs(&docs).expect("policies compile");
+    let apps = namespace("apps", json!({}));
+    let mutated = webhook_output(&opted_in_pod()).await;
+    assert_eq!(
+        policies.admit(&mutated, &apps),
+        Ok(Verdict::default()),
+        "the webhook's output passes"
+    );
+
+    let unwrapped = serde_json::to_value(opted_in_pod()).expect("json");
+    let verdict = policies.admit(&unwrapped, &apps).expect("evaluates");
+    assert!(
+        verdict.denied.iter().any(|m| m.contains("did not wrap it")),
+        "an opted-in pod the webhook never saw is rejected: {verdict:?}"
+    );
+
+    let mut plain = unwrapped.clone();
     plain["metadata"]["annotations"] = json!({});
-    assert!(evaluate(&plain).0, "unannotated pods pass");
+    assert_eq!(policies.admit(&plain, &apps), Ok(Verdict::default()));
     plain["metadata"]
         .as_object_mut()
         .expect("metadata")
         .remove("annotations");
-    assert!(evaluate(&plain).0, "pods without annotations pass");
+    assert_eq!(
+        policies.admit(&plain, &apps),
+        Ok(Verdict::default()),
+        "pods without annotations pass"
+    );
 
-    let mut forged = serde_json::to_value(opted_in_pod()).expect("json");
+    let mut forged = unwrapped.clone();
     forged["metadata"]["annotations"]["landlock-injector.io/status"] = json!("injected");
     assert!(
-        !evaluate(&forged).0,
+        !policies
+            .admit(&forged, &apps)
+            .expect("evaluates")
+            .denied
+            .is_empty(),
         "a status annotation alone does not pass"
     );
 
@@ -445,9 +666,181 @@ fn the_policy_admits_what_the_webhook_wrapped_and_rejects_opted_in_pods_it_did_n
         .expect("containers")
         .push(json!({"name": "late", "image": "x", "command": ["/late"]}));
     assert!(
-        !evaluate(&added).0,
+        !policies
+            .admit(&added, &apps)
+            .expect("evaluates")
+            .denied
+            .is_empty(),
         "a container added after the webhook, unwrapped, is rejected"
     );
+
+    let mut other_installer = mutated.clone();
+    other_installer["spec"]["initContainers"][0]["image"] = json!("registry.example/evil:1");
+    assert!(
+        !policies
+            .admit(&other_installer, &apps)
+            .expect("evaluates")
+            .denied
+            .is_empty(),
+        "an installer from another image than the chart's shim image does not count"
+    );
+}
+
+#[tokio::test]
+async fn helm_test_logs_finds_its_pod_and_uninstall_removes_what_a_failed_test_leaves() {
+    for opt_in in OPT_IN {
+        for selectors in selector_configs() {
+            let docs = render_with(&values(opt_in, &selectors), &[], true).expect("render");
+            let context = format!("optIn {opt_in}, selectors {selectors}");
+            // `helm test --logs` reads, for every test hook, the log of the pod of that name in
+            // the release namespace, after all hooks ran; Helm 3 has already deleted the hooks
+            // whose policy is hook-succeeded or hook-failed by then.
+            let hooks = test_hooks(&docs);
+            assert!(!hooks.is_empty(), "{context}");
+            for hook in &hooks {
+                assert_eq!(hook["kind"], "Pod", "{context}: {hook}");
+                assert_eq!(hook["metadata"]["namespace"], NAMESPACE, "{context}");
+                let policy = hook["metadata"]["annotations"]["helm.sh/hook-delete-policy"]
+                    .as_str()
+                    .unwrap_or("before-hook-creation");
+                assert!(
+                    !policy.contains("hook-succeeded") && !policy.contains("hook-failed"),
+                    "{context}: {policy}"
+                );
+            }
+            let driver = hooks[0];
+            let args: Vec<String> =
+                serde_json::from_value(driver["spec"]["containers"][0]["args"].clone())
+                    .expect("args");
+            for flag in [
+                "--rm",
+                "--stdin",
+                "--restart=Never",
+                "--override-type=merge",
+            ] {
+                assert!(
+                    args.iter().any(|a| a == flag),
+                    "{context}: {flag} in {args:?}"
+                );
+            }
+
+            // The opted-in pod lives in a namespace that is a release object (uninstall deletes
+            // it with anything a failed test left there), where the test may manage pods only.
+            let sandbox = helm_test_sandbox_pod(&docs).expect("the test's pod");
+            let ns_name = sandbox["metadata"]["namespace"]
+                .as_str()
+                .expect("namespace");
+            assert_ne!(ns_name, NAMESPACE);
+            let test_ns = by_kind(&docs, "Namespace")
+                .into_iter()
+                .find(|n| n["metadata"]["name"] == ns_name)
+                .unwrap_or_else(|| panic!("{context}: namespace {ns_name} is not in the release"));
+            assert!(
+                test_ns["metadata"]["annotations"]["helm.sh/hook"].is_null(),
+                "{context}: the test namespace is a release object, not a hook"
+            );
+            let role: Role = typed(
+                by_kind(&docs, "Role")
+                    .into_iter()
+                    .find(|r| r["metadata"]["namespace"] == ns_name)
+                    .expect("a Role in the test namespace"),
+            );
+            let allows = |resource: &str, verb: &str| {
+                role.rules.iter().flatten().any(|r| {
+                    r.resources.iter().flatten().any(|x| x == resource)
+                        && r.verbs.iter().any(|v| v == verb)
+                })
+            };
+            for (resource, verb) in [
+                ("pods", "create"),
+                ("pods", "watch"),
+                ("pods", "delete"),
+                ("pods/attach", "create"),
+                ("pods/log", "get"),
+            ] {
+                assert!(allows(resource, verb), "{context}: {verb} {resource}");
+            }
+            let binding: RoleBinding = typed(
+                by_kind(&docs, "RoleBinding")
+                    .into_iter()
+                    .find(|r| r["metadata"]["namespace"] == ns_name)
+                    .expect("a RoleBinding in the test namespace"),
+            );
+            let subject = &binding.subjects.expect("subjects")[0];
+            assert_eq!(
+                Some(subject.name.as_str()),
+                driver["spec"]["serviceAccountName"].as_str()
+            );
+            assert_eq!(subject.namespace.as_deref(), Some(NAMESPACE));
+
+            // The webhook sees the test's pod in every configuration, and the policy rejects it
+            // unwrapped and admits the webhook's output.
+            let ns = namespace(ns_name, test_ns["metadata"]["labels"].clone());
+            let called = webhooks_called(&docs, &sandbox, &ns).expect("selectors");
+            assert_eq!(called.len(), 1, "{context}: {called:?}");
+            let policies = Policies::from_docs(&docs).expect("policies");
+            let verdict = policies.admit(&sandbox, &ns).expect("evaluates");
+            assert!(
+                verdict.denied.iter().any(|m| m.contains("did not wrap it")),
+                "{context}: {verdict:?}"
+            );
+            let pod: Pod = serde_json::from_value(sandbox.clone()).expect("pod");
+            let wrapped = webhook_output(&pod).await;
+            assert_eq!(
+                policies.admit(&wrapped, &ns),
+                Ok(Verdict::default()),
+                "{context}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_disruption_budget_never_blocks_a_drain() {
+    for (replicas, budget) in [(0, false), (1, false), (2, true), (3, true)] {
+        let set = format!("replicaCount={replicas}");
+        let docs = render(&[&set], false).unwrap_or_else(|e| panic!("{set}: {e}"));
+        let deployment: Deployment = typed(one(&docs, "Deployment"));
+        assert_eq!(deployment.spec.replicas, Some(replicas));
+        let pdbs = by_kind(&docs, "PodDisruptionBudget");
+        assert_eq!(pdbs.len(), usize::from(budget), "{set}");
+        if let Some(pdb) = pdbs.first() {
+            let pdb: PodDisruptionBudget = typed(pdb);
+            let spec = pdb.spec.expect("spec");
+            assert_eq!(spec.max_unavailable, Some(IntOrString::Int(1)), "{set}");
+            assert_eq!(spec.min_available, None, "{set}");
+        }
+    }
+    let docs = render(&["podDisruptionBudget.enabled=false"], false).expect("render");
+    assert!(by_kind(&docs, "PodDisruptionBudget").is_empty());
+}
+
+#[test]
+fn the_schema_allows_zero_replicas_and_rejects_typos() {
+    render(&["replicaCount=0"], false).expect("replicaCount 0 is allowed");
+    render(&["podDisruptionBudget.maxUnavailable=50%"], false).expect("a percentage");
+    for opt_in in OPT_IN {
+        render(&[&format!("webhook.optIn={opt_in}")], false).expect(opt_in);
+    }
+    for (set, named) in [
+        ("replicaCount=-1", "replicaCount"),
+        ("webhook.optIn=labels", "optIn"),
+        ("webhook.objectSelector.matchLabel.team=a", "matchLabel"),
+        (
+            "webhook.namespaceSelector.matchExpressions[0].operator=Equals",
+            "operator",
+        ),
+        (
+            "webhook.namespaceSelector.matchExpressions[0].operator=In",
+            "key",
+        ),
+        ("podDisruptionBudget.minAvailable=1", "minAvailable"),
+        ("podDisruptionBudget.maxUnavailable=0", "maxUnavailable"),
+        ("test.kubectlimage=x", "kubectlimage"),
+    ] {
+        let error = render(&[set], false).expect_err(set);
+        assert!(error.contains(named), "{set}: {error}");
+    }
 }
 
 #[test]
@@ -469,8 +862,8 @@ fn the_plain_manifests_in_deploy_are_rendered_from_the_chart() {
     );
     let docs = landlock_tests::chart::documents(&committed).expect("parses");
     assert!(
-        by_kind(&docs, "Pod").is_empty(),
-        "no helm test pod in the plain manifests"
+        by_kind(&docs, "Pod").is_empty() && by_kind(&docs, "Role").is_empty(),
+        "no helm test objects in the plain manifests"
     );
     assert_eq!(one(&docs, "Namespace")["metadata"]["name"], NAMESPACE);
     let _ = RELEASE;

@@ -416,11 +416,10 @@ fn the_scratch_webhook_resolves_entrypoints_and_denies_unreachable_registries_wi
 async fn the_helm_test_pod_passes_only_when_sandboxed() {
     use landlock_tests::admit::{Admitted, admit, shim_image};
     let docs = render(&[], true).expect("helm template with tests");
-    let test_pod = docs
-        .iter()
-        .find(|d| d["kind"] == "Pod" && d["metadata"]["annotations"]["helm.sh/hook"] == "test")
-        .expect("the helm test pod");
-    let pod: Pod = serde_json::from_value(test_pod.clone()).expect("pod");
+    // The helm test pod runs `kubectl run` for this opted-in pod, the one the webhook sees.
+    let test_pod =
+        landlock_tests::chart::helm_test_sandbox_pod(&docs).expect("the helm test's pod");
+    let pod: Pod = serde_json::from_value(test_pod).expect("pod");
     let image = pod
         .spec
         .as_ref()

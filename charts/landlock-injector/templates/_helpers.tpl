@@ -40,21 +40,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{ include "landlock-injector.fullname" . }}.{{ .Release.Namespace }}.svc
 {{- end -}}
 
-{{/* Namespaces the webhook and the policy never act on. */}}
-{{- define "landlock-injector.namespaceSelector" -}}
-matchExpressions:
-  - key: kubernetes.io/metadata.name
-    operator: NotIn
-    values: [kube-system, {{ .Release.Namespace | quote }}]
-{{- with .Values.webhook.namespaceSelector.matchExpressions }}
-{{ toYaml . | indent 2 }}
-{{- end }}
-{{- with .Values.webhook.namespaceSelector.matchLabels }}
-matchLabels:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- end -}}
-
 {{/* The denials DaemonSet's pods: a name of their own, so the webhook's Service, Deployment
 and PodDisruptionBudget never select them. */}}
 {{- define "landlock-injector.denialsSelectorLabels" -}}
