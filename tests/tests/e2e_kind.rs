@@ -1,13 +1,18 @@
 //! The kind end-to-end suite: against a real cluster with the chart installed, through the API
 //! server. Not part of `cargo test --workspace` (each test is `#[ignore]`d, which cargo reports);
 //! `tests/e2e/run` creates the cluster, installs the chart and runs them with
-//! `LANDLOCK_E2E=1 cargo test -p landlock-tests --test e2e_kind -- --ignored --test-threads=1`.
+//! `LANDLOCK_E2E=1 cargo test -p landlock-tests --test e2e_kind -- --ignored --test-threads=1
+//! --skip label_mode`, then upgrades the release to `webhook.optIn=label` and runs the
+//! `label_mode` tests with `LANDLOCK_E2E_OPT_IN=label` as well.
 //! With the switch on, a missing tool or cluster fails the test; nothing is skipped.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::ByteString;
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
 use kube::Client;
@@ -18,6 +23,7 @@ use serde_json::{Value, json};
 const RELEASE_NAMESPACE: &str = "landlock-injector";
 const RELEASE_DEPLOYMENT: &str = "landlock-injector";
 const BUSYBOX: &str = "docker.io/library/busybox:1.36";
+const INJECT: &str = "landlock-injector.io/inject";
 
 async fn client() -> Client {
     assert_eq!(
@@ -32,9 +38,15 @@ async fn client() -> Client {
 
 /// A fresh namespace for one test; deleted at the end by the caller.
 async fn namespace(client: &Client, name: &str) -> String {
+    labelled_namespace(client, name, json!({})).await
+}
+
+/// A fresh namespace with `labels`; deleted at the end by the caller.
+async fn labelled_namespace(client: &Client, name: &str, labels: Value) -> String {
     let api: Api<Namespace> = Api::all(client.clone());
     let ns: Namespace =
-        serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}}))
+            .expect("namespace");
     let _ = api.delete(name, &DeleteParams::default()).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -53,8 +65,19 @@ async fn drop_namespace(client: &Client, name: &str) {
 }
 
 fn pod(name: &str, annotations: Value, script: &str, volumes: Value, mounts: Value) -> Pod {
+    labelled_pod(name, json!({}), annotations, script, volumes, mounts)
+}
+
+fn labelled_pod(
+    name: &str,
+    labels: Value,
+    annotations: Value,
+    script: &str,
+    volumes: Value,
+    mounts: Value,
+) -> Pod {
     serde_json::from_value(json!({
-        "metadata": {"name": name, "annotations": annotations},
+        "metadata": {"name": name, "labels": labels, "annotations": annotations},
         "spec": {
             "restartPolicy": "Never",
             "volumes": volumes,
@@ -86,15 +109,78 @@ async fn wait_done(api: &Api<Pod>, name: &str, limit: Duration) -> Pod {
 }
 
 async fn logs(api: &Api<Pod>, name: &str) -> String {
-    api.logs(
-        name,
-        &LogParams {
-            container: Some("app".to_owned()),
-            ..LogParams::default()
-        },
-    )
-    .await
-    .expect("logs")
+    logs_so_far(api, name)
+        .await
+        .unwrap_or_else(|| panic!("pod {name}: container app has not started"))
+}
+
+/// The app container's log, or None while it has not started yet (the API server answers 400
+/// "is waiting to start: PodInitializing" / "ContainerCreating" until it runs).
+async fn logs_so_far(api: &Api<Pod>, name: &str) -> Option<String> {
+    let params = LogParams {
+        container: Some("app".to_owned()),
+        ..LogParams::default()
+    };
+    match api.logs(name, &params).await {
+        Ok(log) => Some(log),
+        Err(kube::Error::Api(e)) if e.code == 400 && e.message.contains("waiting to start") => None,
+        Err(e) => panic!("logs of pod {name}: {e}"),
+    }
+}
+
+/// The pod as the API server stored it was wrapped by the webhook.
+fn assert_wrapped(pod: &Pod) {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get("landlock-injector.io/status")
+            .map(String::as_str),
+        Some("injected"),
+        "pod {name} was not wrapped: {annotations:?}"
+    );
+    let spec = pod.spec.clone().expect("spec");
+    assert!(
+        spec.containers[0].command.as_ref().expect("command")[0].ends_with("/landlock-shim"),
+        "pod {name}: {:?}",
+        spec.containers[0].command
+    );
+}
+
+/// The pod as the API server stored it was not touched by the webhook.
+fn assert_untouched(pod: &Pod) {
+    let spec = pod.spec.clone().expect("spec");
+    assert!(spec.init_containers.is_none(), "no init container added");
+    assert_eq!(
+        spec.containers[0].command.as_ref().expect("command")[0],
+        "/bin/sh"
+    );
+}
+
+/// Creates `pod` in `namespace` with kubectl, as a user would: Ok(the warnings kubectl
+/// printed), or Err(its error output).
+fn kubectl_create(namespace: &str, pod: &Pod) -> Result<String, String> {
+    let mut child = Command::new("kubectl")
+        .args(["create", "--namespace", namespace, "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("kubectl (required by the e2e suite): {e}"));
+    let body = serde_json::to_vec(pod).expect("json");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&body)
+        .expect("write the pod to kubectl");
+    let out = child.wait_with_output().expect("kubectl");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() {
+        Ok(stderr)
+    } else {
+        Err(stderr)
+    }
 }
 
 fn config_and_secret(ns: &str, version: &str) -> (ConfigMap, Secret) {
@@ -223,9 +309,9 @@ async fn b_config_map_updates_and_secret_renewals_reach_a_running_sandboxed_pod(
     .await
     .expect("create");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !logs(&pods, "watcher")
+    while !logs_so_far(&pods, "watcher")
         .await
-        .contains("seen config-v1 cert-v1")
+        .is_some_and(|log| log.contains("seen config-v1 cert-v1"))
     {
         assert!(Instant::now() < deadline, "the pod never read v1");
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -279,12 +365,7 @@ async fn c_unannotated_pods_are_untouched_and_bad_annotations_are_rejected() {
         )
         .await
         .expect("create");
-    let spec = plain.spec.expect("spec");
-    assert!(spec.init_containers.is_none(), "no init container added");
-    assert_eq!(
-        spec.containers[0].command.as_ref().expect("command")[0],
-        "/bin/sh"
-    );
+    assert_untouched(&plain);
 
     let err = pods
         .create(
@@ -439,5 +520,196 @@ async fn e_a_denied_read_in_a_sandboxed_pod_appears_as_a_landlock_denied_event()
         "{message}"
     );
     assert_eq!(event.type_.as_deref(), Some("Warning"));
+    drop_namespace(&client, &ns).await;
+}
+
+/// Runs `pod` to completion in `ns` and requires the sandbox's verdict in its log.
+async fn runs_sandboxed(pods: &Api<Pod>, name: &str) {
+    let done = wait_done(pods, name, Duration::from_secs(180)).await;
+    let log = logs(pods, name).await;
+    assert_eq!(
+        done.status.and_then(|s| s.phase).as_deref(),
+        Some("Succeeded"),
+        "{log}"
+    );
+    assert!(
+        log.contains("shadow-denied") && log.contains("Permission denied"),
+        "{log}"
+    );
+}
+
+/// A pod with only the label `landlock-injector.io/inject: "true"` is wrapped and sandboxed.
+async fn labelled_pod_is_sandboxed(pods: &Api<Pod>) {
+    let pod = labelled_pod(
+        "labelled",
+        json!({INJECT: "true"}),
+        json!({}),
+        SHADOW_CHECK,
+        json!([]),
+        json!([]),
+    );
+    let created = pods
+        .create(&PostParams::default(), &pod)
+        .await
+        .expect("create");
+    assert_wrapped(&created);
+    runs_sandboxed(pods, "labelled").await;
+}
+
+const SHADOW_CHECK: &str =
+    "if cat /etc/shadow; then echo SHADOW-READ; exit 1; fi; echo shadow-denied";
+
+#[tokio::test]
+#[ignore = "needs a kind cluster with the chart: run tests/e2e/run"]
+async fn f_a_pod_label_alone_opts_in() {
+    let client = client().await;
+    let ns = namespace(&client, "e2e-pod-label").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    labelled_pod_is_sandboxed(&pods).await;
+    drop_namespace(&client, &ns).await;
+}
+
+#[tokio::test]
+#[ignore = "needs a kind cluster with the chart: run tests/e2e/run"]
+async fn g_a_namespace_label_opts_in_every_pod_that_does_not_say_false() {
+    let client = client().await;
+    let ns = labelled_namespace(&client, "e2e-namespace-label", json!({INJECT: "true"})).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let created = pods
+        .create(
+            &PostParams::default(),
+            &pod("plain", json!({}), SHADOW_CHECK, json!([]), json!([])),
+        )
+        .await
+        .expect("create");
+    assert_wrapped(&created);
+    runs_sandboxed(&pods, "plain").await;
+
+    for (name, labels, annotations) in [
+        ("label-false", json!({INJECT: "false"}), json!({})),
+        ("annotation-false", json!({}), json!({INJECT: "false"})),
+    ] {
+        let created = pods
+            .create(
+                &PostParams::default(),
+                &labelled_pod(name, labels, annotations, "true", json!([]), json!([])),
+            )
+            .await
+            .expect("create");
+        assert_untouched(&created);
+    }
+    drop_namespace(&client, &ns).await;
+}
+
+#[tokio::test]
+#[ignore = "needs a kind cluster with the chart: run tests/e2e/run"]
+async fn h_an_opted_in_pod_the_webhook_never_sees_is_admitted_with_a_warning() {
+    let client = client().await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
+    let name = "e2e-never-seen";
+    let _ = pods.delete(name, &DeleteParams::default()).await;
+    let pod = labelled_pod(
+        name,
+        json!({INJECT: "true"}),
+        json!({}),
+        "true",
+        json!([]),
+        json!([]),
+    );
+    let warnings = kubectl_create(RELEASE_NAMESPACE, &pod)
+        .unwrap_or_else(|e| panic!("the pod must be admitted: {e}"));
+    assert!(
+        warnings.contains("Warning:")
+            && warnings.contains("runs UNSANDBOXED")
+            && warnings.contains(&format!(
+                "pods in namespace {RELEASE_NAMESPACE} are never mutated"
+            )),
+        "kubectl printed: {warnings}"
+    );
+    let stored = pods.get(name).await.expect("get");
+    assert_untouched(&stored);
+    let _ = pods.delete(name, &DeleteParams::default()).await;
+}
+
+/// The release runs with `webhook.optIn=label` (tests/e2e/run upgrades it for these tests).
+async fn label_mode(client: &Client) {
+    assert_eq!(
+        std::env::var("LANDLOCK_E2E_OPT_IN").as_deref(),
+        Ok("label"),
+        "the label_mode tests run after tests/e2e/run upgrades the release to webhook.optIn=label"
+    );
+    let configs: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let config = configs
+        .get(RELEASE_DEPLOYMENT)
+        .await
+        .expect("the webhook configuration");
+    let hooks = config.webhooks.unwrap_or_default();
+    assert_eq!(hooks.len(), 2, "optIn label registers two webhook entries");
+    assert!(
+        hooks[0]
+            .object_selector
+            .as_ref()
+            .and_then(|s| s.match_labels.as_ref())
+            .is_some_and(|l| l.get(INJECT).map(String::as_str) == Some("true")),
+        "{hooks:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a kind cluster with the chart: run tests/e2e/run"]
+async fn i_label_mode_wraps_labelled_pods_and_namespaces_and_rejects_annotation_only_pods() {
+    let client = client().await;
+    label_mode(&client).await;
+    let ns = namespace(&client, "e2e-label-mode").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+
+    labelled_pod_is_sandboxed(&pods).await;
+
+    let plain = pods
+        .create(
+            &PostParams::default(),
+            &pod("plain", json!({}), "true", json!([]), json!([])),
+        )
+        .await
+        .expect("a pod that does not opt in is created");
+    assert_untouched(&plain);
+
+    let message = pods
+        .create(
+            &PostParams::default(),
+            &pod(
+                "annotation-only",
+                json!({INJECT: "true"}),
+                "true",
+                json!([]),
+                json!([]),
+            ),
+        )
+        .await
+        .expect_err("an annotation alone never reaches the webhook: rejected")
+        .to_string();
+    assert!(
+        message.contains(&format!("Add the label {INJECT}")),
+        "{message}"
+    );
+
+    let labelled_ns =
+        labelled_namespace(&client, "e2e-label-mode-ns", json!({INJECT: "true"})).await;
+    let in_labelled: Api<Pod> = Api::namespaced(client.clone(), &labelled_ns);
+    for (name, annotations) in [
+        ("plain", json!({})),
+        ("annotation-only", json!({INJECT: "true"})),
+    ] {
+        let created = in_labelled
+            .create(
+                &PostParams::default(),
+                &pod(name, annotations, SHADOW_CHECK, json!([]), json!([])),
+            )
+            .await
+            .expect("create in a labelled namespace");
+        assert_wrapped(&created);
+        runs_sandboxed(&in_labelled, name).await;
+    }
+    drop_namespace(&client, &labelled_ns).await;
     drop_namespace(&client, &ns).await;
 }
