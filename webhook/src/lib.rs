@@ -22,7 +22,7 @@
 //! | [`commands`] | the subcommands, given their parsed options |
 //! | [`panic_guard`] | what a panic becomes: a failed request or lookup, not a dead process |
 //! | [`denials`] | `landlock-webhook denials`: the node agent reporting Landlock denials |
-//! | [`suggest`] | `landlock-webhook suggest`: shim output in, the policy that lets it run out |
+//! | [`suggest`] | `landlock-webhook suggest`: shim output and denial lines in, the policy that lets it run out |
 
 pub mod annotations;
 pub mod commands;

@@ -52,14 +52,15 @@ enum Command {
     },
     /// Report Landlock denials on this node: a JSON line each on stdout, /metrics, pod Events.
     Denials(DenialsArgs),
-    /// Read shim output (learn lines; `kubectl logs --all-containers --prefix`) from FILEs or
-    /// stdin and print the policy that lets the workload run sandboxed.
+    /// Read shim output (learn lines; `kubectl logs --all-containers --prefix`) and denial lines
+    /// (`landlock-webhook denials`) from FILEs or stdin and print the policy that lets the
+    /// workload run sandboxed.
     Suggest {
         /// yaml: the metadata.annotations to paste; kubectl: the `kubectl annotate` command;
         /// flags: the shim flags, `NAME: FLAGS...` per container.
         #[arg(long, value_enum, default_value_t = webhook::suggest::Format::Yaml)]
         format: webhook::suggest::Format,
-        /// Files of shim output; stdin when none.
+        /// Files of shim output or denial lines; stdin when none.
         files: Vec<PathBuf>,
     },
 }

@@ -36,7 +36,7 @@ impl Grant {
 }
 
 /// The Landlock filesystem right a `fs.*` blocker names (the kernel's `fs_access_strings`).
-fn fs_right(blocker: &str) -> Option<AccessFs> {
+pub fn fs_right(blocker: &str) -> Option<AccessFs> {
     Some(match blocker.strip_prefix("fs.")? {
         "execute" => AccessFs::Execute,
         "write_file" => AccessFs::WriteFile,

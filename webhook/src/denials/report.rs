@@ -11,6 +11,9 @@ use super::joiner::Denial;
 use super::pods::PodRef;
 use super::record::Object;
 
+/// The first key of a denial line (the `rename` of [`DenialLine::blockers`]).
+pub const KEY: &str = "landlock-denial";
+
 /// Why a denial names no pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -159,5 +162,14 @@ impl DenialLine {
     /// The line as JSON (one line, no newline).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Recognises a denial line: `None` when `line` is not one (it does not start with
+    /// `{"landlock-denial"`), `Some(Err)` when it is one but malformed.
+    pub fn parse(line: &str) -> Option<Result<Self, serde_json::Error>> {
+        let line = line.trim();
+        let rest = line.strip_prefix('{')?.trim_start();
+        rest.strip_prefix(&format!("\"{KEY}\""))?;
+        Some(serde_json::from_str(line))
     }
 }

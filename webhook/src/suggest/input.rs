@@ -5,6 +5,9 @@
 use init_shim::Profile;
 use init_shim::grants::Grants;
 use init_shim::learn::line;
+use init_shim::learn::record::Need;
+
+use crate::suggest::denials::DenialLines;
 
 /// Where an observation came from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -26,6 +29,9 @@ pub struct Observation {
     pub profile: Option<Profile>,
     /// Things worth telling the user (paths not suggested and why).
     pub notes: Vec<String>,
+    /// Paths used, still to fold with the other uses of the same source
+    /// ([`crate::suggest::fold`]) into `grants`.
+    pub uses: Vec<Need>,
 }
 
 /// A line that is an observation but cannot be read.
@@ -49,6 +55,11 @@ pub struct Recognised {
     pub profile: Option<Profile>,
     /// Things worth telling the user.
     pub notes: Vec<String>,
+    /// Who, when the line itself says (denial lines name the pod they happened in; the
+    /// kubectl prefix of the agent's log names the agent): replaces the prefix.
+    pub source: Option<Source>,
+    /// Paths used, still to fold with the other uses of the same source.
+    pub uses: Vec<Need>,
 }
 
 /// Recognises one kind of line.
@@ -78,6 +89,8 @@ impl Recogniser for LearnLines {
                         grants: learned.suggest,
                         profile: Some(profile),
                         notes,
+                        source: None,
+                        uses: Vec::new(),
                     })
                 }),
         )
@@ -86,7 +99,7 @@ impl Recogniser for LearnLines {
 
 /// Every kind of line `suggest` understands.
 pub fn recognisers() -> Vec<Box<dyn Recogniser>> {
-    vec![Box::new(LearnLines)]
+    vec![Box::new(LearnLines), Box::new(DenialLines)]
 }
 
 /// Splits kubectl's `--prefix` (`[pod/NAME/CONTAINER] `) off a line.
@@ -128,10 +141,11 @@ pub fn read(
                 None => continue,
                 Some(Ok(found)) => {
                     out.push(Observation {
-                        source: source.clone(),
+                        source: found.source.unwrap_or_else(|| source.clone()),
                         grants: found.grants,
                         profile: found.profile,
                         notes: found.notes,
+                        uses: found.uses,
                     });
                     break;
                 }

@@ -106,6 +106,7 @@ mod tests {
             grants,
             profile: Some(Profile::Default),
             notes: vec![],
+            uses: vec![],
         }
     }
 

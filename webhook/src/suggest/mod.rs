@@ -1,16 +1,20 @@
 //! `landlock-webhook suggest`: reads shim output (learn lines, from `kubectl logs` or a plain
-//! run) and prints the policy that lets the workload run sandboxed, per container.
+//! run) and the denial lines of `landlock-webhook denials`, and prints the policy that lets the
+//! workload run sandboxed, per container.
 //!
 //! | module | decides |
 //! |---|---|
 //! | [`input`] | which lines are observations, and of which pod and container |
+//! | [`denials`] | what a denial line asks for (a path, a port, or nothing an annotation can allow) |
+//! | [`fold`] | which directories the paths named one by one fold into (the learn-mode rules) |
 //! | [`merge`] | one policy per container from every replica, and where replicas disagree |
 //! | [`render`] | the output: annotations (YAML), a `kubectl annotate` command, shim flags |
 //!
 //! Observations are in the annotation vocabulary ([`init_shim::grants::Grants`]), whatever
-//! line they came from: a new kind of line (the denial reports of `landlock-webhook denials`)
-//! is one more [`input::Recogniser`].
+//! line they came from: each kind of line is one [`input::Recogniser`].
 
+pub mod denials;
+pub mod fold;
 pub mod input;
 pub mod merge;
 pub mod render;
@@ -36,7 +40,7 @@ pub enum SuggestError {
     Input(#[from] input::InputError),
     /// Nothing to suggest from.
     #[error(
-        "no learn lines in the input ({0}): run the workload with landlock-injector.io/mode: learn (or landlock-shim --mode learn) and pass its logs"
+        "no learn or denial lines in the input ({0}): run the workload with landlock-injector.io/mode: learn (or landlock-shim --mode learn) and pass its logs, or pass the output of landlock-webhook denials"
     )]
     Empty(String),
 }
@@ -80,12 +84,14 @@ pub fn suggest(texts: &[(String, String)], format: Format) -> Result<Suggestion,
     for (name, text) in texts {
         observations.extend(input::read(name, text, &input::recognisers())?);
     }
+    fold::fold_uses(&mut observations);
     if observations.is_empty() {
         let names: Vec<&str> = texts.iter().map(|(n, _)| n.as_str()).collect();
         return Err(SuggestError::Empty(names.join(", ")));
     }
     let merged = merge::merge(&observations);
     let mut notes = merged.notes.clone();
+    notes.extend(denials::additions_only(&observations));
     notes.extend(observations.iter().flat_map(|o| o.notes.iter().cloned()));
     notes.sort();
     notes.dedup();
