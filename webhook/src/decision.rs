@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use init_shim::{Mode, Policy, PolicyPath};
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use k8s_openapi::api::core::v1::Container;
 
 use crate::annotations::{
     self, AnnotationError, Annotations, Defaults, PREFIX, STATUS, STATUS_INJECTED,
@@ -24,6 +24,7 @@ use crate::entrypoint::{self, EntrypointError, ImageConfig};
 use crate::installer::{self, Names};
 use crate::opt_in::{self, NamespaceMeta, OptIn, OptInError, PodHead};
 use crate::patch::PatchError;
+use crate::pod_spec::{ContainerView, PodView, SpecView};
 
 /// Image configurations by image reference, or why the lookup failed.
 pub type Images = BTreeMap<String, Result<ImageConfig, String>>;
@@ -85,7 +86,7 @@ pub enum Denial {
 /// A pod that will be wrapped, before its image configurations are known.
 #[derive(Debug, Clone)]
 pub struct Injection {
-    pod: Pod,
+    pod: PodView,
     annotations: Annotations,
     defaults: Defaults,
     names: Names,
@@ -107,7 +108,7 @@ pub fn decide(
         OptIn::Out { reason, warnings } => return Ok(Decision::Skip(Skip { reason, warnings })),
         OptIn::In { defaults, .. } => defaults,
     };
-    let pod: Pod = serde_json::from_str(object).map_err(|e| Denial::NotAPod(e.to_string()))?;
+    let pod: PodView = serde_json::from_str(object).map_err(|e| Denial::NotAPod(e.to_string()))?;
     let spec = pod.spec.as_ref().ok_or(Denial::NoSpec)?;
     let names: Vec<&str> = installer::all_containers(spec)
         .map(|c| c.name.as_str())
@@ -145,7 +146,7 @@ pub fn decide(
 }
 
 /// Every container with its list and index, init containers first.
-fn containers(spec: &PodSpec) -> impl Iterator<Item = (ContainerList, usize, &Container)> {
+fn containers(spec: &SpecView) -> impl Iterator<Item = (ContainerList, usize, &ContainerView)> {
     let inits = spec.init_containers.iter().flatten().enumerate();
     let apps = spec.containers.iter().enumerate();
     inits
@@ -154,11 +155,11 @@ fn containers(spec: &PodSpec) -> impl Iterator<Item = (ContainerList, usize, &Co
 }
 
 impl Injection {
-    fn spec(&self) -> Option<&PodSpec> {
+    fn spec(&self) -> Option<&SpecView> {
         self.pod.spec.as_ref()
     }
 
-    fn target(&self, list: ContainerList, index: usize) -> Option<&Container> {
+    fn target(&self, list: ContainerList, index: usize) -> Option<&ContainerView> {
         let spec = self.spec()?;
         match list {
             ContainerList::Init => spec.init_containers.as_ref()?.get(index),
@@ -175,11 +176,6 @@ impl Injection {
             .filter(|c| entrypoint::needs_image(c.command.as_ref()))
             .map(|c| c.image.clone().unwrap_or_default())
             .collect()
-    }
-
-    /// The pod the images are looked up for (its pull secrets).
-    pub fn pod(&self) -> &Pod {
-        &self.pod
     }
 
     /// The edits that wrap every target container, given the image configurations.
@@ -212,7 +208,7 @@ impl Injection {
     /// exec probes and hooks are wrapped.
     fn policy(
         &self,
-        container: &Container,
+        container: &ContainerView,
         warnings: &mut Vec<String>,
     ) -> Result<(Policy, bool), Denial> {
         let settings = self.annotations.effective(&container.name, &self.defaults);
@@ -267,7 +263,7 @@ impl Injection {
 
     fn wrap(
         &self,
-        container: &Container,
+        container: &ContainerView,
         list: ContainerList,
         index: usize,
         images: &Images,

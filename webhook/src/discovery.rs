@@ -12,8 +12,8 @@
 //! This runs in the webhook and is switched off by `discover: "false"`. The shim discovers
 //! kubelet-written volumes again at runtime (that catches volumes other webhooks add later).
 
+use crate::pod_spec::{ContainerView, VolumeView};
 use init_shim::{Access, PolicyPath};
-use k8s_openapi::api::core::v1::{Container, Volume};
 
 /// cert-manager's CSI driver.
 pub const CERT_MANAGER_CSI: &str = "csi.cert-manager.io";
@@ -55,8 +55,8 @@ pub struct MountPathError {
 /// The grants `container`'s mounts of `volumes` imply. `annotated` tells whether a path is
 /// already granted by an annotation (hostPath mounts are granted only that way).
 pub fn discover(
-    container: &Container,
-    volumes: &[Volume],
+    container: &ContainerView,
+    volumes: &[VolumeView],
     annotated: impl Fn(&PolicyPath) -> bool,
 ) -> Result<Discovered, MountPathError> {
     let mut out = Discovered::default();
@@ -136,11 +136,11 @@ mod tests {
     fn pod_parts(
         volumes: serde_json::Value,
         mounts: serde_json::Value,
-    ) -> (Container, Vec<Volume>) {
-        let container: Container =
+    ) -> (ContainerView, Vec<VolumeView>) {
+        let container: ContainerView =
             serde_json::from_value(json!({"name": "app", "image": "x", "volumeMounts": mounts}))
                 .expect("container");
-        let volumes: Vec<Volume> = serde_json::from_value(volumes).expect("volumes");
+        let volumes: Vec<VolumeView> = serde_json::from_value(volumes).expect("volumes");
         (container, volumes)
     }
 

@@ -5,7 +5,9 @@
 //! are never touched.
 
 use init_shim::{Mode, Profile};
-use k8s_openapi::api::core::v1::{Container, LifecycleHandler, Probe, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{Container, Volume, VolumeMount};
+
+use crate::pod_spec::{ContainerView, Handler};
 
 /// Which container list of the pod spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,22 +65,21 @@ impl ExecHook {
     }
 
     /// Its command in `container`, if it is an exec hook with a command.
-    pub fn command(self, container: &Container) -> Option<&Vec<String>> {
-        fn probe(p: Option<&Probe>) -> Option<&Vec<String>> {
-            p?.exec.as_ref()?.command.as_ref()
-        }
-        fn hook(h: Option<&LifecycleHandler>) -> Option<&Vec<String>> {
-            h?.exec.as_ref()?.command.as_ref()
-        }
+    pub fn command(self, container: &ContainerView) -> Option<&Vec<String>> {
         let lifecycle = container.lifecycle.as_ref();
-        match self {
-            ExecHook::Liveness => probe(container.liveness_probe.as_ref()),
-            ExecHook::Readiness => probe(container.readiness_probe.as_ref()),
-            ExecHook::Startup => probe(container.startup_probe.as_ref()),
-            ExecHook::PostStart => hook(lifecycle.and_then(|l| l.post_start.as_ref())),
-            ExecHook::PreStop => hook(lifecycle.and_then(|l| l.pre_stop.as_ref())),
-        }
-        .filter(|c| !c.is_empty())
+        let handler: Option<&Handler> = match self {
+            ExecHook::Liveness => container.liveness_probe.as_ref(),
+            ExecHook::Readiness => container.readiness_probe.as_ref(),
+            ExecHook::Startup => container.startup_probe.as_ref(),
+            ExecHook::PostStart => lifecycle.and_then(|l| l.post_start.as_ref()),
+            ExecHook::PreStop => lifecycle.and_then(|l| l.pre_stop.as_ref()),
+        };
+        handler?
+            .exec
+            .as_ref()?
+            .command
+            .as_ref()
+            .filter(|c| !c.is_empty())
     }
 }
 

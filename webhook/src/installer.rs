@@ -13,12 +13,13 @@ use std::collections::BTreeMap;
 use init_shim::flags::names::INSTALL;
 use init_shim::install::FILE_NAME;
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, PodSpec, ResourceRequirements, SeccompProfile,
+    Capabilities, Container, EmptyDirVolumeSource, ResourceRequirements, SeccompProfile,
     SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::config::{self, Config};
+use crate::pod_spec::{ContainerView, SpecView};
 
 /// The names one injection uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +45,7 @@ pub fn shim_in_image() -> String {
 }
 
 /// Every container of the spec, init containers first.
-pub fn all_containers(spec: &PodSpec) -> impl Iterator<Item = &Container> {
+pub fn all_containers(spec: &SpecView) -> impl Iterator<Item = &ContainerView> {
     spec.init_containers
         .iter()
         .flatten()
@@ -77,7 +78,7 @@ fn overlaps(a: &str, b: &str) -> bool {
 }
 
 /// Names that collide with nothing in `spec`.
-pub fn choose_names(spec: &PodSpec) -> Names {
+pub fn choose_names(spec: &SpecView) -> Names {
     let volumes: Vec<&str> = spec
         .volumes
         .iter()
@@ -120,7 +121,7 @@ pub fn is_shim_image(image: &str, configured: &str) -> bool {
 /// The names of an earlier injection into this spec, found through its installer: an init
 /// container of the configured shim image running `/landlock-shim install DIR`, with an
 /// emptyDir volume mounted at DIR.
-pub fn existing_names(spec: &PodSpec, config: &Config) -> Option<Names> {
+pub fn existing_names(spec: &SpecView, config: &Config) -> Option<Names> {
     let shim = shim_in_image();
     spec.init_containers.iter().flatten().find_map(|c| {
         if !c
@@ -234,7 +235,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn spec(value: serde_json::Value) -> PodSpec {
+    fn spec(value: serde_json::Value) -> SpecView {
         serde_json::from_value(value).expect("spec")
     }
 
@@ -307,7 +308,7 @@ mod tests {
         );
     }
 
-    fn with_installer(image: &str, volume: serde_json::Value) -> PodSpec {
+    fn with_installer(image: &str, volume: serde_json::Value) -> SpecView {
         spec(json!({
             "volumes": [volume],
             "initContainers": [{"name": "landlock-shim-install", "image": image,

@@ -9,6 +9,7 @@
 //! | [`opt_in`] | whether a pod is wrapped at all (pod label, pod annotation, namespace label) |
 //! | [`namespaces`], [`namespace_watch`] | where a namespace's labels and annotations come from |
 //! | [`decision`] | what happens to an opted-in pod: skip, or an injection and then its edits (pure) |
+//! | [`pod_spec`] | the parts of a pod the decision reads, parsed without the rest |
 //! | [`annotations`] | what the `landlock-injector.io/*` annotations ask for |
 //! | [`discovery`] | which grants a container's volume mounts imply |
 //! | [`entrypoint`] | what a wrapped container runs (command, args, image ENTRYPOINT/CMD) |
@@ -40,6 +41,7 @@ pub mod namespaces;
 pub mod opt_in;
 pub mod panic_guard;
 pub mod patch;
+pub mod pod_spec;
 pub mod registry;
 pub mod resolve;
 pub mod review;

@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 
 use base64::Engine as _;
+use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -236,11 +237,14 @@ pub async fn admit_parsed(
         Decision::Wrap(injection) => injection,
     };
     let mut images = Images::new();
-    for image in injection.images() {
-        let found = lookups
-            .resolve(&image, injection.pod(), Some(namespace))
-            .await;
-        images.insert(image, found);
+    let wanted = injection.images();
+    if !wanted.is_empty() {
+        // The registry reader needs the whole pod (its pull secrets, its service account).
+        let pod: Pod = serde_json::from_str(object).map_err(|e| Denial::NotAPod(e.to_string()))?;
+        for image in wanted {
+            let found = lookups.resolve(&image, &pod, Some(namespace)).await;
+            images.insert(image, found);
+        }
     }
     let mut edits = injection.apply(&images)?;
     let patch = patch::operations(&edits)?;
