@@ -2,7 +2,6 @@
 //! loopback): what the webhook does for containers without `command`, including every way the
 //! registry can fail to answer.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -92,7 +91,7 @@ async fn containers_without_command_get_the_image_entrypoint_and_cmd_and_the_cac
         ["/docker-entrypoint.sh"]
     );
     assert_eq!(container["args"], json!(["nginx", "-g", "daemon off;"]));
-    assert_eq!(resolver.counters.resolved.load(Ordering::Relaxed), 1);
+    assert_eq!(resolver.counters.resolved(), 1);
 
     // spec.args replaces CMD; the same image again comes from the cache.
     let (_, container) = review_with(&admission_review(&image, Some(&["-v"])), &resolver).await;
@@ -103,7 +102,7 @@ async fn containers_without_command_get_the_image_entrypoint_and_cmd_and_the_cac
     );
     assert_eq!(container["args"], json!(["-v"]));
     assert_eq!(
-        resolver.counters.cache_hits.load(Ordering::Relaxed),
+        resolver.counters.cache_hits.get(),
         1,
         "the second lookup hit the cache"
     );
@@ -158,7 +157,7 @@ async fn a_private_image_is_read_with_the_pull_secret_and_refused_without() {
             message.contains(&format!("registry {}", registry.host())),
             "{message}"
         );
-        assert_eq!(resolver.counters.failed.load(Ordering::Relaxed), 1);
+        assert_eq!(resolver.counters.failed(), 1);
     }
 }
 
@@ -242,10 +241,7 @@ async fn every_way_a_registry_fails_is_a_denial_naming_container_image_and_cause
             let (response, _) = review_with(&admission_review(image, None), &resolver).await;
             assert_denied_naming(&response, image, cause);
         }
-        assert_eq!(
-            resolver.counters.failed.load(Ordering::Relaxed),
-            7 * (round + 1)
-        );
+        assert_eq!(resolver.counters.failed(), 7 * (round + 1));
     }
 }
 

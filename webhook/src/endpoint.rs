@@ -1,8 +1,6 @@
 //! `/mutate`: [`crate::review::review`] behind the server's [`Admission`] trait, so the HTTPS
 //! path and `landlock-webhook review` run the very same code.
 
-use std::sync::atomic::Ordering;
-
 use axum::body::Bytes;
 use axum::http::StatusCode;
 
@@ -50,12 +48,7 @@ impl<S: PullSecrets + 'static> Admission for Endpoint<S> {
         }
     }
 
-    fn registry_totals(&self) -> (u64, u64, u64) {
-        let c = &self.registry.counters;
-        (
-            c.resolved.load(Ordering::Relaxed),
-            c.failed.load(Ordering::Relaxed),
-            c.cache_hits.load(Ordering::Relaxed),
-        )
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.registry.counters.register(registry);
     }
 }

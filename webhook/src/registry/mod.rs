@@ -12,8 +12,9 @@ pub mod cluster_secrets;
 pub mod pull_secrets;
 pub mod trust;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
@@ -121,15 +122,46 @@ fn quote(text: &str) -> String {
     clean
 }
 
-/// Lookup counters, for `/metrics`.
-#[derive(Debug, Default)]
+/// Lookup counters for `/metrics`: prometheus-client counters the server registers once
+/// ([`Counters::register`]).
+#[derive(Debug, Clone, Default)]
 pub struct Counters {
-    /// Lookups answered by the registry.
-    pub resolved: AtomicU64,
-    /// Lookups that failed.
-    pub failed: AtomicU64,
+    /// Lookups by result: `resolved` (answered by the registry), `failed`.
+    pub lookups: Family<[(&'static str, &'static str); 1], Counter>,
     /// Lookups answered from the cache.
-    pub cache_hits: AtomicU64,
+    pub cache_hits: Counter,
+}
+
+impl Counters {
+    /// Counts one lookup the registry answered (`ok`) or that failed.
+    pub fn lookup(&self, ok: bool) {
+        let result = if ok { "resolved" } else { "failed" };
+        self.lookups.get_or_create(&[("result", result)]).inc();
+    }
+
+    /// Lookups answered by the registry so far.
+    pub fn resolved(&self) -> u64 {
+        self.lookups.get_or_create(&[("result", "resolved")]).get()
+    }
+
+    /// Lookups that failed so far.
+    pub fn failed(&self) -> u64 {
+        self.lookups.get_or_create(&[("result", "failed")]).get()
+    }
+
+    /// Registers the counters as `registry_lookups{result}` and `image_cache_hits`.
+    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register(
+            "registry_lookups",
+            "Image configuration lookups in a registry",
+            self.lookups.clone(),
+        );
+        registry.register(
+            "image_cache_hits",
+            "Image configurations served from the cache",
+            self.cache_hits.clone(),
+        );
+    }
 }
 
 /// Reads image configurations from registries.
@@ -272,7 +304,7 @@ impl<S: PullSecrets> Registry<S> {
         let identity = credentials.as_ref().map_or("", |c| c.username.as_str());
         let key = format!("{identity}@{}", reference.whole());
         if let Some((_, config)) = self.cache.get(&key, Instant::now()) {
-            self.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+            self.counters.cache_hits.inc();
             return Ok(config);
         }
         let auth = credentials.map_or(RegistryAuth::Anonymous, |c| {
@@ -314,12 +346,7 @@ impl<S: PullSecrets> ImageResolver for Registry<S> {
                 humantime::format_duration(budget)
             )),
         };
-        let counter = if result.is_ok() {
-            &self.counters.resolved
-        } else {
-            &self.counters.failed
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.counters.lookup(result.is_ok());
         result
     }
 }

@@ -7,6 +7,9 @@
 //! | `landlock_webhook_registry_lookups_total` | counter | `result`: `resolved`, `failed` |
 //! | `landlock_webhook_image_cache_hits_total` | counter | |
 //! | `landlock_webhook_certificate_reloads_total` | counter | |
+//!
+//! The registry's counters belong to the registry reader and are registered here once, through
+//! [`super::Admission::register_metrics`].
 
 use std::fmt::Write as _;
 
@@ -29,19 +32,12 @@ struct OutcomeLabel {
     outcome: Outcome,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct ResultLabel {
-    result: &'static str,
-}
-
 /// Every metric the server exports.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     requests: Family<OutcomeLabel, Counter>,
     duration: Histogram,
-    lookups: Family<ResultLabel, Counter>,
-    cache_hits: Counter,
     reloads: Counter,
 }
 
@@ -61,18 +57,6 @@ impl Default for Metrics {
             "Time to answer an admission request",
             duration.clone(),
         );
-        let lookups = Family::<ResultLabel, Counter>::default();
-        registry.register(
-            "registry_lookups",
-            "Image configuration lookups in a registry",
-            lookups.clone(),
-        );
-        let cache_hits = Counter::default();
-        registry.register(
-            "image_cache_hits",
-            "Image configurations served from the cache",
-            cache_hits.clone(),
-        );
         let reloads = Counter::default();
         registry.register(
             "certificate_reloads",
@@ -83,8 +67,6 @@ impl Default for Metrics {
             registry,
             requests,
             duration,
-            lookups,
-            cache_hits,
             reloads,
         }
     }
@@ -97,14 +79,9 @@ impl Metrics {
         self.duration.observe(seconds);
     }
 
-    /// Sets the registry counters to the totals the admission core reports.
-    pub fn set_registry_totals(&self, resolved: u64, failed: u64, cache_hits: u64) {
-        for (result, total) in [("resolved", resolved), ("failed", failed)] {
-            let counter = self.lookups.get_or_create(&ResultLabel { result });
-            counter.inc_by(total.saturating_sub(counter.get()));
-        }
-        self.cache_hits
-            .inc_by(cache_hits.saturating_sub(self.cache_hits.get()));
+    /// The registry, for metrics owned elsewhere to register themselves once, at start.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
     }
 
     /// Counts one certificate reload.
@@ -127,12 +104,16 @@ mod tests {
 
     #[test]
     fn counts_show_up_in_the_text_format() {
-        let metrics = Metrics::default();
+        let mut metrics = Metrics::default();
+        let registry = crate::registry::Counters::default();
+        registry.register(metrics.registry_mut());
         metrics.observe(Outcome::Mutated, 0.001);
         metrics.observe(Outcome::Denied, 0.002);
         metrics.observe(Outcome::Mutated, 0.001);
-        metrics.set_registry_totals(3, 1, 2);
-        metrics.set_registry_totals(3, 1, 5);
+        for ok in [true, true, false, true] {
+            registry.lookup(ok);
+        }
+        registry.cache_hits.inc_by(5);
         let text = metrics.render();
         for line in [
             "landlock_webhook_admission_requests_total{outcome=\"mutated\"} 2",

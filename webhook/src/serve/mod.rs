@@ -231,9 +231,11 @@ pub async fn serve_on<A: Admission>(
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
 
     let draining = Arc::new(AtomicBool::new(false));
+    let mut metrics = metrics::Metrics::default();
+    admission.register_metrics(metrics.registry_mut());
     let state = Arc::new(routes::AppState {
         admission,
-        metrics: Arc::new(metrics::Metrics::default()),
+        metrics: Arc::new(metrics),
         draining: draining.clone(),
         request_timeout: options.request_timeout,
     });

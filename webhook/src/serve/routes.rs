@@ -31,10 +31,8 @@ pub trait Admission: Send + Sync + 'static {
     /// Reviews one AdmissionReview body.
     fn review(&self, body: Bytes) -> impl Future<Output = Answer> + Send;
 
-    /// Registry lookups (resolved, failed) and image cache hits so far, for `/metrics`.
-    fn registry_totals(&self) -> (u64, u64, u64) {
-        (0, 0, 0)
-    }
+    /// Registers the metrics the admission logic owns (once, before serving).
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 
 /// Shared by every request.
@@ -129,8 +127,6 @@ async fn ready<A: Admission>(State(state): State<Arc<AppState<A>>>) -> Response 
 }
 
 async fn metrics<A: Admission>(State(state): State<Arc<AppState<A>>>) -> Response {
-    let (resolved, failed, hits) = state.admission.registry_totals();
-    state.metrics.set_registry_totals(resolved, failed, hits);
     (
         [(
             header::CONTENT_TYPE,
