@@ -4,19 +4,18 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use crate::config::Config;
 use crate::endpoint::Endpoint;
-use crate::inject;
-use crate::namespace_watch::ClusterNamespaces;
-use crate::namespaces::{Fallback, Known, NamespaceSource, With};
-use crate::opt_in::NamespaceMeta;
-use crate::registry::{
+use webhook::config::Config;
+use webhook::inject;
+use webhook::namespace_watch::ClusterNamespaces;
+use webhook::namespaces::{Fallback, Known, With};
+use webhook::registry::{
     Registry, RegistryOptions, Secrets, cluster_secrets::ClusterSecrets, install_crypto_provider,
     pull_secrets::Fixed, trust,
 };
-use crate::resolve::{ImageResolver, Offline};
-use crate::review;
-use crate::serve::{self, ServeOptions};
+use webhook::resolve::{ImageResolver, Offline};
+use webhook::review;
+use webhook::serve::{self, ServeOptions};
 
 /// Options shared by every subcommand.
 #[derive(Debug, Clone)]
@@ -52,17 +51,11 @@ impl ImageResolver for Resolver {
         image: &str,
         pod: &k8s_openapi::api::core::v1::Pod,
         namespace: Option<&str>,
-    ) -> Result<crate::entrypoint::ImageConfig, String> {
+    ) -> Result<webhook::entrypoint::ImageConfig, String> {
         match self {
             Resolver::Registry(r) => r.resolve(image, pod, namespace).await,
             Resolver::Offline(o) => o.resolve(image, pod, namespace).await,
         }
-    }
-}
-
-impl NamespaceSource for Resolver {
-    async fn namespace(&self, _name: &str) -> Result<Option<NamespaceMeta>, String> {
-        Ok(None)
     }
 }
 

@@ -1,15 +1,15 @@
-//! `/mutate`: [`crate::review::review`] behind the server's [`Admission`] trait, so the HTTPS
+//! `/mutate`: [`webhook::review::review`] behind the server's [`Admission`] trait, so the HTTPS
 //! path and `landlock-webhook review` run the very same code.
 
 use axum::body::Bytes;
 use axum::http::StatusCode;
 
-use crate::config::Config;
-use crate::namespace_watch::ClusterNamespaces;
-use crate::namespaces::{Fallback, Known, With};
-use crate::registry::{Registry, pull_secrets::PullSecrets};
-use crate::review::{self, Outcome};
-use crate::serve::{Admission, Answer};
+use webhook::config::Config;
+use webhook::namespace_watch::ClusterNamespaces;
+use webhook::namespaces::{Fallback, Known, With};
+use webhook::registry::{Registry, pull_secrets::PullSecrets};
+use webhook::review::{self, Outcome};
+use webhook::serve::{Admission, Answer};
 
 /// The admission logic the server runs.
 pub struct Endpoint<S> {

@@ -19,20 +19,17 @@
 //! | [`resolve`], [`registry`] | where image configurations come from |
 //! | [`inject`] | `landlock-webhook inject`: manifests in, injected manifests out |
 //! | [`config`] | the admission configuration |
-//! | [`serve`], [`endpoint`] | `landlock-webhook serve` and its `/mutate` |
-//! | [`commands`] | the subcommands, given their parsed options |
+//! | [`serve`] | `landlock-webhook serve` (the binary puts the review behind its `/mutate`) |
 //! | [`panic_guard`] | what a panic becomes: a failed request or lookup, not a dead process |
 //! | [`denials`] | `landlock-webhook denials`: the node agent reporting Landlock denials |
 //! | [`suggest`] | `landlock-webhook suggest`: shim output and denial lines in, the policy that lets it run out |
 
 pub mod annotations;
-pub mod commands;
 pub mod config;
 pub mod decision;
 pub mod denials;
 pub mod discovery;
 pub mod edits;
-pub mod endpoint;
 pub mod entrypoint;
 pub mod inject;
 pub mod installer;

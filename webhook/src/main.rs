@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use webhook::commands::{self, Common, Lookup};
+
+mod commands;
+mod endpoint;
+
+use commands::{Common, Lookup};
 use webhook::config::Config;
 use webhook::registry::RegistryOptions;
 use webhook::serve::tls_reload::CertFiles;
