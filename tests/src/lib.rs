@@ -4,6 +4,7 @@ pub mod admission_policy;
 pub mod admit;
 pub mod audit;
 pub mod chart;
+pub mod fuzz;
 pub mod netns;
 pub mod pod_runner;
 pub mod registry;

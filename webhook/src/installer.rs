@@ -52,9 +52,15 @@ pub fn all_containers(spec: &SpecView) -> impl Iterator<Item = &ContainerView> {
         .chain(&spec.containers)
 }
 
-/// The first of `base`, `base-1`, `base-2`, ... that `taken` does not reject.
+/// Most suffixes tried before giving up: a mount at `/` (or an empty mountPath, which
+/// admission sees before validation) overlaps every candidate directory, and an unbounded
+/// search then never ends (found by tests/fuzz's `review` target).
+const MAX_SUFFIX: u32 = 1024;
+
+/// The first of `base`, `base-1`, `base-2`, ... that `taken` does not reject; `base` when the
+/// first [`MAX_SUFFIX`] are all taken.
 fn free(base: &str, taken: impl Fn(&str) -> bool) -> String {
-    (0..)
+    (0..=MAX_SUFFIX)
         .map(|n| {
             if n == 0 {
                 base.to_owned()

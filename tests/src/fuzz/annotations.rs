@@ -1,0 +1,149 @@
+//! The `landlock-injector.io/*` annotations, through `webhook::annotations::parse`: maps whose
+//! keys are the real settings (pod-level or `<container>.<setting>`, for containers the pod has
+//! or not) or anything, and whose values are the words the settings take, lists of them, or
+//! anything. What parses must merge as documented: every container's effective paths and ports
+//! are the pod's plus its own.
+
+use std::collections::BTreeMap;
+
+use arbitrary::{Arbitrary, Unstructured};
+use init_shim::{Mode, Profile};
+use webhook::annotations::{Defaults, PREFIX, parse};
+
+use super::Word;
+
+const SETTINGS: &[&str] = &[
+    "inject",
+    "status",
+    "read",
+    "read-exec",
+    "write",
+    "write-exec",
+    "bind-tcp",
+    "connect-tcp",
+    "mode",
+    "profile",
+    "discover",
+    "wrap-exec",
+    "unknown",
+];
+const VALUES: &[&str] = &[
+    "true",
+    "false",
+    "injected",
+    "spec",
+    "mounts",
+    "enforce",
+    "best-effort",
+    "dry-run",
+    "learn",
+    "default",
+    "minimal",
+    "none",
+    "/srv",
+    "/etc/app",
+    "/",
+    "/etc",
+    "/data/../etc",
+    "//x",
+    "/x/",
+    "relative",
+    "",
+    " /srv",
+    "8080",
+    "0",
+    "65535",
+    "65536",
+    "5432,443",
+    "-1",
+];
+const CONTAINERS: &[&str] = &["web", "sidecar", "init", "a.b", "", "Web"];
+
+#[derive(Arbitrary, Debug)]
+enum Key {
+    Pod(Word),
+    Container(Word, Word),
+    Any(String),
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    containers: Vec<Word>,
+    annotations: Vec<(Key, Word)>,
+    default_mode: Option<u8>,
+    default_profile: Option<Word>,
+}
+
+/// The target.
+pub fn run(data: &[u8]) {
+    let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let containers: Vec<String> = input
+        .containers
+        .iter()
+        .map(|w| w.pick(CONTAINERS))
+        .collect();
+    let annotations: BTreeMap<String, String> = input
+        .annotations
+        .iter()
+        .map(|(key, value)| {
+            let key = match key {
+                Key::Pod(setting) => format!("{PREFIX}{}", setting.pick(SETTINGS)),
+                Key::Container(container, setting) => format!(
+                    "{PREFIX}{}.{}",
+                    container.pick(CONTAINERS),
+                    setting.pick(SETTINGS)
+                ),
+                Key::Any(key) => key.clone(),
+            };
+            (key, value.pick(VALUES))
+        })
+        .collect();
+    let names: Vec<&str> = containers.iter().map(String::as_str).collect();
+    let Ok(parsed) = parse(&annotations, &names) else {
+        return;
+    };
+    let defaults = Defaults {
+        mode: input
+            .default_mode
+            .map(|i| Mode::ALL[usize::from(i) % Mode::ALL.len()]),
+        profile: input
+            .default_profile
+            .and_then(|w| Profile::parse(&w.pick(VALUES)).ok()),
+    };
+    for name in names.iter().chain(["not-a-container"].iter()) {
+        let effective = parsed.effective(name, &defaults);
+        let own = parsed.containers.get(*name);
+        for path in parsed
+            .pod
+            .paths
+            .iter()
+            .chain(own.iter().flat_map(|s| s.paths.iter()))
+        {
+            assert!(effective.paths.contains(path), "{name}: {path:?} lost");
+        }
+        for port in parsed
+            .pod
+            .bind_tcp
+            .iter()
+            .chain(own.iter().flat_map(|s| s.bind_tcp.iter()))
+        {
+            assert!(
+                effective.bind_tcp.contains(port),
+                "{name}: bind {port:?} lost"
+            );
+        }
+        for port in parsed
+            .pod
+            .connect_tcp
+            .iter()
+            .chain(own.iter().flat_map(|s| s.connect_tcp.iter()))
+        {
+            assert!(
+                effective.connect_tcp.contains(port),
+                "{name}: connect {port:?} lost"
+            );
+        }
+    }
+}
