@@ -77,5 +77,12 @@ mod tests {
         let config = Config::default();
         assert_eq!(config.shim_image, default_shim_image());
         assert_eq!(config.namespace, default_namespace());
+        let registry = crate::registry::RegistryOptions::default();
+        assert_eq!(registry.budget, std::time::Duration::from_secs(4));
+        assert_eq!(registry.cache_ttl, std::time::Duration::from_secs(300));
+        assert_eq!(
+            (registry.cache_size, registry.platform.as_str()),
+            (512, "linux/amd64")
+        );
     }
 }

@@ -92,24 +92,8 @@ struct DenialsArgs {
 struct CommonArgs {
     #[command(flatten)]
     config: Config,
-    /// Time budget of one image lookup (e.g. 4s, 500ms).
-    #[arg(long, default_value = "4s", value_parser = humantime::parse_duration)]
-    registry_timeout: Duration,
-    /// Extra CA certificate (PEM) for registries; repeatable.
-    #[arg(long = "registry-ca")]
-    registry_ca: Vec<PathBuf>,
-    /// Registry reached over plain HTTP (host or host:port); repeatable.
-    #[arg(long = "insecure-registry")]
-    insecure_registry: Vec<String>,
-    /// Image references kept in the lookup cache.
-    #[arg(long, default_value_t = 512)]
-    image_cache_size: usize,
-    /// How long a tag → digest resolution is trusted.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
-    image_cache_ttl: Duration,
-    /// Platform picked from multi-platform images.
-    #[arg(long, default_value = "linux/amd64")]
-    platform: String,
+    #[command(flatten)]
+    registry: RegistryOptions,
     /// YAML/JSON file with Namespace objects whose opt-in label and default mode/profile
     /// annotations count besides (or, outside a cluster, instead of) the cluster's; repeatable.
     #[arg(long = "namespaces")]
@@ -150,14 +134,7 @@ impl CommonArgs {
     fn into_common(self) -> Common {
         Common {
             config: self.config,
-            registry: RegistryOptions {
-                budget: self.registry_timeout,
-                extra_roots: self.registry_ca,
-                insecure: self.insecure_registry,
-                platform: self.platform,
-                cache_size: self.image_cache_size,
-                cache_ttl: self.image_cache_ttl,
-            },
+            registry: self.registry,
             namespaces: self.namespaces,
         }
     }

@@ -46,33 +46,32 @@ compile_error!(
     "static builds of the webhook need RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\"' (see the README, *Static build*)"
 );
 
-/// How to reach registries.
-#[derive(Debug, Clone)]
+/// How to reach registries. The defaults are defined once, in the clap attributes.
+#[derive(Debug, Clone, clap::Args)]
 pub struct RegistryOptions {
-    /// The whole lookup of one image, including authentication.
+    /// Time budget of one image lookup, authentication included (e.g. 4s, 500ms).
+    #[arg(long = "registry-timeout", value_name = "DURATION", default_value = "4s", value_parser = humantime::parse_duration)]
     pub budget: Duration,
-    /// Extra CA certificates (PEM files) for registries with a private CA.
+    /// Extra CA certificate (PEM) for registries with a private CA; repeatable.
+    #[arg(long = "registry-ca")]
     pub extra_roots: Vec<PathBuf>,
-    /// Registries (`host` or `host:port`) reached over plain HTTP.
+    /// Registry reached over plain HTTP (host or host:port); repeatable.
+    #[arg(long = "insecure-registry")]
     pub insecure: Vec<String>,
-    /// The platform picked from multi-platform images, `os/arch`.
+    /// Platform picked from multi-platform images, os/arch.
+    #[arg(long, default_value = "linux/amd64")]
     pub platform: String,
-    /// How many image references the cache holds.
+    /// Image references kept in the lookup cache.
+    #[arg(long = "image-cache-size", value_name = "N", default_value_t = 512)]
     pub cache_size: usize,
-    /// How long a reference → digest resolution is trusted.
+    /// How long a tag → digest resolution is trusted.
+    #[arg(long = "image-cache-ttl", value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
     pub cache_ttl: Duration,
 }
 
 impl Default for RegistryOptions {
     fn default() -> Self {
-        Self {
-            budget: Duration::from_secs(4),
-            extra_roots: Vec::new(),
-            insecure: Vec::new(),
-            platform: "linux/amd64".to_owned(),
-            cache_size: 512,
-            cache_ttl: Duration::from_secs(300),
-        }
+        crate::config::defaults()
     }
 }
 
