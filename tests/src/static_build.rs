@@ -2,7 +2,7 @@
 //! commands the README documents:
 //!
 //! ```text
-//! RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"' \
+//! RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom" -C relocation-model=static' \
 //!   cargo build --profile shim --locked --target x86_64-unknown-linux-gnu -p init-shim --bin landlock-shim
 //! RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"' \
 //!   cargo build --release --locked --target x86_64-unknown-linux-gnu -p webhook --bin landlock-webhook
@@ -11,7 +11,10 @@
 //! The explicit `--target` keeps the static flag away from build scripts and proc macros, which
 //! must stay dynamic. The `getrandom_backend` cfg makes randomness come from the getrandom
 //! syscall (a static glibc binary cannot find glibc's wrapper, and getrandom would otherwise
-//! fall back to `/dev/urandom`, which the webhook's sandbox denies). The shim's profile aborts
+//! fall back to `/dev/urandom`, which the webhook's sandbox denies). The shim is linked at a
+//! fixed address (`relocation-model=static`: `static`, not `static-pie`), so it has nothing to
+//! relocate at each of its many short starts; the webhook, a long-running server, keeps
+//! `static-pie` and its address randomisation. The shim's profile aborts
 //! on panic; the webhook's (release) unwinds, so a panic fails one request, not the server.
 //! Cargo's own lock serialises concurrent builds from several test processes.
 
@@ -25,6 +28,18 @@ pub const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// The RUSTFLAGS of every static build.
 pub const STATIC_RUSTFLAGS: &str =
     "-C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\"";
+
+/// Added to [`STATIC_RUSTFLAGS`] for the shim: a non-PIE static executable (see the module doc).
+pub const SHIM_RUSTFLAGS: &str = "-C relocation-model=static";
+
+/// The RUSTFLAGS `bin` is built with.
+pub fn rustflags(bin: &str) -> String {
+    if bin == "landlock-shim" {
+        format!("{STATIC_RUSTFLAGS} {SHIM_RUSTFLAGS}")
+    } else {
+        STATIC_RUSTFLAGS.to_owned()
+    }
+}
 
 /// The Cargo profile `bin` is built with: its own for the shim (panics abort), release
 /// (panics unwind) for everything else.
@@ -86,7 +101,7 @@ pub fn static_binary(package: &str, bin: &str) -> Result<PathBuf, BuildError> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(&cargo)
         .current_dir(workspace_root())
-        .env("RUSTFLAGS", STATIC_RUSTFLAGS)
+        .env("RUSTFLAGS", rustflags(bin))
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .args(["build", "--profile", profile(bin), "--locked"])
         .args(["--target", STATIC_TARGET])
