@@ -2,13 +2,19 @@
 //! came from, what is skipped and why, and what the kernel cannot enforce.
 //!
 //! Planning reads the file system (does a path exist, is it a directory) but changes nothing;
-//! applying the plan is the ruleset module's job. Keeping the two apart lets `dry-run` print
+//! applying the plan is the ruleset module's job. The lookup opens each path (`O_PATH`) and the
+//! plan keeps it open, so the rule is added from the same open file: one lookup by name per
+//! path, on every program start. Keeping the two apart lets `dry-run` print
 //! exactly what `enforce` would do, and lets tests plan against simulated kernels.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::fs::OpenOptions;
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -103,10 +109,29 @@ pub enum Target {
     File,
 }
 
+impl Target {
+    fn of(metadata: &std::fs::Metadata) -> Self {
+        if metadata.is_dir() {
+            Target::Dir
+        } else {
+            Target::File
+        }
+    }
+}
+
+/// A path the file system has: what it is, and the path opened, when the lookup opened it.
+#[derive(Debug)]
+pub struct Found {
+    /// Directory or file.
+    pub target: Target,
+    /// The path opened with `O_PATH`, for the rule.
+    pub fd: Option<OwnedFd>,
+}
+
 /// What the file system says about a path.
 pub trait Stat {
-    /// Follows symlinks, as opening the path for the rule will.
-    fn target(&self, path: &Path) -> io::Result<Target>;
+    /// Looks `path` up, following symlinks, as the path's rule will.
+    fn look_up(&self, path: &Path) -> io::Result<Found>;
 }
 
 /// The real file system.
@@ -114,15 +139,56 @@ pub trait Stat {
 pub struct RealFs;
 
 impl Stat for RealFs {
-    fn target(&self, path: &Path) -> io::Result<Target> {
-        let metadata = std::fs::metadata(path)?;
-        Ok(if metadata.is_dir() {
-            Target::Dir
-        } else {
-            Target::File
-        })
+    /// Opens the path with `O_PATH` (which reads nothing and needs no permission on the file
+    /// itself, like a Landlock rule) and asks the open file what it is: one lookup by name serves
+    /// both the plan and the rule.
+    fn look_up(&self, path: &Path) -> io::Result<Found> {
+        match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(path)
+        {
+            Ok(file) => Ok(Found {
+                target: Target::of(&file.metadata()?),
+                fd: Some(file.into()),
+            }),
+            // Out of descriptors: the path is still there; the rule opens it again later.
+            Err(err) if matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                Ok(Found {
+                    target: Target::of(&std::fs::metadata(path)?),
+                    fd: None,
+                })
+            }
+            Err(err) => Err(err),
+        }
     }
 }
+
+/// How many granted paths a plan keeps open for their rules; the rest are opened again, one at
+/// a time, when the rules are added. Bounds the descriptors a policy with many paths holds (they
+/// are close-on-exec: the program never sees them).
+pub const MAX_HELD: usize = 256;
+
+/// The open file a grant was looked up through (see [`Grant::opened`]). Grants compare equal
+/// whatever descriptors they hold: the descriptor is how the grant names its path, not what it
+/// grants.
+#[derive(Debug, Clone, Default)]
+pub struct Opened(Option<Arc<OwnedFd>>);
+
+impl Opened {
+    /// The descriptor, if the plan kept one.
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.0.as_deref().map(AsFd::as_fd)
+    }
+}
+
+impl PartialEq for Opened {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Opened {}
 
 /// A path the plan grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -135,6 +201,20 @@ pub struct Grant {
     pub sources: Vec<Source>,
     /// Directory or file.
     pub target: Target,
+    /// The path, still open from the plan's lookup (up to [`MAX_HELD`] grants), so the rule
+    /// needs no second lookup.
+    #[serde(skip)]
+    pub opened: Opened,
+}
+
+impl Grant {
+    /// Adds another request for the same path: the union of the access sets, every source once.
+    fn merge(&mut self, request: Request) {
+        self.access = self.access.union(request.access);
+        if !self.sources.contains(&request.source) {
+            self.sources.push(request.source);
+        }
+    }
 }
 
 /// A requested path the plan does not grant.
@@ -218,9 +298,15 @@ impl Plan {
         let mut grants: BTreeMap<PolicyPath, Grant> = BTreeMap::new();
         let mut absent = Vec::new();
         let mut missing = Vec::new();
+        let mut held = 0;
         for request in requests {
-            let target = match fs.target(request.path.as_path()) {
-                Ok(target) => target,
+            // A path asked for again is already looked up: merge the request.
+            if let Some(grant) = grants.get_mut(&request.path) {
+                grant.merge(request);
+                continue;
+            }
+            let found = match fs.look_up(request.path.as_path()) {
+                Ok(found) => found,
                 Err(err) => {
                     let skipped = Skipped {
                         path: request.path,
@@ -236,16 +322,18 @@ impl Plan {
                     continue;
                 }
             };
-            let grant = grants.entry(request.path.clone()).or_insert_with(|| Grant {
-                path: request.path,
-                access: request.access,
-                sources: Vec::new(),
-                target,
-            });
-            grant.access = grant.access.union(request.access);
-            if !grant.sources.contains(&request.source) {
-                grant.sources.push(request.source);
-            }
+            let fd = found.fd.filter(|_| held < MAX_HELD);
+            held += usize::from(fd.is_some());
+            grants.insert(
+                request.path.clone(),
+                Grant {
+                    path: request.path,
+                    access: request.access,
+                    sources: vec![request.source],
+                    target: found.target,
+                    opened: Opened(fd.map(Arc::new)),
+                },
+            );
         }
         let shortfalls = compat::shortfalls(
             kernel,
@@ -301,9 +389,10 @@ mod tests {
     struct Fake(HashMap<&'static str, Target>);
 
     impl Stat for Fake {
-        fn target(&self, path: &Path) -> io::Result<Target> {
+        fn look_up(&self, path: &Path) -> io::Result<Found> {
             path.to_str()
                 .and_then(|p| self.0.get(p).copied())
+                .map(|target| Found { target, fd: None })
                 .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
         }
     }

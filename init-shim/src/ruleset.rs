@@ -11,6 +11,7 @@
 //! (Landlock's TCP rules do not cover MPTCP sockets).
 
 use std::collections::BTreeSet;
+use std::os::fd::AsFd;
 
 use landlock::{
     Access as _, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath,
@@ -121,10 +122,19 @@ pub fn apply(plan: &Plan) -> Result<Outcome, SandboxError> {
         .no_new_privs(true);
 
     for grant in &plan.grants {
-        let fd = PathFd::new(grant.path.as_path()).map_err(|source| SandboxError::Open {
-            path: grant.path.to_string(),
-            source,
-        })?;
+        // The plan keeps most paths open from its lookup; the others are opened here.
+        let reopened;
+        let fd = match grant.opened.fd() {
+            Some(fd) => fd,
+            None => {
+                reopened =
+                    PathFd::new(grant.path.as_path()).map_err(|source| SandboxError::Open {
+                        path: grant.path.to_string(),
+                        source,
+                    })?;
+                reopened.as_fd()
+            }
+        };
         let mut rights = grant.access.rights(compat::NEWEST_KNOWN);
         if grant.target == Target::File {
             rights &= AccessFs::from_file(compat::NEWEST_KNOWN);
