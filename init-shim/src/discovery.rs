@@ -15,7 +15,7 @@
 //! - every other mount (the root, /proc, /sys, emptyDir, PVCs, /etc/hosts and kubelet's other
 //!   per-container files) is left to the profile and the flags.
 
-use std::io;
+use std::io::{self, Read as _};
 use std::path::Path;
 
 use serde::Serialize;
@@ -171,6 +171,13 @@ const PSEUDO_FS: &[&str] = &[
     "nsfs",
 ];
 
+/// Whether `mount` can be a kubelet volume directory, so its mount point is worth probing for
+/// `..data` (each probe is a path lookup on every program start): not the container's root (its
+/// image, never a volume; a grant of it would grant everything) and not a pseudo file system.
+fn may_be_volume(mount: &Mount) -> bool {
+    mount.mount_point != "/" && !PSEUDO_FS.contains(&mount.fstype.as_str())
+}
+
 /// Finds kubelet atomic-writer volumes and their subPath mounts in `mountinfo`.
 pub fn discover(mountinfo: &str, fs: &impl Probe) -> Result<Findings, MountinfoError> {
     let mounts = parse_mountinfo(mountinfo)?;
@@ -185,9 +192,7 @@ pub fn discover(mountinfo: &str, fs: &impl Probe) -> Result<Findings, MountinfoE
         }
         let what = if in_timestamped_dir(&mount.root) {
             format!("{} subPath", kind(mount))
-        } else if !PSEUDO_FS.contains(&mount.fstype.as_str())
-            && fs.has_data_link(Path::new(&mount.mount_point))
-        {
+        } else if may_be_volume(mount) && fs.has_data_link(Path::new(&mount.mount_point)) {
             kind(mount).to_owned()
         } else {
             continue;
@@ -209,12 +214,14 @@ pub fn discover_here() -> Result<Findings, DiscoveryError> {
         path: MOUNTINFO,
         source,
     };
-    // One large read: the kernel generates mountinfo anew for every read call, and the default
-    // buffer growth of read_to_string would take several.
-    let mut text = String::with_capacity(64 * 1024);
+    // Through `Take`: `File`'s own read_to_end first asks for the size (a statx and an lseek),
+    // which a proc file reports as 0.
+    let mut bytes = Vec::with_capacity(64 * 1024);
     std::fs::File::open(MOUNTINFO)
-        .and_then(|mut file| io::Read::read_to_string(&mut file, &mut text))
+        .and_then(|file| io::Read::take(file, u64::MAX).read_to_end(&mut bytes))
         .map_err(read)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|err| read(io::Error::new(io::ErrorKind::InvalidData, err)))?;
     Ok(discover(&text, &RealFs)?)
 }
 
@@ -383,6 +390,44 @@ mod tests {
                 "{not} must not be discovered"
             );
         }
+        Ok(())
+    }
+
+    /// Answers no to every probe and records the mount points probed.
+    #[derive(Default)]
+    struct Recording(std::cell::RefCell<Vec<String>>);
+
+    impl Probe for Recording {
+        fn has_data_link(&self, dir: &Path) -> bool {
+            self.0.borrow_mut().push(dir.to_string_lossy().into_owned());
+            false
+        }
+    }
+
+    #[test]
+    fn only_mounts_that_can_be_volume_directories_are_probed() -> Result<(), MountinfoError> {
+        let probes = Recording::default();
+        discover(KUBELET_MOUNTINFO, &probes)?;
+        // Not the root, pseudo file systems, subPath mounts (recognised by their source) or the
+        // hidden first mount on /etc/secret.
+        assert_eq!(
+            probes.0.into_inner(),
+            [
+                "/dev",
+                "/etc/tls",
+                "/etc/app",
+                "/scratch",
+                "/etc/hosts",
+                "/dev/termination-log",
+                "/etc/hostname",
+                "/etc/resolv.conf",
+                "/dev/shm",
+                "/var/run/secrets/kubernetes.io/serviceaccount",
+                "/var/run/certs",
+                "/data",
+                "/etc/secret",
+            ]
+        );
         Ok(())
     }
 
