@@ -3,6 +3,7 @@
 //! the startup line, execute the program.
 
 use std::ffi::OsString;
+use std::io::Write as _;
 
 use crate::compat::Kernel;
 use crate::discovery::{self, Findings};
@@ -20,6 +21,14 @@ pub const REFUSED: u8 = 1;
 /// The component name and version written in the startup line.
 pub fn component() -> String {
     format!("landlock-shim {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Writes the startup line to stderr in one write (stderr is unbuffered: `eprintln!` would
+/// write the line and its newline separately), so it is never split by other writers.
+fn say(mut line: String) {
+    line.push('\n');
+    // Nothing to do if stderr is gone: the program still runs.
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// Sandboxes this process as `policy` says and executes `program`. Returns the exit status to
@@ -63,15 +72,12 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
     }
     let plan = Plan::new(policy, requests(policy, &findings), kernel, &RealFs);
     if plan.mode == Mode::Learn {
-        eprintln!(
-            "{}",
-            startup_line::render(
-                &component(),
-                &plan,
-                &Verdict::Applied(Outcome::Learning),
-                Some(&program_name)
-            )
-        );
+        say(startup_line::render(
+            &component(),
+            &plan,
+            &Verdict::Applied(Outcome::Learning),
+            Some(&program_name),
+        ));
         eprintln!(
             "landlock-shim: warning: learn mode: {program_name:?} runs WITHOUT a sandbox; what it uses is recorded and printed as {{\"landlock-learn\":...}} lines"
         );
@@ -79,15 +85,12 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
     }
     if plan.mode == Mode::Enforce && !plan.is_complete() {
         let reasons = plan.refusal_reasons();
-        eprintln!(
-            "{}",
-            startup_line::render(
-                &component(),
-                &plan,
-                &Verdict::Refused(reasons.clone()),
-                Some(&program_name)
-            )
-        );
+        say(startup_line::render(
+            &component(),
+            &plan,
+            &Verdict::Refused(reasons.clone()),
+            Some(&program_name),
+        ));
         eprintln!(
             "landlock-shim: refusing to run {program_name:?} in enforce mode: {}",
             reasons.join("; ")
@@ -106,15 +109,12 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
     }
 
     match ruleset::apply(&plan) {
-        Ok(outcome) => eprintln!(
-            "{}",
-            startup_line::render(
-                &component(),
-                &plan,
-                &Verdict::Applied(outcome),
-                Some(&program_name)
-            )
-        ),
+        Ok(outcome) => say(startup_line::render(
+            &component(),
+            &plan,
+            &Verdict::Applied(outcome),
+            Some(&program_name),
+        )),
         Err(err) => {
             eprintln!(
                 "landlock-shim: cannot apply the sandbox, not running {program_name:?}: {err}"
