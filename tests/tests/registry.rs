@@ -270,7 +270,8 @@ async fn a_lookup_needs_no_system_trust_store() {
         return;
     }
     let empty = tempfile::tempdir().expect("tempdir");
-    let child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    child
         .args([
             "--exact",
             "a_lookup_needs_no_system_trust_store",
@@ -278,9 +279,13 @@ async fn a_lookup_needs_no_system_trust_store() {
         ])
         .env(NO_TRUST_STORE, "1")
         .env("SSL_CERT_FILE", empty.path().join("none.pem"))
-        .env("SSL_CERT_DIR", empty.path())
-        .output()
-        .expect("run the test binary");
+        .env("SSL_CERT_DIR", empty.path());
+    assert_child_test_passed(child, "the lookup without a trust store failed");
+}
+
+/// Runs `child` (this test binary running one test) and asserts that the test passed in it.
+fn assert_child_test_passed(mut child: std::process::Command, failure: &str) {
+    let child = child.output().expect("run the test binary");
     let output = format!(
         "{}{}",
         String::from_utf8_lossy(&child.stdout),
@@ -288,6 +293,210 @@ async fn a_lookup_needs_no_system_trust_store() {
     );
     assert!(
         child.status.success() && output.contains("1 passed"),
-        "the lookup without a trust store failed:\n{output}"
+        "{failure}:\n{output}"
+    );
+}
+
+/// What a lookup may read of one registry answer (webhook::registry's limits).
+const MANIFEST_LIMIT: u64 = webhook::registry::MAX_MANIFEST_BYTES as u64;
+const CONFIG_LIMIT: u64 = webhook::registry::MAX_CONFIG_BYTES as u64;
+/// The size of the hostile answers: far beyond either limit.
+const HUGE: u64 = 64 << 20;
+/// Room for what the two kernels' socket buffers take in before the client hangs up.
+const SOCKET_SLACK: u64 = 16 << 20;
+
+/// An image manifest whose configuration blob is `config_digest`, said to be 1 KiB.
+fn manifest_pointing_at(config_digest: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest, "size": 1024},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": format!("sha256:{}", "1".repeat(64)), "size": 1}],
+    }))
+    .expect("JSON")
+}
+
+/// A hostile or broken registry (HTTPS, trusted through `--registry-ca`) answering each
+/// lookup with more than the webhook may buffer: (a) a 64 MiB manifest announced by its
+/// Content-Length, (b) a configuration blob sent chunked without end, (c) a manifest whose
+/// Content-Length is smaller than what follows. Each is a denial naming the container, the image
+/// and the limit; the client stops reading at the limit (the fake counts what it could send);
+/// the same resolver then still resolves an image from a real registry.
+#[tokio::test(flavor = "multi_thread")]
+async fn registry_answers_larger_than_the_limits_are_denied_and_never_buffered() {
+    let config_digest = format!("sha256:{}", "c".repeat(64));
+    let blob_path = format!("/v2/endless/blobs/{config_digest}");
+    let manifest = manifest_pointing_at(&config_digest);
+    let fake = FakeRegistry::start_tls(move |path| match path {
+        "/v2/big/manifests/1" => FakeAnswer::Flood {
+            content_length: Some(HUGE),
+            bytes: Some(HUGE),
+        },
+        "/v2/endless/manifests/1" => FakeAnswer::Reply {
+            status: 200,
+            headers: vec!["Content-Type: application/vnd.oci.image.manifest.v1+json".to_owned()],
+            body: manifest.clone(),
+        },
+        p if p == blob_path => FakeAnswer::Flood {
+            content_length: None,
+            bytes: None,
+        },
+        "/v2/liar/manifests/1" => FakeAnswer::Flood {
+            content_length: Some(1024),
+            bytes: Some(HUGE),
+        },
+        _ => FakeAnswer::Reply {
+            status: if path == "/v2/" { 200 } else { 404 },
+            headers: Vec::new(),
+            body: Vec::new(),
+        },
+    })
+    .expect("HTTPS fake");
+    let registry = TestRegistry::start(None).expect("docker-registry");
+    let good = registry
+        .push("app:1", &["/app"], &["run"])
+        .await
+        .expect("push");
+    let resolver = Registry::new(
+        RegistryOptions {
+            // Generous: reading up to a limit must end by the limit, not by the budget.
+            budget: Duration::from_secs(60),
+            extra_roots: vec![fake.ca_file().expect("HTTPS"), registry.ca_file()],
+            ..RegistryOptions::default()
+        },
+        Fixed::default(),
+    )
+    .expect("resolver");
+
+    let cases: [(&str, &[&str], u64); 3] = [
+        (
+            "big:1",
+            &["registry answer larger than 4194304 bytes"],
+            MANIFEST_LIMIT,
+        ),
+        (
+            "endless:1",
+            &["registry answer larger than 8388608 bytes"],
+            CONFIG_LIMIT,
+        ),
+        // The client reads what the Content-Length says and no further: 1 KiB of spaces is
+        // no manifest.
+        ("liar:1", &["Failed to parse manifest"], 1024),
+    ];
+    for (name, cause, limit) in cases {
+        let image = format!("{}/{name}", fake.host());
+        let before = fake.served();
+        let (response, _) = review_with(&admission_review(&image, None), &resolver).await;
+        assert_denied_naming(&response, &image, cause);
+        let served = fake.served() - before;
+        assert!(
+            served <= limit + SOCKET_SLACK && served < HUGE / 2,
+            "{name}: the client took {served} bytes, more than the limit of {limit} plus socket buffers"
+        );
+    }
+    let (response, container) = review_with(&admission_review(&good, None), &resolver).await;
+    assert_eq!(response["allowed"], true, "{response}");
+    assert_eq!(
+        tail_after_separator(&container.expect("patched")["command"]),
+        ["/app"]
+    );
+}
+
+/// N+4 lookups at once against a registry that never answers: at most N reach it
+/// (`--registry-concurrency`), every pod gets a denial within its budget, and those that never
+/// got a slot say so instead of waiting for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_lookups_are_bounded_and_those_without_a_slot_are_denied() {
+    const N: u16 = 2;
+    let stalled = FakeRegistry::start_tls(|_| FakeAnswer::Silence).expect("HTTPS fake");
+    let resolver = Registry::new(
+        RegistryOptions {
+            budget: Duration::from_secs(3),
+            concurrency: N,
+            extra_roots: vec![stalled.ca_file().expect("HTTPS")],
+            ..RegistryOptions::default()
+        },
+        Fixed::default(),
+    )
+    .expect("resolver");
+    let images: Vec<String> = (0..usize::from(N) + 4)
+        .map(|i| format!("{}/app{i}:1", stalled.host()))
+        .collect();
+    let reviews = images
+        .iter()
+        .map(|image| review_with_owned(admission_review(image, None), &resolver));
+    let responses = futures::future::join_all(reviews).await;
+    let mut without_slot = 0;
+    for (image, (response, _)) in images.iter().zip(&responses) {
+        assert_denied_naming(
+            response,
+            image,
+            &[
+                "--registry-concurrency",
+                "took longer than its budget of 3s",
+            ],
+        );
+        let message = response["status"]["message"].as_str().unwrap_or_default();
+        if message.contains("--registry-concurrency") {
+            without_slot += 1;
+            assert!(
+                message.contains(&format!("all {N} registry lookup slots")),
+                "{message}"
+            );
+        }
+    }
+    assert!(
+        stalled.most_held() <= usize::from(N),
+        "{} lookups reached the registry at once, more than --registry-concurrency {N}",
+        stalled.most_held()
+    );
+    assert!(stalled.most_held() > 0, "the lookups reached the registry");
+    assert!(
+        without_slot >= 1,
+        "some lookups waited for a slot: {responses:?}"
+    );
+}
+
+async fn review_with_owned(body: Vec<u8>, resolver: &Registry<Fixed>) -> (Value, Option<Value>) {
+    review_with(&body, resolver).await
+}
+
+/// Set in the child process of the test below.
+const EMPTY_RESOLV_CONF: &str = "LANDLOCK_TESTS_EMPTY_RESOLV_CONF";
+
+/// hickory, as reqwest sets it up, resolves with Google's public nameservers when
+/// /etc/resolv.conf is missing, unreadable or names none: every image name would leak to the
+/// internet. The registry reader refuses to start instead, naming the file. The child process
+/// sees an empty /etc/resolv.conf (a bind mount in its own mount namespace).
+#[test]
+fn without_nameservers_in_resolv_conf_lookups_refuse_to_start_instead_of_asking_public_ones() {
+    if std::env::var_os(EMPTY_RESOLV_CONF).is_some() {
+        let refused = Registry::new(RegistryOptions::default(), Fixed::default())
+            .err()
+            .expect("no registry reader without nameservers");
+        let message = refused.to_string();
+        assert!(
+            message.contains("/etc/resolv.conf") && message.contains("never with public ones"),
+            "{message}"
+        );
+        return;
+    }
+    let empty = tempfile::NamedTempFile::new().expect("temp file");
+    let test =
+        "without_nameservers_in_resolv_conf_lookups_refuse_to_start_instead_of_asking_public_ones";
+    let mut child = std::process::Command::new("/usr/bin/unshare");
+    child
+        .args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
+        .arg(format!(
+            "mount --bind '{}' /etc/resolv.conf && exec \"$0\" --exact {test} --nocapture",
+            empty.path().display()
+        ))
+        .arg(std::env::current_exe().expect("test binary"))
+        .env(EMPTY_RESOLV_CONF, "1");
+    assert_child_test_passed(
+        child,
+        "with an empty /etc/resolv.conf the registry reader still started",
     );
 }

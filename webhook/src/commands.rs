@@ -10,8 +10,8 @@ use webhook::inject;
 use webhook::namespace_watch::ClusterNamespaces;
 use webhook::namespaces::{Fallback, Known, With};
 use webhook::registry::{
-    Registry, RegistryOptions, Secrets, cluster_secrets::ClusterSecrets, install_crypto_provider,
-    pull_secrets::Fixed, trust,
+    Registry, RegistryOptions, Secrets, cluster_secrets::ClusterSecrets, dns::Dns,
+    install_crypto_provider, pull_secrets::Fixed, trust,
 };
 use webhook::resolve::{ImageResolver, Offline};
 use webhook::review;
@@ -126,6 +126,7 @@ pub fn inject(common: &Common, lookup: &Lookup, file: Option<&PathBuf>) -> Resul
 pub fn review(common: &Common, lookup: &Lookup) -> Result<(), String> {
     let input = read_input(None)?;
     let lookups = With {
+    let dns = Dns::system().map_err(|e| format!("registry lookups: {e}"))?;
         images: resolver(common, lookup)?,
         namespaces: known_namespaces(common)?,
     };
@@ -142,8 +143,9 @@ pub fn review(common: &Common, lookup: &Lookup) -> Result<(), String> {
 
 /// `landlock-webhook serve`.
 pub fn serve(common: Common, options: ServeOptions) -> Result<(), String> {
-    // The registry CAs are read now, before the server sandboxes itself, so its sandbox grants
-    // no trust-store file at all (the rest of the roots is compiled in, see registry::trust).
+    // The registry CAs and the resolver configuration are read now, before the server
+    // sandboxes itself, so its sandbox grants no trust-store or resolver file at all (the rest
+    // of the roots is compiled in, see registry::trust; registry::dns says what else it spares).
     let roots = trust::roots(&common.registry.extra_roots).map_err(|e| e.to_string())?;
     let known = known_namespaces(&common)?;
     serve::run(options, move || -> Result<Endpoint<Secrets>, String> {
@@ -153,7 +155,7 @@ pub fn serve(common: Common, options: ServeOptions) -> Result<(), String> {
             Some(client) => Secrets::Cluster(ClusterSecrets::new(client.clone())),
             None => Secrets::Fixed(Fixed::default()),
         };
-        let registry = Registry::with_roots(common.registry.clone(), roots, secrets)
+        let registry = Registry::with_roots(common.registry.clone(), roots, dns, secrets)
             .map_err(|e| e.to_string())?;
         Ok(Endpoint {
             config: common.config.clone(),

@@ -1,11 +1,28 @@
 //! Image configurations already read: image reference → manifest digest (expires after a TTL,
-//! because tags move) and digest → configuration (content-addressed). Bounded in size.
+//! because tags move) and digest → configuration (content-addressed). Bounded in size: at most
+//! `capacity` references, and no configuration whose ENTRYPOINT plus CMD exceed
+//! [`MAX_CACHED_COMMAND_BYTES`] (such an image is still admitted, only looked up again next time:
+//! a registry must not be able to fill the webhook's memory through the cache).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::entrypoint::ImageConfig;
+
+/// The most bytes of ENTRYPOINT plus CMD (all their arguments) a cached configuration may hold:
+/// real commands are well under 1 KiB; 512 entries at this size stay under 32 MiB.
+pub const MAX_CACHED_COMMAND_BYTES: usize = 64 * 1024;
+
+/// The bytes of `config`'s ENTRYPOINT and CMD.
+fn command_bytes(config: &ImageConfig) -> usize {
+    config
+        .entrypoint
+        .iter()
+        .chain(&config.cmd)
+        .map(String::len)
+        .sum()
+}
 
 /// A bounded cache with a time-to-live.
 #[derive(Debug)]
@@ -52,9 +69,10 @@ impl Cache {
             .map(|c| (digest.clone(), c.clone()))
     }
 
-    /// Remembers `config` for `key` at `digest`.
+    /// Remembers `config` for `key` at `digest`, unless it is larger than
+    /// [`MAX_CACHED_COMMAND_BYTES`].
     pub fn put(&self, key: &str, digest: &str, config: ImageConfig, now: Instant) {
-        if self.capacity == 0 {
+        if self.capacity == 0 || command_bytes(&config) > MAX_CACHED_COMMAND_BYTES {
             return;
         }
         let mut inner = self.lock();
@@ -91,6 +109,25 @@ mod tests {
             entrypoint: vec![name.to_owned()],
             cmd: vec![],
         }
+    }
+
+    #[test]
+    fn configurations_with_huge_commands_are_not_kept() {
+        let cache = Cache::new(8, Duration::from_secs(60));
+        let t0 = Instant::now();
+        let half = "x".repeat(MAX_CACHED_COMMAND_BYTES / 2);
+        let at_limit = ImageConfig {
+            entrypoint: vec![half.clone()],
+            cmd: vec![half.clone()],
+        };
+        cache.put("fits", "sha256:a", at_limit, t0);
+        assert!(cache.get("fits", t0).is_some(), "at the limit: kept");
+        let over = ImageConfig {
+            entrypoint: vec![half.clone()],
+            cmd: vec![half, "y".to_owned()],
+        };
+        cache.put("huge", "sha256:b", over, t0);
+        assert!(cache.get("huge", t0).is_none(), "over the limit: not kept");
     }
 
     #[test]

@@ -2,19 +2,24 @@
 //! whose spec has no `command`.
 //!
 //! Credentials come from the pod's pull secrets ([`pull_secrets`]); results are cached
-//! ([`cache`]); registry TLS trusts compiled-in roots plus `--registry-ca` ([`trust`]); the whole
+//! ([`cache`]); registry TLS trusts compiled-in roots plus `--registry-ca` ([`trust`]); registry
+//! hosts are resolved with the nameservers of /etc/resolv.conf only ([`dns`]); the whole
 //! lookup has a time budget well under the API server's webhook timeout, so a slow registry
-//! produces a clear denial instead of a timed-out admission. Every failure, including a panic
-//! inside the registry client, comes back as the cause of a denial, never as a dead process.
+//! produces a clear denial instead of a timed-out admission. What one lookup may cost is
+//! bounded: the bodies it buffers ([`MAX_MANIFEST_BYTES`], [`MAX_CONFIG_BYTES`]) and the lookups
+//! in flight at once (`--registry-concurrency`). Every failure, including a panic inside the
+//! registry client, comes back as the cause of a denial, never as a dead process.
 
 pub mod cache;
 pub mod cluster_secrets;
+pub mod dns;
 pub mod pull_secrets;
 pub mod trust;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
@@ -28,7 +33,20 @@ use crate::entrypoint::ImageConfig;
 use crate::panic_guard;
 use crate::resolve::ImageResolver;
 use cache::Cache;
+use dns::Dns;
 use pull_secrets::PullSecrets;
+
+/// The largest token response, manifest or image index (and error body) a lookup reads: 4 MiB.
+/// The OCI distribution spec asks registries and clients to support manifests of at least
+/// 4 MB, and distribution (the reference registry) refuses to serve larger ones; real manifests
+/// are a few KiB, and an index of every platform some tens of KiB.
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+
+/// The largest image configuration blob a lookup reads: 8 MiB. No spec bounds it; it carries
+/// the environment, labels and one history entry (the Dockerfile line) per layer, so it is a few
+/// KiB usually and some hundred KiB for images with hundreds of layers or very long `RUN` lines,
+/// and can outgrow its manifest: twice the manifest limit leaves room for those.
+pub const MAX_CONFIG_BYTES: usize = 8 << 20;
 
 // hickory (the registry client's DNS resolver) draws its query ids from rand's ThreadRng, which
 // asks getrandom 0.4 for its seed. getrandom finds the getrandom(2) wrapper through dlsym, which
@@ -58,6 +76,10 @@ pub struct RegistryOptions {
     /// Registry reached over plain HTTP (host or host:port); repeatable.
     #[arg(long = "insecure-registry")]
     pub insecure: Vec<String>,
+    /// Registry lookups in flight at once; a review that gets no slot within
+    /// --registry-timeout is denied.
+    #[arg(long = "registry-concurrency", value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
     /// Platform picked from multi-platform images, os/arch.
     #[arg(long, default_value = "linux/amd64")]
     pub platform: String,
@@ -87,6 +109,9 @@ pub enum RegistrySetupError {
     /// The HTTP client cannot be built with these options.
     #[error("cannot set up the registry client: {0}")]
     Client(String),
+    /// No resolver for registry hosts.
+    #[error("registry lookups: {0}")]
+    Dns(#[from] dns::DnsError),
 }
 
 /// The longest cause a denial quotes: registries answer errors with whole HTML pages.
@@ -167,6 +192,9 @@ impl Counters {
 pub struct Registry<S> {
     options: RegistryOptions,
     roots: Vec<Certificate>,
+    dns: Dns,
+    /// One permit per lookup in flight (`--registry-concurrency`).
+    slots: tokio::sync::Semaphore,
     os: String,
     arch: String,
     secrets: S,
@@ -211,17 +239,20 @@ pub fn install_crypto_provider() {
 }
 
 impl<S: PullSecrets> Registry<S> {
-    /// A registry reader using `secrets` for credentials; reads the `--registry-ca` files.
+    /// A registry reader using `secrets` for credentials; reads the `--registry-ca` files and
+    /// the system's resolver configuration.
     pub fn new(options: RegistryOptions, secrets: S) -> Result<Self, RegistrySetupError> {
         let roots = trust::roots(&options.extra_roots)?;
-        Self::with_roots(options, roots, secrets)
+        Self::with_roots(options, roots, Dns::system()?, secrets)
     }
 
-    /// A registry reader trusting `roots` (from [`trust::roots`], read earlier: `serve` reads
-    /// them before it sandboxes itself, so the sandbox needs no grant for them).
+    /// A registry reader trusting `roots` (from [`trust::roots`]) and resolving with `dns`,
+    /// both read earlier: `serve` reads them before it sandboxes itself, so the sandbox needs
+    /// no grant for them.
     pub fn with_roots(
         options: RegistryOptions,
         roots: Vec<Certificate>,
+        dns: Dns,
         secrets: S,
     ) -> Result<Self, RegistrySetupError> {
         install_crypto_provider();
@@ -233,8 +264,10 @@ impl<S: PullSecrets> Registry<S> {
             .ok_or_else(|| RegistrySetupError::Platform(options.platform.clone()))?;
         let registry = Self {
             cache: Cache::new(options.cache_size, options.cache_ttl),
+            slots: tokio::sync::Semaphore::new(usize::from(options.concurrency)),
             options,
             roots,
+            dns,
             os,
             arch,
             secrets,
@@ -277,16 +310,32 @@ impl<S: PullSecrets> Registry<S> {
             platform_resolver: Some(Box::new(resolver)),
             connect_timeout: Some(self.options.budget),
             read_timeout: Some(self.options.budget),
+            max_response_bytes: Some(MAX_MANIFEST_BYTES),
+            max_config_bytes: Some(MAX_CONFIG_BYTES),
+            dns_resolver: Some(self.dns.for_client()),
             ..ClientConfig::default()
         })
         .map_err(|e| causes(&e))
     }
 
+    /// Why a lookup that waited for a slot until its deadline is denied.
+    fn no_slot(&self) -> String {
+        format!(
+            "all {n} registry lookup slots stayed busy for the lookup's whole budget of {} (--registry-concurrency {n}): registries answer slowly or the webhook is overloaded",
+            humantime::format_duration(self.options.budget),
+            n = self.options.concurrency,
+        )
+    }
+
+    /// Reads `image`'s configuration by `deadline`; `got_slot` is set once the lookup holds
+    /// one of the `--registry-concurrency` slots (cache hits need none).
     async fn lookup(
         &self,
         image: &str,
         pod: &Pod,
         namespace: Option<&str>,
+        deadline: tokio::time::Instant,
+        got_slot: &AtomicBool,
     ) -> Result<ImageConfig, String> {
         let reference =
             Reference::try_from(image).map_err(|e| format!("not a valid image reference: {e}"))?;
@@ -309,6 +358,18 @@ impl<S: PullSecrets> Registry<S> {
         let auth = credentials.map_or(RegistryAuth::Anonymous, |c| {
             RegistryAuth::Basic(c.username, c.password)
         });
+        // Released when the lookup ends or is dropped (budget exceeded).
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| "the registry client is shutting down".to_owned())?;
+        // A slot freed by a lookup that ran out of time goes to the next waiter in the same
+        // instant, when that one's time is up too.
+        if tokio::time::Instant::now() >= deadline {
+            return Err(self.no_slot());
+        }
+        got_slot.store(true, Ordering::Relaxed);
         let (_, digest, config) = self
             .client()
             .map_err(|e| format!("cannot set up the registry client: {e}"))?
@@ -330,8 +391,10 @@ impl<S: PullSecrets> ImageResolver for Registry<S> {
         namespace: Option<&str>,
     ) -> Result<ImageConfig, String> {
         let budget = self.options.budget;
-        let lookup = panic_guard::catch(self.lookup(image, pod, namespace));
-        let result = match tokio::time::timeout(budget, lookup).await {
+        let deadline = tokio::time::Instant::now() + budget;
+        let got_slot = AtomicBool::new(false);
+        let lookup = panic_guard::catch(self.lookup(image, pod, namespace, deadline, &got_slot));
+        let result = match tokio::time::timeout_at(deadline, lookup).await {
             Ok(Ok(result)) => result,
             Ok(Err(panic)) => {
                 tracing::error!(image, panic = %panic, "the registry client panicked during a lookup; the pod is denied");
@@ -340,6 +403,7 @@ impl<S: PullSecrets> ImageResolver for Registry<S> {
                     quote(&panic)
                 ))
             }
+            Err(_) if !got_slot.load(Ordering::Relaxed) => Err(self.no_slot()),
             Err(_) => Err(format!(
                 "the registry lookup took longer than its budget of {}",
                 humantime::format_duration(budget)

@@ -17,24 +17,20 @@ use init_shim::{Access, Mode, Policy, PolicyPath, Port, Profile};
 
 /// Files the server may read after start, when they exist, each for a reason:
 ///
-/// - `/etc/resolv.conf`, `/etc/hosts`: the registry client resolves registry hosts with hickory,
-///   which reads both for every client it builds (one per lookup); kubelet writes both into
-///   every container, `FROM scratch` images included.
 /// - `/var/run/secrets/kubernetes.io/serviceaccount`: the Kubernetes client (pull secrets) re-reads
 ///   its token there when kubelet rotates it, by a `..data` swap, hence the directory.
 ///
 /// Nothing else: no trust store (registry roots are compiled in, see
 /// [`crate::registry::trust`], and `--registry-ca` files are read before the sandbox), no
-/// `/dev/*random` (randomness comes from the getrandom syscall), no glibc resolver files
-/// (`nsswitch.conf`, `gai.conf`: nothing calls getaddrinfo; the API server is reached by IP),
-/// no cgroup files (the runtime's thread count is computed before the sandbox is applied), and
-/// not `/proc/sys/kernel/hostname`, which hickory reads only to guess a search domain when
-/// resolv.conf names none (kubelet's always does).
-const RUNTIME_READS: &[&str] = &[
-    "/etc/resolv.conf",
-    "/etc/hosts",
-    "/var/run/secrets/kubernetes.io/serviceaccount",
-];
+/// `/dev/*random` (randomness comes from the getrandom syscall), no resolver files:
+/// `/etc/resolv.conf` and `/etc/hosts` are read, and the DNS resolver built, before the sandbox
+/// ([`crate::registry::dns`]), which also spares `/proc/sys/kernel/hostname` (hickory derives a
+/// search domain from it when resolv.conf has no `domain` line, as kubelet's has not) and
+/// `/proc/self/cgroup` with the cgroup's `cpu.max` (read by `available_parallelism`, which
+/// sizes both the runtime's thread pool, computed before the sandbox too, and hickory's
+/// response cache); no glibc resolver files (`nsswitch.conf`, `gai.conf`: nothing calls
+/// getaddrinfo; the API server is reached by IP).
+const RUNTIME_READS: &[&str] = &["/var/run/secrets/kubernetes.io/serviceaccount"];
 
 /// Why the self-sandbox could not be set up.
 #[derive(Debug, thiserror::Error)]

@@ -361,6 +361,11 @@ impl TryFrom<ClientConfig> for Client {
 
         client_builder = client_builder.user_agent(config.user_agent);
 
+        // landlock-injector patch: the caller's DNS resolver, if it gives one.
+        if let Some(resolver) = &config.dns_resolver {
+            client_builder = client_builder.dns_resolver(resolver.clone());
+        }
+
         if let Some(proxy_addr) = &config.https_proxy {
             let no_proxy = config
                 .no_proxy
@@ -906,15 +911,18 @@ impl Client {
 
         match auth_res.status() {
             reqwest::StatusCode::OK => {
-                let text = auth_res.text().await?;
+                // landlock-injector patch: bounded read (was `auth_res.text()`).
+                let text = read_body(auth_res, self.config.max_response_bytes).await?;
                 debug!("Received response from auth request");
-                let token: RegistryToken = serde_json::from_str(&text)
+                let token: RegistryToken = serde_json::from_slice(&text)
                     .map_err(|e| OciDistributionError::RegistryTokenDecodeError(e.to_string()))?;
                 debug!("Successfully authorized for image '{:?}'", image);
                 Ok(Some(RegistryTokenType::Bearer(token)))
             }
             _ => {
-                let reason = auth_res.text().await?;
+                // landlock-injector patch: bounded read (was `auth_res.text()`).
+                let reason = read_body(auth_res, self.config.max_response_bytes).await?;
+                let reason = String::from_utf8_lossy(&reason).into_owned();
                 debug!("Failed to authenticate for image '{:?}': {}", image, reason);
                 Err(OciDistributionError::AuthenticationFailure(reason))
             }
@@ -949,7 +957,8 @@ impl Client {
 
         if let Some(digest) = digest_header_value(res.headers().clone())? {
             let status = res.status();
-            let body = res.bytes().await?;
+            // landlock-injector patch: bounded read (was `res.bytes()`).
+            let body = read_body(res, self.config.max_response_bytes).await?;
             validate_registry_response(status, &body, &url)?;
 
             // If the reference has a digest and the digest header has a matching algorithm, compare
@@ -981,7 +990,8 @@ impl Client {
             let status = res.status();
             trace!(headers = ?res.headers(), "Got Headers");
             let headers = res.headers().clone();
-            let body = res.bytes().await?;
+            // landlock-injector patch: bounded read (was `res.bytes()`).
+            let body = read_body(res, self.config.max_response_bytes).await?;
             validate_registry_response(status, &body, &url)?;
 
             validate_digest(&body, digest_header_value(headers)?, image.digest())
@@ -1177,7 +1187,8 @@ impl Client {
             .await?;
         let status = res.status();
         let headers = res.headers().clone();
-        let body = res.bytes().await?;
+        // landlock-injector patch: bounded read (was `res.bytes()`).
+        let body = read_body(res, self.config.max_response_bytes).await?;
 
         validate_registry_response(status, &body, &url)?;
 
@@ -1312,7 +1323,18 @@ impl Client {
 
         let mut out: Vec<u8> = Vec::new();
         debug!("Pulling config layer");
-        self.pull_blob(image, &manifest.config, &mut out).await?;
+        // landlock-injector patch: bounded (was `self.pull_blob(..)`), and a configuration the
+        // manifest says is larger than the limit is not fetched at all.
+        if let Some(limit) = self.config.max_config_bytes {
+            if u64::try_from(manifest.config.size).is_ok_and(|size| size > limit as u64) {
+                return Err(OciDistributionError::ResponseTooLarge {
+                    url: self.to_v2_blob_url(image, &manifest.config.digest),
+                    limit,
+                });
+            }
+        }
+        self.pull_blob_limited(image, &manifest.config, &mut out, self.config.max_config_bytes)
+            .await?;
         let media_type = manifest.config.media_type.clone();
         let annotations = manifest.annotations.clone();
         Ok((
@@ -1351,6 +1373,19 @@ impl Client {
         layer: impl AsLayerDescriptor,
         out: T,
     ) -> Result<()> {
+        self.pull_blob_limited(image, layer, out, None).await
+    }
+
+    /// landlock-injector patch: [`Client::pull_blob`] that fails once the blob (as announced by
+    /// its `Content-Length`, or as streamed) exceeds `limit` bytes, and bounds an error body by
+    /// `max_response_bytes`.
+    async fn pull_blob_limited<T: AsyncWrite>(
+        &self,
+        image: &Reference,
+        layer: impl AsLayerDescriptor,
+        out: T,
+        limit: Option<usize>,
+    ) -> Result<()> {
         let response = self.pull_blob_response(image, &layer, None, None).await?;
 
         let mut maybe_header_digester = digest_header_value(response.headers().clone())?
@@ -1364,15 +1399,29 @@ impl Client {
         let status = response.status();
         let url = response.url().to_string();
         if !status.is_success() {
-            let body = response.bytes().await?;
+            let body = read_body(response, self.config.max_response_bytes).await?;
             return validate_registry_response(status, &body, &url);
+        }
+        let too_large = |limit| OciDistributionError::ResponseTooLarge {
+            url: url.clone(),
+            limit,
+        };
+        if let Some(limit) = limit {
+            if response.content_length().is_some_and(|len| len > limit as u64) {
+                return Err(too_large(limit));
+            }
         }
         let mut stream = response.bytes_stream();
 
         let mut out = pin!(out);
+        let mut read = 0_usize;
 
         while let Some(bytes) = stream.next().await {
             let bytes = bytes?;
+            read = read.saturating_add(bytes.len());
+            if let Some(limit) = limit.filter(|limit| read > *limit) {
+                return Err(too_large(limit));
+            }
             if let Some((ref mut digester, _)) = maybe_header_digester.as_mut() {
                 digester.update(&bytes);
             }
@@ -2215,6 +2264,33 @@ impl Client {
 /// The OCI spec technically does not allow any codes but 200, 500, 401, and 404.
 /// Obviously, HTTP servers are going to send other codes. This tries to catch the
 /// obvious ones (200, 4XX, 5XX). Anything else is just treated as an error.
+/// landlock-injector patch: `res`'s body, read chunk by chunk and given up on as soon as it
+/// is known to exceed `limit` bytes (an announced `Content-Length`, or what has arrived), so a
+/// hostile registry cannot make the client buffer more than `limit`. `None`: unbounded.
+async fn read_body(res: Response, limit: Option<usize>) -> Result<bytes::Bytes> {
+    let Some(limit) = limit else {
+        return Ok(res.bytes().await?);
+    };
+    let too_large = |res_url: &Url| OciDistributionError::ResponseTooLarge {
+        url: res_url.to_string(),
+        limit,
+    };
+    if res.content_length().is_some_and(|len| len > limit as u64) {
+        return Err(too_large(res.url()));
+    }
+    let url = res.url().clone();
+    let mut body = Vec::new();
+    let mut stream = res.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if chunk.len() > limit - body.len() {
+            return Err(too_large(&url));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.into())
+}
+
 fn validate_registry_response(status: reqwest::StatusCode, body: &[u8], url: &str) -> Result<()> {
     match status {
         reqwest::StatusCode::OK => Ok(()),
@@ -2578,6 +2654,28 @@ pub struct ClientConfig {
     ///
     /// This defaults to `None`.
     pub no_proxy: Option<String>,
+
+    /// landlock-injector patch: the largest body the pull path buffers from a registry
+    /// (token responses, manifests and indexes, error bodies), enforced while reading: an
+    /// announced `Content-Length` above it fails before the body is read, a longer body
+    /// (chunked, or a lying length) fails once the limit is passed.
+    ///
+    /// This defaults to `None` (unbounded, as upstream).
+    pub max_response_bytes: Option<usize>,
+
+    /// landlock-injector patch: the largest image configuration blob
+    /// `pull_manifest_and_config*` reads, enforced like `max_response_bytes` (and against the
+    /// size the manifest declares).
+    ///
+    /// This defaults to `None` (unbounded, as upstream).
+    pub max_config_bytes: Option<usize>,
+
+    /// landlock-injector patch: the DNS resolver of the HTTP client, instead of reqwest's
+    /// (whose hickory resolver silently falls back to Google's public nameservers when
+    /// /etc/resolv.conf cannot be read).
+    ///
+    /// This defaults to `None` (reqwest's resolver).
+    pub dns_resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
 }
 
 impl Default for ClientConfig {
@@ -2600,6 +2698,9 @@ impl Default for ClientConfig {
             https_proxy: None,
             http_proxy: None,
             no_proxy: None,
+            max_response_bytes: None,
+            max_config_bytes: None,
+            dns_resolver: None,
         }
     }
 }

@@ -52,6 +52,15 @@ pub enum OciDistributionError {
     /// No layers available to be pulled
     #[error("No layers to pull")]
     PullNoLayersError,
+    /// landlock-injector patch: a body the registry sent is larger than the configured limit
+    /// (`ClientConfig::max_response_bytes` or `max_config_bytes`); reading stopped there.
+    #[error("registry answer larger than {limit} bytes ({url})")]
+    ResponseTooLarge {
+        /// Request URL
+        url: String,
+        /// The limit, in bytes
+        limit: usize,
+    },
     /// OCI registry error
     #[error("Registry error: url {url}, envelope: {envelope}")]
     RegistryError {
