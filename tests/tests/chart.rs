@@ -815,6 +815,94 @@ fn the_disruption_budget_never_blocks_a_drain() {
     assert!(by_kind(&docs, "PodDisruptionBudget").is_empty());
 }
 
+/// The webhook container's arguments and mounts as rendered with `sets`.
+fn webhook_container(sets: &[&str]) -> (Vec<String>, Value, Value) {
+    let docs = render(sets, false).unwrap_or_else(|e| panic!("{sets:?}: {e}"));
+    let deployment = one(&docs, "Deployment");
+    let spec = &deployment["spec"]["template"]["spec"];
+    let container = &spec["containers"][0];
+    let args = serde_json::from_value(container["args"].clone()).expect("args");
+    (
+        args,
+        container["volumeMounts"].clone(),
+        spec["volumes"].clone(),
+    )
+}
+
+/// `registry.ca`: the CA of a private registry, from a Secret or a ConfigMap, mounted read-only
+/// (only its key) and passed as `--registry-ca`; nothing of it without the value; both sources
+/// at once, or a key with a slash, refused. `registry.concurrency` is `--registry-concurrency`.
+#[test]
+fn a_private_registry_ca_is_mounted_read_only_and_passed_as_registry_ca() {
+    const CA_DIR: &str = "/etc/landlock-webhook/registry-ca";
+    let (args, mounts, volumes) = webhook_container(&[]);
+    assert!(
+        !args.iter().any(|a| a.starts_with("--registry-ca")),
+        "{args:?}"
+    );
+    assert!(
+        args.contains(&"--registry-concurrency=8".to_owned()),
+        "{args:?}"
+    );
+    assert!(!mounts.to_string().contains("registry-ca"), "{mounts}");
+    assert!(!volumes.to_string().contains("registry-ca"), "{volumes}");
+
+    for (source, sets) in [
+        (
+            json!({"secret": {"secretName": "corp-ca", "items": [{"key": "root.pem", "path": "root.pem"}]}}),
+            [
+                "registry.ca.secretName=corp-ca",
+                "registry.ca.key=root.pem",
+                "registry.concurrency=3",
+            ],
+        ),
+        (
+            json!({"configMap": {"name": "corp-ca", "items": [{"key": "root.pem", "path": "root.pem"}]}}),
+            [
+                "registry.ca.configMapName=corp-ca",
+                "registry.ca.key=root.pem",
+                "registry.concurrency=3",
+            ],
+        ),
+    ] {
+        let (args, mounts, volumes) = webhook_container(&sets);
+        assert!(
+            args.contains(&format!("--registry-ca={CA_DIR}/root.pem"))
+                && args.contains(&"--registry-concurrency=3".to_owned()),
+            "{sets:?}: {args:?}"
+        );
+        let mount = mounts
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["name"] == "registry-ca"))
+            .unwrap_or_else(|| panic!("{sets:?}: no mount in {mounts}"));
+        assert_eq!(
+            mount,
+            &json!({"name": "registry-ca", "mountPath": CA_DIR, "readOnly": true})
+        );
+        let volume = volumes
+            .as_array()
+            .and_then(|v| v.iter().find(|v| v["name"] == "registry-ca"))
+            .unwrap_or_else(|| panic!("{sets:?}: no volume in {volumes}"));
+        let mut expected = source.clone();
+        expected["name"] = json!("registry-ca");
+        assert_eq!(volume, &expected, "{sets:?}");
+    }
+    for (sets, named) in [
+        (
+            &["registry.ca.secretName=a", "registry.ca.configMapName=b"][..],
+            "not both",
+        ),
+        (
+            &["registry.ca.secretName=a", "registry.ca.key=../x"][..],
+            "key",
+        ),
+        (&["registry.concurrency=0"][..], "concurrency"),
+    ] {
+        let error = render(sets, false).expect_err("refused");
+        assert!(error.contains(named), "{sets:?}: {error}");
+    }
+}
+
 #[test]
 fn the_schema_allows_zero_replicas_and_rejects_typos() {
     render(&["replicaCount=0"], false).expect("replicaCount 0 is allowed");

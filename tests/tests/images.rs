@@ -4,7 +4,9 @@
 //! runtime's /dev), run on runc by the pod runner with its self-sandbox on. curl, in the pod's
 //! network namespace, talks HTTPS to it the way the API server does and verifies the
 //! certificate against the chart's CA for the Service's DNS name. Registries for the lookups
-//! run in the pod's network namespace too (see `landlock_tests::netns`).
+//! run in the pod's network namespace too (see `landlock_tests::netns`). With kernel auditing
+//! on, the webhook must cause no Landlock denial at all: its self-sandbox grants exactly what it
+//! uses.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Pod;
 use landlock_tests::admit::{Admitted, answered, review_body};
+use landlock_tests::audit::AuditGuard;
 use landlock_tests::chart::render;
 use landlock_tests::netns;
 use landlock_tests::pod_runner::bundle::ImageFacts;
@@ -34,9 +37,14 @@ struct ChartWebhook {
     ca: tempfile::NamedTempFile,
 }
 
-/// Renders the chart with its defaults (self-signed TLS) and takes the Deployment's pod.
-fn chart_webhook() -> ChartWebhook {
-    let docs = render(&["tls.mode=selfSigned"], false).expect("helm template");
+/// Renders the chart with its defaults (self-signed TLS) plus `sets` and takes the Deployment's
+/// pod.
+fn chart_webhook(sets: &[&str]) -> ChartWebhook {
+    let sets: Vec<&str> = ["tls.mode=selfSigned"]
+        .into_iter()
+        .chain(sets.iter().copied())
+        .collect();
+    let docs = render(&sets, false).expect("helm template");
     let deployment = docs
         .iter()
         .find(|d| d["kind"] == "Deployment")
@@ -145,7 +153,7 @@ fn wait_healthy(netns: &Path, ca: &Path, webhook: &Running) {
 
 #[test]
 fn the_chart_deployment_runs_the_scratch_webhook_image_sandboxed() {
-    let chart = chart_webhook();
+    let chart = chart_webhook(&[]);
     let mut runner = PodRunner::new(chart.pod, chart.cluster, chart.images).expect("pod");
     let mut webhook = runner.start("webhook").expect("webhook");
     let (netns, ca) = (runner.netns(), chart.ca.path().to_path_buf());
@@ -225,28 +233,24 @@ fn admit_over_https(netns: &Path, ca: &Path, pod: &Pod, webhook: &Running) -> Ad
 /// under the sandbox; without /etc/ssl oci-client panicked).
 #[test]
 fn the_scratch_webhook_resolves_entrypoints_and_denies_unreachable_registries_without_dying() {
-    let mut chart = chart_webhook();
-    // The chart has no value for a registry CA yet: mount one the way a user would (a Secret
-    // volume) and add the flags; everything else is the chart's.
-    let spec = chart.pod.spec.as_mut().expect("spec");
-    spec.volumes.get_or_insert_with(Vec::new).push(
-        serde_json::from_value(
-            json!({"name": "registry-ca", "secret": {"secretName": "registry-ca"}}),
-        )
-        .expect("volume"),
-    );
-    let container = &mut spec.containers[0];
-    container.volume_mounts.get_or_insert_with(Vec::new).push(
-        serde_json::from_value(
-            json!({"name": "registry-ca", "mountPath": REGISTRY_CA_DIR, "readOnly": true}),
-        )
-        .expect("mount"),
-    );
-    container.args.get_or_insert_with(Vec::new).extend([
-        format!("--registry-ca={REGISTRY_CA_DIR}/ca.pem"),
-        format!("--insecure-registry=127.0.0.1:{SILENT_PORT}"),
-        format!("--insecure-registry=127.0.0.1:{BROKEN_TOKEN_PORT}"),
+    // The registry CA the way users give it (the chart's registry.ca value: a Secret, mounted
+    // read-only, passed as --registry-ca); everything else is the chart's.
+    let insecure =
+        format!("registry.insecure={{127.0.0.1:{SILENT_PORT},127.0.0.1:{BROKEN_TOKEN_PORT}}}");
+    let mut chart = chart_webhook(&[
+        "registry.ca.secretName=registry-ca",
+        "registry.ca.key=ca.pem",
+        &insecure,
     ]);
+    let args = chart.pod.spec.as_ref().expect("spec").containers[0]
+        .args
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        args.contains(&format!("--registry-ca={REGISTRY_CA_DIR}/ca.pem"))
+            && args.contains(&format!("--insecure-registry=127.0.0.1:{SILENT_PORT}")),
+        "{args:?}"
+    );
     chart.cluster.secrets.insert(
         "registry-ca".to_owned(),
         BTreeMap::from([("ca.pem".to_owned(), Vec::new())]),
@@ -303,8 +307,13 @@ fn the_scratch_webhook_resolves_entrypoints_and_denies_unreachable_registries_wi
         )
         .expect("registry CA secret");
 
+    // Every Landlock denial on the machine from here on; the webhook's are picked out by pid.
+    let audit = LandlockRecords::start();
     let mut webhook = runner.start("webhook").expect("webhook");
     wait_healthy(&netns, &ca, &webhook);
+    let webhook_pid = runner
+        .container_pid("webhook")
+        .expect("the running webhook's pid");
 
     let unreachable: [(String, &str); 7] = [
         (
@@ -406,8 +415,116 @@ fn the_scratch_webhook_resolves_entrypoints_and_denies_unreachable_registries_wi
         !startup.contains(REGISTRY_CA_DIR) && !startup.contains("/etc/ssl"),
         "the sandbox grants no trust store (the registry CA was read before it): {startup}"
     );
+    assert!(
+        !startup.contains("/etc/resolv.conf") && !startup.contains("/etc/hosts"),
+        "the sandbox grants no resolver file (read before it): {startup}"
+    );
+    let denials = audit.finish(webhook_pid);
+    assert!(
+        denials.is_empty(),
+        "the shipped configuration caused Landlock denials in the webhook (pid {webhook_pid}); grant what it needs or avoid the access:\n{}",
+        denials.join("\n")
+    );
     webhook.stop();
     drop((registry, untrusted_registry, silent, broken_token));
+}
+
+/// Landlock's audit records (and the system calls they happened in), read from the audit
+/// multicast group from [`LandlockRecords::start`] on, with kernel auditing switched on (and
+/// back when done).
+struct LandlockRecords {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    reader: std::thread::JoinHandle<Vec<(u16, Vec<u8>)>>,
+    _audit: AuditGuard,
+}
+
+impl LandlockRecords {
+    fn start() -> Self {
+        use webhook::denials::netlink::{AuditReader, Received};
+        let audit = AuditGuard::enable();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ready, started) = std::sync::mpsc::channel();
+        let flag = stop.clone();
+        let reader = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let mut reader =
+                    AuditReader::open(64 << 20).expect("join the audit multicast group");
+                let _ = ready.send(());
+                let mut records = Vec::new();
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    let received =
+                        tokio::time::timeout(Duration::from_millis(100), reader.receive()).await;
+                    match received {
+                        Ok(Ok(Received::Messages(messages))) => records.extend(messages),
+                        Ok(Ok(Received::Overrun)) => {
+                            panic!("the audit socket overflowed: records were lost")
+                        }
+                        Ok(Err(e)) => panic!("reading audit records: {e}"),
+                        Err(_) => {}
+                    }
+                }
+                records
+            })
+        });
+        started.recv().expect("the audit reader started");
+        Self {
+            stop,
+            reader,
+            _audit: audit,
+        }
+    }
+
+    /// Stops reading (after the kernel had a moment to deliver the last records) and returns
+    /// the denials of process `pid` (in the initial pid namespace): accesses in its system
+    /// calls, or by a domain it created.
+    fn finish(self, pid: u32) -> Vec<String> {
+        use webhook::denials::record::{Body, parse};
+        // kauditd delivers records asynchronously, typically within milliseconds; a second
+        // covers a loaded machine (this is no measurement: a late record could only hide a
+        // denial, never invent one).
+        std::thread::sleep(Duration::from_secs(1));
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let records: Vec<_> = self
+            .reader
+            .join()
+            .expect("the audit reader")
+            .iter()
+            .filter_map(|(kind, payload)| parse(*kind, payload).ok())
+            .collect();
+        let serials: std::collections::HashSet<u64> = records
+            .iter()
+            .filter_map(|r| match &r.body {
+                Body::Syscall(call) if call.pid == pid => Some(r.stamp.serial),
+                _ => None,
+            })
+            .collect();
+        let domains: std::collections::HashSet<_> = records
+            .iter()
+            .filter_map(|r| match &r.body {
+                Body::DomainAllocated(domain) if domain.pid == pid => Some(domain.domain),
+                _ => None,
+            })
+            .collect();
+        records
+            .iter()
+            .filter_map(|r| match &r.body {
+                Body::Access(access)
+                    if serials.contains(&r.stamp.serial) || domains.contains(&access.domain) =>
+                {
+                    Some(format!(
+                        "{} denied ({})",
+                        access.object,
+                        access.blockers.join(",")
+                    ))
+                }
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// The chart's `helm test` pod must pass when the webhook wrapped it and fail when it did not:

@@ -46,3 +46,16 @@ and PodDisruptionBudget never select them. */}}
 app.kubernetes.io/name: {{ .Chart.Name }}-denials
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
+
+{{/*
+"true" when a registry CA is configured (registry.ca.secretName or .configMapName, not both),
+else empty.
+*/}}
+{{- define "landlock-injector.registryCA" -}}
+{{- with .Values.registry.ca -}}
+{{- if and .secretName .configMapName -}}
+{{- fail "registry.ca: set secretName or configMapName, not both" -}}
+{{- end -}}
+{{- if or .secretName .configMapName -}}true{{- end -}}
+{{- end -}}
+{{- end }}
