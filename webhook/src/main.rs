@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -13,8 +12,7 @@ mod endpoint;
 use commands::{Common, Lookup};
 use webhook::config::Config;
 use webhook::registry::RegistryOptions;
-use webhook::serve::tls_reload::CertFiles;
-use webhook::serve::{ServeOptions, TlsSource};
+use webhook::serve::ServeOptions;
 
 /// Wraps opted-in pods' containers in landlock-shim.
 #[derive(Parser)]
@@ -102,30 +100,8 @@ struct CommonArgs {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0:8443")]
-    listen: SocketAddr,
-    /// Serving certificate chain (PEM), reloaded when it changes; with --tls-key.
-    #[arg(long, requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// Serving key (PEM); with --tls-cert.
-    #[arg(long, requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// How often the certificate files are checked for changes.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
-    tls_reload_interval: Duration,
-    /// Without --tls-cert: where to write the generated CA bundle.
-    #[arg(long, default_value_os_t = std::env::temp_dir().join("landlock-webhook-ca.pem"))]
-    ca_out: PathBuf,
-    /// Without --tls-cert: extra DNS name or IP for the generated certificate; repeatable.
-    #[arg(long = "tls-san")]
-    tls_san: Vec<String>,
-    /// Largest accepted AdmissionReview body.
-    #[arg(long, default_value_t = 3 * 1024 * 1024)]
-    max_body_bytes: usize,
-    /// Run without the server's own Landlock sandbox (not recommended).
-    #[arg(long)]
-    no_self_sandbox: bool,
+    #[command(flatten)]
+    options: ServeOptions,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -156,20 +132,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Serve(args) => {
-            let tls = match (args.tls_cert, args.tls_key) {
-                (Some(cert), Some(key)) => TlsSource::Files(CertFiles { cert, key }),
-                _ => TlsSource::SelfSigned {
-                    ca_out: args.ca_out,
-                    names: args.tls_san,
-                },
-            };
-            let mut options = ServeOptions::new(args.listen, tls);
-            options.body_limit = args.max_body_bytes;
-            options.reload_interval = args.tls_reload_interval;
-            options.self_sandbox = !args.no_self_sandbox;
-            commands::serve(args.common.into_common(), options)
-        }
+        Command::Serve(args) => commands::serve(args.common.into_common(), args.options),
         Command::Inject {
             file,
             lookup,

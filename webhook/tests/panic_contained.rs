@@ -11,7 +11,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use webhook::serve::metrics::Outcome;
-use webhook::serve::{self, Admission, Answer, ServeOptions, TlsSource, self_signed, tls_reload};
+use webhook::serve::{self, Admission, Answer, ServeOptions, self_signed, tls_reload};
 
 /// Panics when the body says so, the way a bug deep in the review path would.
 struct PanicsOnRequest;
@@ -74,13 +74,10 @@ async fn a_panic_in_the_review_fails_only_that_request_with_500() {
     listener.set_nonblocking(true).expect("nonblocking");
     let port = listener.local_addr().expect("addr").port();
     let generated = self_signed::generate(&[]).expect("certificate");
-    let options = ServeOptions::new(
-        listener.local_addr().expect("addr"),
-        TlsSource::SelfSigned {
-            ca_out: std::env::temp_dir().join("unused-ca.pem"),
-            names: vec![],
-        },
-    );
+    let options = ServeOptions {
+        listen: listener.local_addr().expect("addr"),
+        ..ServeOptions::default()
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         serve::serve_on(

@@ -43,43 +43,66 @@ pub enum TlsSource {
     },
 }
 
-/// How to serve.
-#[derive(Debug, Clone)]
+/// How to serve: the `serve` flags. The defaults are defined once, in the clap attributes
+/// ([`ServeOptions::default`] parses an empty command line); the fields without a flag are
+/// `skip`ped with their value.
+#[derive(Debug, Clone, clap::Args)]
 pub struct ServeOptions {
     /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8443")]
     pub listen: SocketAddr,
-    /// The certificate.
-    pub tls: TlsSource,
-    /// Largest accepted `/mutate` body in bytes.
+    /// Serving certificate chain (PEM), reloaded when it changes; with --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Serving key (PEM); with --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Without --tls-cert: where to write the generated CA bundle.
+    #[arg(long, default_value_os_t = std::env::temp_dir().join("landlock-webhook-ca.pem"))]
+    pub ca_out: PathBuf,
+    /// Without --tls-cert: extra DNS name or IP for the generated certificate; repeatable.
+    #[arg(long = "tls-san")]
+    pub tls_san: Vec<String>,
+    /// Largest accepted AdmissionReview body.
+    #[arg(long = "max-body-bytes", default_value_t = 3 * 1024 * 1024)]
     pub body_limit: usize,
+    /// How often the certificate files are checked for changes.
+    #[arg(long = "tls-reload-interval", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub reload_interval: Duration,
+    /// Run without the server's own Landlock sandbox (not recommended).
+    #[arg(long = "no-self-sandbox", action = clap::ArgAction::SetFalse)]
+    pub self_sandbox: bool,
     /// Longest a review may take.
+    #[arg(skip = Duration::from_secs(9))]
     pub request_timeout: Duration,
     /// Longest a TLS handshake or a request's headers may take, and longest an idle
     /// keep-alive connection is kept.
+    #[arg(skip = Duration::from_secs(30))]
     pub io_timeout: Duration,
-    /// How often certificate files are checked for changes.
-    pub reload_interval: Duration,
     /// How long in-flight requests get to finish after SIGTERM.
+    #[arg(skip = Duration::from_secs(20))]
     pub shutdown_grace: Duration,
-    /// Whether the server sandboxes itself (strongly recommended).
-    pub self_sandbox: bool,
-    /// Further files the admission logic reads after start (registry CA files, ...).
-    pub reads: Vec<PathBuf>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        crate::config::defaults()
+    }
 }
 
 impl ServeOptions {
-    /// Defaults for everything but the address and the certificate.
-    pub fn new(listen: SocketAddr, tls: TlsSource) -> Self {
-        Self {
-            listen,
-            tls,
-            body_limit: 3 * 1024 * 1024,
-            request_timeout: Duration::from_secs(9),
-            io_timeout: Duration::from_secs(30),
-            reload_interval: Duration::from_secs(1),
-            shutdown_grace: Duration::from_secs(20),
-            self_sandbox: true,
-            reads: Vec::new(),
+    /// Where the serving certificate comes from: the `--tls-cert`/`--tls-key` files, else a
+    /// generated one.
+    pub fn tls(&self) -> TlsSource {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => TlsSource::Files(tls_reload::CertFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => TlsSource::SelfSigned {
+                ca_out: self.ca_out.clone(),
+                names: self.tls_san.clone(),
+            },
         }
     }
 }
@@ -113,7 +136,8 @@ pub enum ServeError {
 }
 
 /// Runs the server until SIGTERM or SIGINT. `admission` is built after the sandbox is applied,
-/// inside the runtime, so anything it reads at start must be listed in `options.reads`.
+/// inside the runtime, so whatever it needs from disk must be read before (as `serve` reads the
+/// registry CAs and the resolver configuration).
 ///
 /// Order matters: bind and generate certificates first (they need the filesystem and a
 /// privileged bind may need capabilities), then sandbox the main thread, then start the runtime,
@@ -141,7 +165,8 @@ where
             source,
         })?;
 
-    let generated = match &options.tls {
+    let tls = options.tls();
+    let generated = match &tls {
         TlsSource::SelfSigned { ca_out, names } => {
             let generated = self_signed::generate(names)?;
             self_signed::write_ca(ca_out, &generated.ca_pem)?;
@@ -157,7 +182,7 @@ where
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
 
     if options.self_sandbox {
-        let cert_dirs = match &options.tls {
+        let cert_dirs = match &tls {
             TlsSource::Files(files) => [&files.cert, &files.key]
                 .iter()
                 .map(|p| {
@@ -170,7 +195,6 @@ where
         };
         let needs = self_sandbox::Needs {
             cert_dirs,
-            reads: options.reads.clone(),
             listen_port: local.port(),
         };
         let (outcome, line) = self_sandbox::apply(&needs)?;
@@ -188,22 +212,20 @@ where
         .build()
         .map_err(ServeError::Runtime)?;
     runtime.block_on(async move {
-        let (resolver, reload_task): (Arc<dyn ResolvesServerCert>, _) =
-            match (&options.tls, generated) {
-                (TlsSource::Files(files), _) => {
-                    let (resolver, task) =
-                        tls_reload::watch(files.clone(), options.reload_interval)?;
-                    (resolver, Some(task))
-                }
-                (TlsSource::SelfSigned { .. }, Some(certified)) => {
-                    (tls_reload::ReloadingCert::new(certified), None)
-                }
-                (TlsSource::SelfSigned { .. }, None) => {
-                    return Err(ServeError::Admission(
-                        "self-signed certificate missing".to_owned(),
-                    ));
-                }
-            };
+        let (resolver, reload_task): (Arc<dyn ResolvesServerCert>, _) = match (&tls, generated) {
+            (TlsSource::Files(files), _) => {
+                let (resolver, task) = tls_reload::watch(files.clone(), options.reload_interval)?;
+                (resolver, Some(task))
+            }
+            (TlsSource::SelfSigned { .. }, Some(certified)) => {
+                (tls_reload::ReloadingCert::new(certified), None)
+            }
+            (TlsSource::SelfSigned { .. }, None) => {
+                return Err(ServeError::Admission(
+                    "self-signed certificate missing".to_owned(),
+                ));
+            }
+        };
         let admission = make_admission().map_err(|e| ServeError::Admission(e.to_string()))?;
         let served = serve_on(listener, resolver, admission, &options, shutdown_signal()).await;
         if let Some(task) = reload_task {
@@ -276,5 +298,61 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: draining"),
         _ = int.recv() => tracing::info!("SIGINT: draining"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{Args, FromArgMatches};
+
+    fn parse(args: &[&str]) -> ServeOptions {
+        let command = ServeOptions::augment_args(clap::Command::new("serve").no_binary_name(true));
+        let matches = command.try_get_matches_from(args).expect("parses");
+        ServeOptions::from_arg_matches(&matches).expect("options")
+    }
+
+    #[test]
+    fn the_serve_flags_are_the_options_and_define_their_defaults_once() {
+        let defaults = ServeOptions::default();
+        assert_eq!(defaults.listen, "0.0.0.0:8443".parse().expect("address"));
+        assert_eq!(defaults.body_limit, 3 * 1024 * 1024);
+        assert_eq!(defaults.reload_interval, Duration::from_secs(1));
+        assert!(defaults.self_sandbox);
+        assert_eq!(
+            (
+                defaults.request_timeout,
+                defaults.io_timeout,
+                defaults.shutdown_grace
+            ),
+            (
+                Duration::from_secs(9),
+                Duration::from_secs(30),
+                Duration::from_secs(20)
+            )
+        );
+        assert!(matches!(defaults.tls(), TlsSource::SelfSigned { .. }));
+
+        let set = parse(&[
+            "--max-body-bytes=1024",
+            "--tls-reload-interval=5s",
+            "--no-self-sandbox",
+            "--tls-cert=/certs/tls.crt",
+            "--tls-key=/certs/tls.key",
+        ]);
+        assert_eq!(
+            (set.body_limit, set.reload_interval, set.self_sandbox),
+            (1024, Duration::from_secs(5), false)
+        );
+        match set.tls() {
+            TlsSource::Files(files) => assert_eq!(
+                (files.cert, files.key),
+                (
+                    PathBuf::from("/certs/tls.crt"),
+                    PathBuf::from("/certs/tls.key")
+                )
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 }

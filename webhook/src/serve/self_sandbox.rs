@@ -53,8 +53,6 @@ pub enum SelfSandboxError {
 pub struct Needs {
     /// Directories holding the serving certificate and key (granted read-only as directories).
     pub cert_dirs: Vec<PathBuf>,
-    /// Further files or directories to read (registry CA files, ...).
-    pub reads: Vec<PathBuf>,
     /// The port the server listens on: the only one it may bind.
     pub listen_port: u16,
 }
@@ -80,14 +78,6 @@ pub fn plan(needs: &Needs, kernel: Kernel) -> Result<Plan, SelfSandboxError> {
             path: grantable(dir)?,
             access: Access::Ro,
             source: Source::Program("certificate".to_owned()),
-            optional: false,
-        });
-    }
-    for path in &needs.reads {
-        requests.push(Request {
-            path: grantable(path)?,
-            access: Access::Ro,
-            source: Source::Program("configured".to_owned()),
             optional: false,
         });
     }
