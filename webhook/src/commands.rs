@@ -13,7 +13,6 @@ use webhook::registry::{
     Registry, RegistryOptions, Secrets, cluster_secrets::ClusterSecrets, dns::Dns,
     install_crypto_provider, pull_secrets::Fixed, trust,
 };
-use webhook::resolve::{ImageResolver, Offline};
 use webhook::review;
 use webhook::serve::{self, ServeOptions};
 
@@ -39,26 +38,6 @@ pub struct Lookup {
     pub offline: bool,
 }
 
-/// Either a registry reader or nothing, for the offline subcommands.
-enum Resolver {
-    Registry(Box<Registry<Secrets>>),
-    Offline(Offline),
-}
-
-impl ImageResolver for Resolver {
-    async fn resolve(
-        &self,
-        image: &str,
-        pod: &k8s_openapi::api::core::v1::Pod,
-        namespace: Option<&str>,
-    ) -> Result<webhook::entrypoint::ImageConfig, String> {
-        match self {
-            Resolver::Registry(r) => r.resolve(image, pod, namespace).await,
-            Resolver::Offline(o) => o.resolve(image, pod, namespace).await,
-        }
-    }
-}
-
 /// The Namespace documents of the `--namespaces` files.
 fn known_namespaces(common: &Common) -> Result<Known, String> {
     let mut known = Known::default();
@@ -72,14 +51,15 @@ fn known_namespaces(common: &Common) -> Result<Known, String> {
     Ok(known)
 }
 
-fn resolver(common: &Common, lookup: &Lookup) -> Result<Resolver, String> {
+/// A registry reader, or none with `--offline` (containers without `command` are then denied).
+fn resolver(common: &Common, lookup: &Lookup) -> Result<Option<Registry<Secrets>>, String> {
     if lookup.offline {
-        return Ok(Resolver::Offline(Offline));
+        return Ok(None);
     }
     let secrets = Fixed::from_files(&lookup.pull_secrets).map_err(|e| e.to_string())?;
     let registry = Registry::new(common.registry.clone(), Secrets::Fixed(secrets))
         .map_err(|e| e.to_string())?;
-    Ok(Resolver::Registry(Box::new(registry)))
+    Ok(Some(registry))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -126,7 +106,6 @@ pub fn inject(common: &Common, lookup: &Lookup, file: Option<&PathBuf>) -> Resul
 pub fn review(common: &Common, lookup: &Lookup) -> Result<(), String> {
     let input = read_input(None)?;
     let lookups = With {
-    let dns = Dns::system().map_err(|e| format!("registry lookups: {e}"))?;
         images: resolver(common, lookup)?,
         namespaces: known_namespaces(common)?,
     };
@@ -147,6 +126,7 @@ pub fn serve(common: Common, options: ServeOptions) -> Result<(), String> {
     // sandboxes itself, so its sandbox grants no trust-store or resolver file at all (the rest
     // of the roots is compiled in, see registry::trust; registry::dns says what else it spares).
     let roots = trust::roots(&common.registry.extra_roots).map_err(|e| e.to_string())?;
+    let dns = Dns::system().map_err(|e| format!("registry lookups: {e}"))?;
     let known = known_namespaces(&common)?;
     serve::run(options, move || -> Result<Endpoint<Secrets>, String> {
         install_crypto_provider();

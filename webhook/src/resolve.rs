@@ -33,6 +33,21 @@ impl ImageResolver for Offline {
     }
 }
 
+/// A resolver or none (`--offline`): none is [`Offline`].
+impl<T: ImageResolver> ImageResolver for Option<T> {
+    async fn resolve(
+        &self,
+        image: &str,
+        pod: &Pod,
+        namespace: Option<&str>,
+    ) -> Result<ImageConfig, String> {
+        match self {
+            Some(resolver) => resolver.resolve(image, pod, namespace).await,
+            None => Offline.resolve(image, pod, namespace).await,
+        }
+    }
+}
+
 impl<T: ImageResolver> ImageResolver for &T {
     async fn resolve(
         &self,

@@ -10,53 +10,8 @@ use arbitrary::{Arbitrary, Unstructured};
 use init_shim::{Mode, Profile};
 use webhook::annotations::{Defaults, PREFIX, parse};
 
-use super::Word;
+use super::{SETTINGS, VALUES, Word};
 
-const SETTINGS: &[&str] = &[
-    "inject",
-    "status",
-    "read",
-    "read-exec",
-    "write",
-    "write-exec",
-    "bind-tcp",
-    "connect-tcp",
-    "mode",
-    "profile",
-    "discover",
-    "wrap-exec",
-    "unknown",
-];
-const VALUES: &[&str] = &[
-    "true",
-    "false",
-    "injected",
-    "spec",
-    "mounts",
-    "enforce",
-    "best-effort",
-    "dry-run",
-    "learn",
-    "default",
-    "minimal",
-    "none",
-    "/srv",
-    "/etc/app",
-    "/",
-    "/etc",
-    "/data/../etc",
-    "//x",
-    "/x/",
-    "relative",
-    "",
-    " /srv",
-    "8080",
-    "0",
-    "65535",
-    "65536",
-    "5432,443",
-    "-1",
-];
 const CONTAINERS: &[&str] = &["web", "sidecar", "init", "a.b", "", "Web"];
 
 #[derive(Arbitrary, Debug)]
@@ -115,35 +70,33 @@ pub fn run(data: &[u8]) {
     for name in names.iter().chain(["not-a-container"].iter()) {
         let effective = parsed.effective(name, &defaults);
         let own = parsed.containers.get(*name);
-        for path in parsed
-            .pod
-            .paths
-            .iter()
-            .chain(own.iter().flat_map(|s| s.paths.iter()))
-        {
-            assert!(effective.paths.contains(path), "{name}: {path:?} lost");
-        }
-        for port in parsed
-            .pod
-            .bind_tcp
-            .iter()
-            .chain(own.iter().flat_map(|s| s.bind_tcp.iter()))
-        {
-            assert!(
-                effective.bind_tcp.contains(port),
-                "{name}: bind {port:?} lost"
-            );
-        }
-        for port in parsed
-            .pod
-            .connect_tcp
-            .iter()
-            .chain(own.iter().flat_map(|s| s.connect_tcp.iter()))
-        {
-            assert!(
-                effective.connect_tcp.contains(port),
-                "{name}: connect {port:?} lost"
-            );
-        }
+        let pod = &parsed.pod;
+        kept(name, "path", &pod.paths, own.map(|s| &s.paths), |p| {
+            effective.paths.contains(p)
+        });
+        kept(name, "bind", &pod.bind_tcp, own.map(|s| &s.bind_tcp), |p| {
+            effective.bind_tcp.contains(p)
+        });
+        kept(
+            name,
+            "connect",
+            &pod.connect_tcp,
+            own.map(|s| &s.connect_tcp),
+            |p| effective.connect_tcp.contains(p),
+        );
+    }
+}
+
+/// Asserts that every `what` the pod and the container itself set is in the container's
+/// effective settings.
+fn kept<'a, T: std::fmt::Debug + 'a, C: IntoIterator<Item = &'a T> + Copy>(
+    name: &str,
+    what: &str,
+    pod: C,
+    own: Option<C>,
+    effective_has: impl Fn(&T) -> bool,
+) {
+    for item in pod.into_iter().chain(own.into_iter().flatten()) {
+        assert!(effective_has(item), "{name}: {what} {item:?} lost");
     }
 }

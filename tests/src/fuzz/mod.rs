@@ -34,6 +34,57 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mountinfo", mountinfo::run),
 ];
 
+/// The annotation settings (after `landlock-injector.io/`, or `<container>.`), and one no
+/// setting has: the vocabulary of the `annotations` and `review` targets.
+pub const SETTINGS: &[&str] = &[
+    "inject",
+    "status",
+    "read",
+    "read-exec",
+    "write",
+    "write-exec",
+    "bind-tcp",
+    "connect-tcp",
+    "mode",
+    "profile",
+    "discover",
+    "wrap-exec",
+    "unknown",
+];
+
+/// Values the settings take (and near misses): the vocabulary of the `annotations` and
+/// `review` targets.
+pub const VALUES: &[&str] = &[
+    "true",
+    "false",
+    "injected",
+    "spec",
+    "mounts",
+    "enforce",
+    "best-effort",
+    "dry-run",
+    "learn",
+    "default",
+    "minimal",
+    "none",
+    "/srv",
+    "/etc/app",
+    "/",
+    "/etc",
+    "/data/../etc",
+    "//x",
+    "/x/",
+    "relative",
+    "",
+    " /srv",
+    "8080",
+    "0",
+    "65535",
+    "65536",
+    "5432,443",
+    "-1",
+];
+
 /// A string the fuzzer builds: mostly words that mean something to the code under test (so
 /// inputs get past the first check), sometimes anything at all.
 #[derive(Arbitrary, Debug, Clone)]

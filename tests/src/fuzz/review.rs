@@ -20,13 +20,14 @@ use arbitrary::{Arbitrary, Unstructured};
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
+use webhook::annotations::PREFIX;
 use webhook::config::Config;
 use webhook::entrypoint::ImageConfig;
 use webhook::namespaces::NamespaceSource;
 use webhook::opt_in::NamespaceMeta;
 use webhook::resolve::ImageResolver;
 
-use super::Word;
+use super::{SETTINGS, VALUES, Word};
 
 /// The reviews the edits start from.
 const BASES: &[&str] = &[
@@ -38,45 +39,6 @@ const BASES: &[&str] = &[
     include_str!("../../../webhook/tests/fixtures/review-plain.json"),
 ];
 
-const SETTINGS: &[&str] = &[
-    "inject",
-    "status",
-    "read",
-    "read-exec",
-    "write",
-    "write-exec",
-    "bind-tcp",
-    "connect-tcp",
-    "mode",
-    "profile",
-    "discover",
-    "wrap-exec",
-];
-const VALUES: &[&str] = &[
-    "true",
-    "false",
-    "injected",
-    "spec",
-    "mounts",
-    "enforce",
-    "best-effort",
-    "dry-run",
-    "learn",
-    "default",
-    "minimal",
-    "none",
-    "/srv",
-    "/etc/app",
-    "/",
-    "/etc",
-    "/data/../etc",
-    "relative",
-    "",
-    "8080",
-    "0",
-    "65536",
-    "5432,443",
-];
 const NAMES: &[&str] = &[
     "web",
     "api",
@@ -346,19 +308,15 @@ fn apply(review: &mut Value, edit: &Edit) {
     match edit {
         Edit::Annotation(container, setting, value) => {
             let key = match container {
-                Some(c) => format!(
-                    "landlock-injector.io/{}.{}",
-                    c.pick(NAMES),
-                    setting.pick(SETTINGS)
-                ),
-                None => format!("landlock-injector.io/{}", setting.pick(SETTINGS)),
+                Some(c) => format!("{PREFIX}{}.{}", c.pick(NAMES), setting.pick(SETTINGS)),
+                None => format!("{PREFIX}{}", setting.pick(SETTINGS)),
             };
             object_map(review, &["request", "object", "metadata", "annotations"])
                 .insert(key, json!(value.pick(VALUES)));
         }
         Edit::Label(setting, value) => {
             object_map(review, &["request", "object", "metadata", "labels"]).insert(
-                format!("landlock-injector.io/{}", setting.pick(SETTINGS)),
+                format!("{PREFIX}{}", setting.pick(SETTINGS)),
                 json!(value.pick(VALUES)),
             );
         }
