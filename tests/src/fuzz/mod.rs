@@ -11,12 +11,14 @@
 //! | [`annotations`] | `landlock-injector.io/*` annotation maps, through `webhook::annotations::parse` | every container's effective settings can be computed |
 //! | [`shim_flags`] | shim command lines (UTF-8 or not), through `init_shim::flags::parse` | a parsed policy renders to flags that parse back to the same command |
 //! | [`mountinfo`] | `/proc/self/mountinfo` texts, through `init_shim::discovery::discover` | every mount it grants is a mount point of the input |
+//! | [`audit_record`] | audit record lines (seeded with real Landlock records), through `webhook::denials::record::parse_line` and the `Joiner` | strings bounded by the line; a parsed record written back in the kernel's format parses to the same record; the joiner stays within its bound and hands on every denied access once |
 //!
 //! Adding a target: a module here with `pub fn run(data: &[u8])`, a row in [`TARGETS`], a
 //! wrapper in `tests/fuzz/fuzz_targets/` with its `[[bin]]` in `tests/fuzz/Cargo.toml`, and a
 //! seed corpus directory; `tests/fuzz/run` picks it up from `cargo fuzz list`.
 
 pub mod annotations;
+pub mod audit_record;
 pub mod mountinfo;
 pub mod review;
 pub mod shim_flags;
@@ -32,6 +34,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("annotations", annotations::run),
     ("shim_flags", shim_flags::run),
     ("mountinfo", mountinfo::run),
+    ("audit_record", audit_record::run),
 ];
 
 /// The annotation settings (after `landlock-injector.io/`, or `<container>.`), and one no
