@@ -48,12 +48,21 @@ fn auditctl(args: &[&str]) -> String {
 /// `auditctl -s` as (enabled, backlog_limit).
 pub fn audit_status() -> (u32, u32) {
     let text = auditctl(&["-s"]);
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("auditctl -s has no {name}: {text}"))
-    };
-    (field("enabled "), field("backlog_limit "))
+    (
+        status_field(&text, "enabled"),
+        status_field(&text, "backlog_limit"),
+    )
+}
+
+/// The kernel's count of audit records it dropped (`lost` in `auditctl -s`).
+pub fn audit_lost() -> u32 {
+    status_field(&auditctl(&["-s"]), "lost")
+}
+
+fn status_field(text: &str, name: &str) -> u32 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("auditctl -s has no {name}: {text}"))
 }
 
 /// Auditing on while it lives; the previous state back when it drops.

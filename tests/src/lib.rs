@@ -8,4 +8,5 @@ pub mod fuzz;
 pub mod netns;
 pub mod pod_runner;
 pub mod registry;
+pub mod scrape;
 pub mod static_build;

@@ -7,10 +7,10 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Event, Pod};
-use landlock_tests::admit::{Admitted, admit, shim_image};
-use landlock_tests::audit::{AuditGuard, Watch, audit_status};
-use landlock_tests::pod_runner::bundle::ImageFacts;
-use landlock_tests::pod_runner::{Cluster, Image, Images, PodRunner, Rootfs, Running};
+use landlock_tests::admit::{Admitted, admit};
+use landlock_tests::audit::{AuditGuard, Watch, audit_lost, audit_status};
+use landlock_tests::pod_runner::{Cluster, PodRunner, Running, busybox_images};
+use landlock_tests::scrape;
 use serde_json::{Value, json};
 use webhook::config::Config;
 use webhook::denials::metrics::{AuditState, DenialLabels};
@@ -23,19 +23,6 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// Containers wait for this file (on their emptyDir) before they exit, so their processes are
 /// alive while the reporter maps them, as a long-running program's would be.
 const RELEASE: &str = "while [ ! -e /scratch/done ]; do sleep 0.05; done";
-
-fn images() -> Images {
-    Images::from([
-        shim_image(),
-        (
-            "busybox".to_owned(),
-            Image {
-                rootfs: Rootfs::Busybox,
-                facts: ImageFacts::default(),
-            },
-        ),
-    ])
-}
 
 fn container(name: &str, script: &str) -> Value {
     json!({"name": name, "image": "busybox", "command": ["/bin/sh", "-c", format!("{script}; echo actions-done; {RELEASE}")],
@@ -56,7 +43,7 @@ async fn admitted(name: &str, annotations: Value, containers: Vec<Value>) -> Pod
 /// Starts the pod's containers and lists the pod (with its container IDs) where the reporter
 /// looks pods up, as the pod watch would once kubelet reports them.
 fn start(watch: &Watch, pod: Pod, names: &[&str]) -> (PodRunner, Vec<Running>) {
-    let mut runner = PodRunner::new(pod, Cluster::default(), images()).expect("pod");
+    let mut runner = PodRunner::new(pod, Cluster::default(), busybox_images()).expect("pod");
     runner.run_init(LIMIT).expect("init containers");
     let mut running = Vec::new();
     for name in names {
@@ -208,7 +195,7 @@ async fn denied_read_write_exec_and_connect_in_runc_pods_are_reported_with_pod_c
 #[tokio::test(flavor = "multi_thread")]
 async fn the_pod_runner_puts_containers_in_kubelet_cgroups_the_reporter_maps() {
     let pod = admitted("cgroups", json!({}), vec![container("app", "true")]).await;
-    let mut runner = PodRunner::new(pod, Cluster::default(), images()).expect("pod");
+    let mut runner = PodRunner::new(pod, Cluster::default(), busybox_images()).expect("pod");
     let mut app = runner.start("app").expect("start");
     app.wait_for_stdout("actions-done", LIMIT).expect("started");
     let pid = runner
@@ -412,11 +399,42 @@ async fn audit_status_and_enable_audit_use_the_kernel_control_requests() {
     }
     audit.switch_off();
     assert_eq!(netlink::status().await.expect("AUDIT_GET").enabled, 0);
-    let (code, text) = http::readiness(AuditState::Disabled);
+    let (code, text) = http::readiness(AuditState::Disabled, None);
     assert_eq!(code.as_u16(), 503);
     assert!(text.contains("--enable-audit"), "{text}");
     // What --enable-audit does.
     netlink::set_enabled(true).await.expect("AUDIT_SET");
     assert_eq!(audit_status().0, 1);
-    assert_eq!(http::readiness(AuditState::Enabled).0.as_u16(), 200);
+    assert_eq!(http::readiness(AuditState::Enabled, None).0.as_u16(), 200);
+}
+
+/// What the kernel dropped is on the agent's /metrics, as `AUDIT_GET` tells it (the same
+/// numbers as `auditctl -s`): its `lost` counter and the backlog limit behind it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kernels_lost_counter_and_backlog_limit_are_on_metrics() {
+    let _audit = AuditGuard::enable();
+    let metrics = webhook::denials::metrics::Metrics::default();
+    let text = metrics.encode();
+    assert_eq!(
+        scrape::sample(&text, "landlock_denials_kernel_lost_records"),
+        Some(-1.0),
+        "unknown before asking: {text}"
+    );
+    let mut lost = webhook::denials::backlog::LostWatch::default();
+    webhook::denials::refresh_status(&metrics, &mut lost)
+        .await
+        .expect("AUDIT_GET");
+    let text = metrics.encode();
+    let (_, backlog_limit) = audit_status();
+    assert_eq!(
+        scrape::sample(&text, "landlock_denials_audit_backlog_limit"),
+        Some(f64::from(backlog_limit)),
+        "{text}"
+    );
+    // Nothing is lost while the guard's large backlog holds: the two readings agree.
+    assert_eq!(
+        scrape::sample(&text, "landlock_denials_kernel_lost_records"),
+        Some(f64::from(audit_lost())),
+        "{text}"
+    );
 }

@@ -11,9 +11,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
-use landlock_tests::admit::{Admitted, admit, shim_image};
-use landlock_tests::pod_runner::bundle::ImageFacts;
-use landlock_tests::pod_runner::{Cluster, Image, Images, PodRunner, Rootfs, require};
+use landlock_tests::admit::{Admitted, admit};
+use landlock_tests::pod_runner::{Cluster, PodRunner, busybox_images, require};
 use landlock_tests::static_build::static_binary;
 use serde_json::{Value, json};
 use webhook::config::Config;
@@ -306,19 +305,6 @@ fn a_shell_script_using_several_utilities() {
         flags.contains(&format!("--rw {}", root.join("out").display())),
         "{flags}"
     );
-}
-
-fn busybox_images() -> Images {
-    Images::from([
-        shim_image(),
-        (
-            "busybox".to_owned(),
-            Image {
-                rootfs: Rootfs::Busybox,
-                facts: ImageFacts::default(),
-            },
-        ),
-    ])
 }
 
 fn learn_pod(annotations: &BTreeMap<String, String>) -> Pod {

@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
-use landlock_tests::admit::{Admitted, admit, shim_image};
+use landlock_tests::admit::{Admitted, admit};
 use landlock_tests::pod_runner::bundle::ImageFacts;
-use landlock_tests::pod_runner::{Cluster, Finished, Image, Images, PodRunner, Rootfs};
+use landlock_tests::pod_runner::{
+    Cluster, Finished, Image, Images, PodRunner, Rootfs, busybox_images,
+};
 use landlock_tests::registry::TestRegistry;
 use serde_json::{Value, json};
 use webhook::config::Config;
@@ -17,19 +19,6 @@ use webhook::registry::{Registry, RegistryOptions};
 use webhook::resolve::Offline;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-fn images() -> Images {
-    Images::from([
-        shim_image(),
-        (
-            "busybox".to_owned(),
-            Image {
-                rootfs: Rootfs::Busybox,
-                facts: ImageFacts::default(),
-            },
-        ),
-    ])
-}
 
 fn cluster() -> Cluster {
     Cluster {
@@ -112,7 +101,7 @@ fn host_dir() -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn s1_an_opted_in_pod_reads_its_paths_and_volumes_and_writes_its_empty_dir() {
     let p = admitted(&app_pod(&[], "cat /srv/index.html /etc/app/app.yaml /etc/tls/tls.crt; echo; echo note > /scratch/n && cat /scratch/n")).await;
-    let (_, done) = run(p, cluster(), images(), "app");
+    let (_, done) = run(p, cluster(), busybox_images(), "app");
     assert_eq!(done.exit_code, 0, "{done:?}");
     assert_eq!(
         done.stdout, "hello from /srv\ngreeting: hello\ncert-v1\nnote\n",
@@ -133,7 +122,7 @@ async fn s2_everything_outside_the_grants_is_denied() {
                   /etc/app/tool.sh || echo exec-denied; \
                   ls / || echo list-root-denied";
     let p = admitted(&app_pod(&[], script)).await;
-    let (_, done) = run(p, cluster(), images(), "app");
+    let (_, done) = run(p, cluster(), busybox_images(), "app");
     assert_eq!(done.exit_code, 0, "{done:?}");
     assert_eq!(
         done.stdout,
@@ -154,7 +143,7 @@ async fn s3_a_certificate_renewal_is_seen_without_a_denial() {
                   if [ \"$now\" != \"$last\" ]; then echo \"seen $now\"; last=$now; fi; \
                   [ \"$now\" = cert-v3 ] && exit 0; sleep 0.05; i=$((i+1)); done; exit 1";
     let p = admitted(&app_pod(&[], script)).await;
-    let mut runner = PodRunner::new(p, cluster(), images()).expect("pod");
+    let mut runner = PodRunner::new(p, cluster(), busybox_images()).expect("pod");
     runner.run_init(LIMIT).expect("init");
     let mut app = runner.start("app").expect("start");
     app.wait_for_stdout("seen cert-v1", LIMIT).expect("v1");
@@ -203,7 +192,7 @@ async fn s4_the_image_entrypoint_read_from_a_real_registry_runs_with_its_cmd() {
         Admitted::Allowed(p, _) => *p,
         Admitted::Denied(m) => panic!("denied: {m}"),
     };
-    let mut imgs = images();
+    let mut imgs = busybox_images();
     imgs.insert(
         image.clone(),
         Image {
@@ -243,7 +232,7 @@ async fn s5_connect_tcp_allows_the_listed_port_only() {
         json!({"containers": [server, client]}),
     ))
     .await;
-    let mut runner = PodRunner::new(p, cluster(), images()).expect("pod");
+    let mut runner = PodRunner::new(p, cluster(), busybox_images()).expect("pod");
     runner.run_init(LIMIT).expect("init");
     let _server = runner.start("server").expect("server");
     let done = runner.run("client", LIMIT).expect("client");
@@ -259,7 +248,7 @@ async fn s6_enforce_dry_run_and_the_none_profile() {
         "echo ran",
     ))
     .await;
-    let (_, done) = run(p, cluster(), images(), "app");
+    let (_, done) = run(p, cluster(), busybox_images(), "app");
     assert_eq!(done.exit_code, 1, "{done:?}");
     assert!(!done.stdout.contains("ran"), "{done:?}");
     assert!(
@@ -270,7 +259,7 @@ async fn s6_enforce_dry_run_and_the_none_profile() {
 
     // dry-run: logged, not restricted.
     let p = admitted(&app_pod(&[("mode", "dry-run")], "cat /etc/shadow")).await;
-    let (_, done) = run(p, cluster(), images(), "app");
+    let (_, done) = run(p, cluster(), busybox_images(), "app");
     assert_eq!(done.exit_code, 0, "{done:?}");
     assert!(done.stdout.contains("NOT-A-REAL-HASH"), "{done:?}");
     assert!(
@@ -286,7 +275,7 @@ async fn s6_enforce_dry_run_and_the_none_profile() {
         json!({"containers": [sh("app", "echo to-stdout; cat /etc/passwd || echo passwd-denied")]}),
     ))
     .await;
-    let (_, done) = run(p, cluster(), images(), "app");
+    let (_, done) = run(p, cluster(), busybox_images(), "app");
     assert_eq!(done.stdout, "to-stdout\npasswd-denied\n", "{done:?}");
 }
 
@@ -302,7 +291,7 @@ async fn s7_unannotated_pods_run_unchanged_and_bad_annotations_never_run() {
         serde_json::to_value(&plain).ok(),
         "unchanged"
     );
-    let (_, done) = run(admitted_plain, cluster(), images(), "app");
+    let (_, done) = run(admitted_plain, cluster(), busybox_images(), "app");
     assert!(
         done.stdout.contains("NOT-A-REAL-HASH"),
         "unsandboxed, the file is readable: {done:?}"
@@ -342,7 +331,7 @@ async fn s8_init_containers_and_native_sidecars_are_sandboxed_too() {
         .and_then(|s| s.init_containers.as_ref())
         .expect("inits");
     assert_eq!(inits[0].name, "landlock-shim-install");
-    let mut runner = PodRunner::new(p, cluster(), images()).expect("pod");
+    let mut runner = PodRunner::new(p, cluster(), busybox_images()).expect("pod");
     let finished = runner.run_init(LIMIT).expect("init");
     let migrate = finished
         .iter()

@@ -84,6 +84,10 @@ struct DenialsArgs {
     /// The host's /proc (run with the host's PID namespace).
     #[arg(long, default_value = "/proc")]
     proc_root: PathBuf,
+    /// Kubeconfig to reach the API server with, when the agent runs on the host beside a
+    /// cluster's node containers (kind); else in-cluster config, KUBECONFIG or ~/.kube/config.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -153,6 +157,7 @@ fn main() -> ExitCode {
             listen: args.listen,
             node: args.node,
             proc_root: args.proc_root,
+            kubeconfig: args.kubeconfig,
         }),
     };
     match result {

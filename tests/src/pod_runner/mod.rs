@@ -21,6 +21,21 @@ pub use rootfs::Rootfs;
 pub use runc::Running;
 pub use volumes::Objects;
 
+/// The images the pod tests run: `busybox` (Debian's static busybox, no ENTRYPOINT or CMD)
+/// and the shim image the webhook's init container names.
+pub fn busybox_images() -> Images {
+    Images::from([
+        crate::admit::shim_image(),
+        (
+            "busybox".to_owned(),
+            Image {
+                rootfs: Rootfs::Busybox,
+                facts: bundle::ImageFacts::default(),
+            },
+        ),
+    ])
+}
+
 /// Why the harness could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {

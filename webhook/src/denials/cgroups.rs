@@ -12,6 +12,10 @@
 //! Prefixes before `kubepods` (kind's `/kubelet.slice/kubelet-kubepods.slice`, a node
 //! container's own cgroup, `..` components when read from another cgroup namespace) do not
 //! matter: the pod component and the container component after it are found wherever they are.
+//! So an agent on the host that runs kind's node containers maps the host's view of a pod's
+//! process too: `/system.slice/docker-<node>.scope/kubelet.slice/kubelet-kubepods.slice/...`
+//! (systemd) or `/docker/<node>/kubepods/besteffort/pod<uid>/<id>` (cgroupfs), the node
+//! container's cgroup in front of kubelet's path.
 
 use std::path::Path;
 
@@ -135,6 +139,29 @@ mod tests {
             format!(
                 "0::/system.slice/docker-{}.scope/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-pod{u}.slice/cri-containerd-{ID}.scope\n",
                 "a".repeat(64)
+            ),
+        ] {
+            assert_eq!(container_of(&text), expected(), "{text}");
+        }
+    }
+
+    /// The host's view of a pod's process in a kind node (a container): the node's cgroup,
+    /// then kubelet's path inside it, for both cgroup drivers and cgroup versions.
+    #[test]
+    fn node_container_prefixes_as_seen_from_the_host() {
+        let u = UID.replace('-', "_");
+        let node = "b".repeat(64);
+        for text in [
+            format!(
+                "0::/system.slice/docker-{node}.scope/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod{u}.slice/cri-containerd-{ID}.scope\n"
+            ),
+            format!(
+                "0::/system.slice/docker-{node}.scope/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/kubelet-kubepods-burstable-pod{u}.slice/crio-{ID}.scope/container\n"
+            ),
+            format!("0::/docker/{node}/kubepods/besteffort/pod{UID}/{ID}\n"),
+            format!("0::/docker/{node}/kubelet/kubepods/burstable/pod{UID}/crio-{ID}\n"),
+            format!(
+                "12:pids:/docker/{node}/kubepods/pod{UID}/{ID}\n1:name=systemd:/docker/{node}/kubepods/pod{UID}/{ID}\n0::/system.slice/containerd.service\n"
             ),
         ] {
             assert_eq!(container_of(&text), expected(), "{text}");

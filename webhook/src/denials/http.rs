@@ -1,6 +1,7 @@
 //! The reporter's HTTP surface (plain HTTP, for the kubelet's probes and Prometheus):
 //! `/metrics`, `/healthz`, and `/readyz`, which fails while kernel auditing is known to be off
-//! (no denial can be reported then) and says why.
+//! or the agent is known to be outside the host's initial network namespace (no denial can be
+//! reported then) and says why.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,10 +13,21 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use super::metrics::{AuditState, Metrics};
+use super::namespaces;
 
-/// The readiness answer for an audit state.
-pub fn readiness(state: AuditState) -> (StatusCode, &'static str) {
-    match state {
+/// The readiness answer for an audit state and, when the agent is outside the initial network
+/// namespace, that namespace's inode.
+pub fn readiness(
+    state: AuditState,
+    outside_network_namespace: Option<u64>,
+) -> (StatusCode, String) {
+    if let Some(inode) = outside_network_namespace {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{}\n", namespaces::not_initial_message(inode)),
+        );
+    }
+    let (code, text) = match state {
         AuditState::Enabled => (StatusCode::OK, "ok: kernel auditing is on\n"),
         AuditState::Unknown => (
             StatusCode::OK,
@@ -25,7 +37,8 @@ pub fn readiness(state: AuditState) -> (StatusCode, &'static str) {
             StatusCode::SERVICE_UNAVAILABLE,
             "kernel auditing is off: the kernel reports no Landlock denial; run `auditctl -e 1` on the node or start the reporter with --enable-audit (chart: denials.enableAudit=true)\n",
         ),
-    }
+    };
+    (code, text.to_owned())
 }
 
 /// The routes.
@@ -34,7 +47,9 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",
-            get(|State(m): State<Arc<Metrics>>| async move { readiness(m.audit()) }),
+            get(|State(m): State<Arc<Metrics>>| async move {
+                readiness(m.audit(), m.outside_initial_network_namespace())
+            }),
         )
         .route(
             "/metrics",

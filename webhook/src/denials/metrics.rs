@@ -8,8 +8,11 @@
 //! | `landlock_denials_lost_records_total` | counter | (the socket overflowed: the kernel dropped records for this reader) |
 //! | `landlock_denials_kube_events_total` | counter | `result`: `applied`, `failed`, `dropped` |
 //! | `landlock_denials_audit_enabled` | gauge | 1 on, 0 off, -1 unknown (no CAP_AUDIT_CONTROL to ask, no record seen yet) |
+//! | `landlock_denials_kernel_lost_records` | gauge | the kernel's `lost` counter (every audit record it dropped since boot, mostly a full backlog; -1 unknown: asking needs CAP_AUDIT_CONTROL) |
+//! | `landlock_denials_audit_backlog_limit` | gauge | the kernel's audit backlog limit (`auditctl -b`; -1 unknown) |
+//! | `landlock_denials_initial_network_namespace` | gauge | 1 the agent is in the host's initial network namespace (records reach it), 0 it is not (none can), -1 unknown |
 
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -17,6 +20,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::namespaces::NetworkNamespace;
 use super::report::Unattributed;
 
 /// Whether the kernel audits.
@@ -63,6 +67,11 @@ pub struct Metrics {
     lost: Counter,
     kube_events: Family<ResultLabel, Counter>,
     audit_enabled: Gauge<i64, AtomicI64>,
+    initial_network_namespace: Gauge<i64, AtomicI64>,
+    kernel_lost: Gauge<i64, AtomicI64>,
+    backlog_limit: Gauge<i64, AtomicI64>,
+    /// The inode of the network namespace the agent runs in when it is not the initial one.
+    other_network_namespace: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -75,6 +84,12 @@ impl Default for Metrics {
         let kube_events = Family::<ResultLabel, Counter>::default();
         let audit_enabled = Gauge::<i64, AtomicI64>::default();
         audit_enabled.set(-1);
+        let initial_network_namespace = Gauge::<i64, AtomicI64>::default();
+        initial_network_namespace.set(-1);
+        let kernel_lost = Gauge::<i64, AtomicI64>::default();
+        kernel_lost.set(-1);
+        let backlog_limit = Gauge::<i64, AtomicI64>::default();
+        backlog_limit.set(-1);
         // Full names (counters get `_total`): the first one is exactly `landlock_denials_total`.
         registry.register(
             "landlock_denials",
@@ -106,6 +121,21 @@ impl Default for Metrics {
             "Whether kernel auditing is on (1), off (0) or unknown (-1)",
             audit_enabled.clone(),
         );
+        registry.register(
+            "landlock_denials_initial_network_namespace",
+            "Whether the agent is in the host's initial network namespace, where audit records are sent (1), not (0) or unknown (-1)",
+            initial_network_namespace.clone(),
+        );
+        registry.register(
+            "landlock_denials_kernel_lost_records",
+            "The kernel's count of audit records it dropped since boot (a full backlog: auditctl -b), -1 unknown",
+            kernel_lost.clone(),
+        );
+        registry.register(
+            "landlock_denials_audit_backlog_limit",
+            "The kernel's audit backlog limit (auditctl -b), -1 unknown",
+            backlog_limit.clone(),
+        );
         Self {
             registry,
             denials,
@@ -114,6 +144,10 @@ impl Default for Metrics {
             lost,
             kube_events,
             audit_enabled,
+            initial_network_namespace,
+            kernel_lost,
+            backlog_limit,
+            other_network_namespace: AtomicU64::new(0),
         }
     }
 }
@@ -185,6 +219,34 @@ impl Metrics {
             0 => AuditState::Disabled,
             _ => AuditState::Unknown,
         }
+    }
+
+    /// Records where the agent's network namespace is.
+    pub fn set_network_namespace(&self, placement: &NetworkNamespace) {
+        self.initial_network_namespace.set(match placement {
+            NetworkNamespace::Initial => 1,
+            NetworkNamespace::Other(_) => 0,
+            NetworkNamespace::Unknown(_) => -1,
+        });
+        let other = match placement {
+            NetworkNamespace::Other(inode) => *inode,
+            _ => 0,
+        };
+        self.other_network_namespace.store(other, Ordering::Relaxed);
+    }
+
+    /// The inode of the agent's network namespace when it is known not to be the initial one.
+    pub fn outside_initial_network_namespace(&self) -> Option<u64> {
+        match self.other_network_namespace.load(Ordering::Relaxed) {
+            0 => None,
+            inode => Some(inode),
+        }
+    }
+
+    /// Records the kernel's `lost` counter and backlog limit (from `AUDIT_GET`).
+    pub fn set_kernel_backlog(&self, lost: u32, backlog_limit: u32) {
+        self.kernel_lost.set(i64::from(lost));
+        self.backlog_limit.set(i64::from(backlog_limit));
     }
 
     /// The text exposition.

@@ -4,12 +4,14 @@
 //! | module | decides |
 //! |---|---|
 //! | [`netlink`] | reading the audit multicast group; asking and switching whether the kernel audits |
+//! | [`namespaces`] | whether the agent is in the initial network namespace, the only one audit records reach |
 //! | [`record`] | what one audit record says (pure parser, fuzzed) |
 //! | [`joiner`] | which records form one denial (records of one event, domain records) |
 //! | [`cgroups`] | which pod UID and container ID a process's cgroup names |
 //! | [`domains`] | where each Landlock domain came from (captured when it is first logged) |
 //! | [`pods`] | which namespace, pod and container those IDs are (a watch of this node's pods) |
 //! | [`blockers`] | which grant (annotation key) would have allowed a blocked right |
+//! | [`backlog`] | whether the kernel dropped records (its `lost` counter), and what to say |
 //! | [`aggregate`] | when to post an Event (one per container, right and object per window, with a count) |
 //! | [`report`] | the JSON line of a denial |
 //! | [`events`] | the Event object, and where it is sent |
@@ -18,6 +20,7 @@
 //! | [`http`] | `/metrics`, `/healthz`, `/readyz` |
 
 pub mod aggregate;
+pub mod backlog;
 pub mod blockers;
 pub mod cgroups;
 pub mod domains;
@@ -25,6 +28,7 @@ pub mod events;
 pub mod http;
 pub mod joiner;
 pub mod metrics;
+pub mod namespaces;
 pub mod netlink;
 pub mod pods;
 pub mod record;
@@ -39,6 +43,7 @@ use std::time::{Duration, Instant};
 
 use events::{EventSink, KubeEvents};
 use metrics::{AuditState, Metrics};
+use namespaces::NetworkNamespace;
 use netlink::{AuditReader, Received};
 use pods::{NoPods, PodDirectory};
 use reporter::{Output, Reporter, Settings};
@@ -56,6 +61,23 @@ pub struct Options {
     pub node: Option<String>,
     /// The host's `/proc`.
     pub proc_root: PathBuf,
+    /// The kubeconfig to reach the API server with (else in-cluster config or `KUBECONFIG`),
+    /// for an agent that runs on the host beside a cluster's node containers (kind).
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// A client from `kubeconfig`, else the usual inference (in-cluster, `KUBECONFIG`, `~/.kube`).
+async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, String> {
+    let Some(path) = kubeconfig else {
+        return kube::Client::try_default().await.map_err(|e| e.to_string());
+    };
+    let file = kube::config::Kubeconfig::read_from(path)
+        .map_err(|e| format!("--kubeconfig {}: {e}", path.display()))?;
+    let config =
+        kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+            .await
+            .map_err(|e| format!("--kubeconfig {}: {e}", path.display()))?;
+    kube::Client::try_from(config).map_err(|e| format!("--kubeconfig {}: {e}", path.display()))
 }
 
 impl PodDirectory for Box<dyn PodDirectory> {
@@ -66,6 +88,29 @@ impl PodDirectory for Box<dyn PodDirectory> {
 
 /// Receive buffer asked for: room for bursts of several thousand records.
 const RECEIVE_BUFFER: usize = 32 * 1024 * 1024;
+
+/// How often the kernel's audit status is asked for (lost records, backlog limit).
+const STATUS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Asks the kernel for its audit status: records its `lost` counter and backlog limit, and warns
+/// when records were lost since the last time.
+pub async fn refresh_status(
+    metrics: &Metrics,
+    lost: &mut backlog::LostWatch,
+) -> Result<(), netlink::NetlinkError> {
+    let status = netlink::status().await?;
+    metrics.set_kernel_backlog(status.lost, status.backlog_limit);
+    let since = lost.observe(status.lost);
+    if since > 0 {
+        tracing::warn!(
+            lost = status.lost,
+            backlog_limit = status.backlog_limit,
+            "{}",
+            backlog::lost_message(since, status.backlog_limit)
+        );
+    }
+    Ok(())
+}
 
 /// Checks (and with `enable_audit` switches on) kernel auditing; logs what it found.
 async fn check_audit(enable_audit: bool) -> Result<AuditState, String> {
@@ -134,8 +179,32 @@ pub fn run(options: Options) -> Result<(), String> {
     runtime.block_on(agent(options))
 }
 
+/// Finds out whether audit records can reach this agent at all; logs what it found.
+fn check_namespaces(proc_root: &std::path::Path) -> NetworkNamespace {
+    let placement = namespaces::network_namespace(proc_root);
+    match &placement {
+        NetworkNamespace::Initial => {
+            tracing::info!("in the host's initial network namespace, where audit records are sent");
+        }
+        NetworkNamespace::Other(inode) => {
+            tracing::error!("{}; /readyz fails", namespaces::not_initial_message(*inode));
+        }
+        NetworkNamespace::Unknown(why) => tracing::warn!(
+            "cannot tell whether this agent is in the host's initial network namespace (the only one audit records reach): {why}"
+        ),
+    }
+    if !namespaces::in_initial_pid_namespace() {
+        tracing::warn!(
+            "this agent is not in the host's pid namespace: audit records name host pids, so denials cannot be mapped to containers; run it with hostPID (the chart does) or on the host"
+        );
+    }
+    placement
+}
+
 async fn agent(options: Options) -> Result<(), String> {
     let metrics = Arc::new(Metrics::default());
+    // Before opening the audit socket, so the cause is logged whatever that does.
+    metrics.set_network_namespace(&check_namespaces(&options.proc_root));
     let mut reader = AuditReader::open(RECEIVE_BUFFER).map_err(|e| e.to_string())?;
     metrics.set_audit(check_audit(options.enable_audit).await?);
     let node = match (&options.node, options.no_kube) {
@@ -149,9 +218,11 @@ async fn agent(options: Options) -> Result<(), String> {
     {
         (Box::new(NoPods), None)
     } else {
-        let client = kube::Client::try_default().await.map_err(|e| {
-            format!("cannot reach the Kubernetes API (use --no-kube on a plain host): {e}")
-        })?;
+        let client = kube_client(options.kubeconfig.as_deref())
+            .await
+            .map_err(|e| {
+                format!("cannot reach the Kubernetes API (use --no-kube on a plain host): {e}")
+            })?;
         let (watched, driver) = pods::watch(client.clone(), &node);
         tokio::spawn(driver);
         (
@@ -165,6 +236,10 @@ async fn agent(options: Options) -> Result<(), String> {
     let server = tokio::spawn(http::serve(options.listen, metrics.clone()));
     tracing::info!(listen = %options.listen, kube = !options.no_kube, "reporting Landlock denials from the audit multicast group");
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // The kernel's status, for records it dropped; asking needs CAP_AUDIT_CONTROL.
+    let mut status_tick = tokio::time::interval(STATUS_INTERVAL);
+    let mut lost = backlog::LostWatch::default();
+    let mut ask_status = true;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
     loop {
@@ -182,6 +257,12 @@ async fn agent(options: Options) -> Result<(), String> {
                 }
             },
             _ = tick.tick() => emit(reporter.tick(Instant::now()), sink.as_deref()),
+            _ = status_tick.tick(), if ask_status => {
+                if let Err(e) = refresh_status(&metrics, &mut lost).await {
+                    tracing::info!(error = %e, "cannot ask the kernel for its audit status; records it drops are not reported (landlock_denials_kernel_lost_records stays -1)");
+                    ask_status = false;
+                }
+            }
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
         }

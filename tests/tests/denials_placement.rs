@@ -1,0 +1,247 @@
+//! Where the denials agent can run, on the real kernel: in a network namespace of its own (a
+//! kind node is one) it receives no audit record and says so in its log, its `/readyz` and its
+//! metrics; on the host it maps a process in a kind-style nested cgroup (the node container's
+//! cgroup in front of kubelet's path) to its pod and container.
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use landlock_tests::static_build::static_binary;
+use landlock_tests::{netns, scrape};
+use webhook::denials::cgroups::{self, ContainerRef, Placement};
+
+const LIMIT: Duration = Duration::from_secs(60);
+const IP: &str = "/usr/sbin/ip";
+
+/// `landlock-webhook denials --no-kube`, killed when dropped; its stderr goes to a file.
+struct Agent {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    /// Starts the agent with `listen`, in a new network namespace when `own_netns`.
+    fn start(listen: SocketAddr, own_netns: bool) -> Self {
+        let binary = static_binary("webhook", "landlock-webhook").expect("landlock-webhook");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("agent.log");
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let agent = [
+            binary.to_str().expect("UTF-8 path"),
+            "denials",
+            "--no-kube",
+            "--listen",
+            &listen.to_string(),
+        ]
+        .map(str::to_owned);
+        let mut command = if own_netns {
+            assert!(
+                Path::new(IP).exists(),
+                "{IP} not found: apt-get install iproute2 (brings up loopback in the test's network namespace)"
+            );
+            // `unshare` without --fork execs: the agent keeps the child's pid.
+            let mut c = Command::new("unshare");
+            c.args([
+                "--net",
+                "sh",
+                "-c",
+                "ip link set lo up && exec \"$@\"",
+                "sh",
+            ])
+            .args(&agent);
+            c
+        } else {
+            let mut c = Command::new(&agent[0]);
+            c.args(&agent[1..]);
+            c
+        };
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .env("NO_COLOR", "1")
+            .spawn()
+            .expect("start the agent");
+        Self {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// The agent's network namespace, once `unshare` has made it (until then the child is in
+    /// the test's).
+    fn netns(&self) -> PathBuf {
+        let ours = std::fs::metadata("/proc/self/ns/net")
+            .expect("own netns")
+            .ino();
+        let theirs = PathBuf::from(format!("/proc/{}/ns/net", self.child.id()));
+        let deadline = Instant::now() + LIMIT;
+        while std::fs::metadata(&theirs).map(|m| m.ino()).ok() == Some(ours) {
+            assert!(
+                Instant::now() < deadline,
+                "unshare --net did not take effect"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        theirs
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET path` once the agent answers (from the calling thread's network namespace).
+    fn get(&mut self, listen: SocketAddr, path: &str) -> (u16, String) {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the agent exited ({status}): {}", self.log());
+            }
+            if let Some(answer) = scrape::get(listen, path) {
+                return answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the agent does not answer on {listen}: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn in_a_network_namespace_of_its_own_the_agent_says_it_receives_nothing() {
+    let listen: SocketAddr = "127.0.0.1:9464".parse().expect("address");
+    let mut agent = Agent::start(listen, true);
+    let netns = agent.netns();
+    let (ready, metrics) = netns::within(&netns, || {
+        (agent.get(listen, "/readyz"), agent.get(listen, "/metrics"))
+    })
+    .expect("join the agent's network namespace");
+    assert_eq!(ready.0, 503, "/readyz: {}", ready.1);
+    for words in ["not in the host's initial network namespace", "on the host"] {
+        assert!(ready.1.contains(words), "/readyz: {}", ready.1);
+    }
+    assert_eq!(
+        scrape::sample(&metrics.1, "landlock_denials_initial_network_namespace"),
+        Some(0.0),
+        "{}",
+        metrics.1
+    );
+    let log = agent.log();
+    assert!(
+        log.contains("not in the host's initial network namespace")
+            && log.contains("VMs or machines"),
+        "log: {log}"
+    );
+}
+
+#[test]
+fn in_the_initial_network_namespace_the_agent_does_not_complain() {
+    let listen = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let mut agent = Agent::start(listen, false);
+    let (_, ready) = agent.get(listen, "/readyz");
+    assert!(!ready.contains("network namespace"), "/readyz: {ready}");
+    let (_, metrics) = agent.get(listen, "/metrics");
+    assert_eq!(
+        scrape::sample(&metrics, "landlock_denials_initial_network_namespace"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert!(
+        !agent
+            .log()
+            .contains("not in the host's initial network namespace"),
+        "{}",
+        agent.log()
+    );
+}
+
+/// The cgroup v2 hierarchy: `/sys/fs/cgroup` on a unified host, `/sys/fs/cgroup/unified` on a
+/// hybrid one.
+fn cgroup2_root() -> PathBuf {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    mountinfo
+        .lines()
+        .find_map(|line| {
+            let (mount, fs) = line.split_once(" - ")?;
+            let point = mount.split(' ').nth(4)?;
+            fs.starts_with("cgroup2 ").then(|| PathBuf::from(point))
+        })
+        .expect("a cgroup2 mount (the agent reads /proc/PID/cgroup, which needs one or v1)")
+}
+
+/// A cgroup tree made for the test, removed (deepest first) when dropped.
+struct NestedCgroup {
+    top: PathBuf,
+    leaf: PathBuf,
+}
+
+impl NestedCgroup {
+    fn create(root: &Path, path: &str) -> Self {
+        let top = root.join(format!("landlock-test-{}", std::process::id()));
+        let leaf = top.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(&leaf)
+            .unwrap_or_else(|e| panic!("create cgroup {}: {e}", leaf.display()));
+        Self { top, leaf }
+    }
+}
+
+impl Drop for NestedCgroup {
+    fn drop(&mut self) {
+        let mut dir = self.leaf.clone();
+        while dir.starts_with(&self.top) {
+            let _ = std::fs::remove_dir(&dir);
+            if !dir.pop() {
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_process_in_a_kind_node_cgroup_seen_from_the_host_maps_to_its_pod_and_container() {
+    let root = cgroup2_root();
+    let node = "a1".repeat(32);
+    let id = "4c5a2b81f0e1d2c3b4a5968778695a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f";
+    let uid = "0e8f2c1a-5b3d-4e6f-8a9b-1c2d3e4f5a6b";
+    let u = uid.replace('-', "_");
+    for layout in [
+        // kind on a systemd host: the node container's scope, then kubelet's systemd slices.
+        format!(
+            "system.slice/docker-{node}.scope/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod{u}.slice/cri-containerd-{id}.scope"
+        ),
+        // The cgroupfs driver: the node container's cgroup, then kubelet's cgroupfs path.
+        format!("docker/{node}/kubepods/besteffort/pod{uid}/{id}"),
+    ] {
+        let cgroup = NestedCgroup::create(&root, &layout);
+        let mut sleeper = Command::new("sleep").arg("600").spawn().expect("sleep");
+        let moved = std::fs::write(cgroup.leaf.join("cgroup.procs"), sleeper.id().to_string());
+        let placement = cgroups::placement(Path::new("/proc"), sleeper.id());
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        moved.unwrap_or_else(|e| panic!("move into {}: {e}", cgroup.leaf.display()));
+        assert_eq!(
+            placement,
+            Placement::Container(ContainerRef {
+                pod_uid: uid.to_owned(),
+                container_id: id.to_owned(),
+            }),
+            "{layout}"
+        );
+    }
+}
