@@ -17,6 +17,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
 use kube::Client;
 use kube::api::{Api, DeleteParams, LogParams, Patch, PatchParams, PostParams};
+use landlock_tests::scrape;
 use serde_json::{Value, json};
 
 /// The release's namespace and Deployment name (tests/e2e/run installs it so).
@@ -449,36 +450,31 @@ async fn d_with_the_webhook_down_plain_pods_start_and_opted_in_pods_are_rejected
     drop_namespace(&client, &ns).await;
 }
 
-/// The denials reporter runs as the chart's DaemonSet (tests/e2e/run installs it with
-/// `denials.enabled=true`): a denied read in a sandboxed pod shows up as a `LandlockDenied`
-/// Event on the pod, as `kubectl get events --field-selector reason=LandlockDenied` lists it.
-/// Needs nodes whose host network namespace is the kernel's initial one (audit records are
-/// multicast there only) and kernel auditing on (`auditctl -e 1` on the node).
+/// The denials reporter beside kind: kind's node is a container with a network namespace of
+/// its own, and the kernel multicasts audit records only in the initial one, so the chart's
+/// DaemonSet receives nothing there (it says so in /readyz). `tests/e2e/run` runs the agent on
+/// the host instead (`landlock-webhook denials --kubeconfig ... --node <cluster>-control-plane
+/// --enable-audit`, its address in `LANDLOCK_E2E_DENIALS_AGENT`), where the records arrive with
+/// host pids and the node container's cgroup in front of kubelet's. A denied read in a
+/// sandboxed pod shows up in `kubectl get events --field-selector reason=LandlockDenied` and in
+/// `landlock_denials_total` on the agent's /metrics.
 #[tokio::test]
 #[ignore = "needs a kind cluster with the chart: run tests/e2e/run"]
-async fn e_a_denied_read_in_a_sandboxed_pod_appears_as_a_landlock_denied_event() {
-    use k8s_openapi::api::apps::v1::DaemonSet;
-    use k8s_openapi::api::core::v1::Event;
-    use kube::api::ListParams;
-
+async fn e_a_denied_read_in_a_sandboxed_pod_appears_as_a_landlock_denied_event_and_metric() {
     let client = client().await;
-    let daemon_sets: Api<DaemonSet> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
+    let agent: std::net::SocketAddr = std::env::var("LANDLOCK_E2E_DENIALS_AGENT")
+        .expect("LANDLOCK_E2E_DENIALS_AGENT: the address of the denials agent tests/e2e/run starts on the host")
+        .parse()
+        .expect("LANDLOCK_E2E_DENIALS_AGENT is host:port");
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let ds = daemon_sets
-            .get(&format!("{RELEASE_DEPLOYMENT}-denials"))
-            .await
-            .expect("the denials DaemonSet (denials.enabled=true)");
-        let status = ds.status.unwrap_or_default();
-        if status.desired_number_scheduled > 0
-            && status.number_ready == status.desired_number_scheduled
-        {
-            break;
+        match scrape::get(agent, "/readyz") {
+            Some((200, _)) => break,
+            answer => assert!(
+                Instant::now() < deadline,
+                "the denials agent on {agent} is not ready (its log is in tests/e2e/run's work directory): {answer:?}"
+            ),
         }
-        assert!(
-            Instant::now() < deadline,
-            "the reporter is not ready on every node (readiness fails while kernel auditing is off): {status:?}"
-        );
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let ns = namespace(&client, "e2e-denials").await;
@@ -493,33 +489,52 @@ async fn e_a_denied_read_in_a_sandboxed_pod_appears_as_a_landlock_denied_event()
     pods.create(&PostParams::default(), &p)
         .await
         .expect("create pod");
-    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
     let deadline = Instant::now() + Duration::from_secs(120);
     let event = loop {
-        let listed = events
-            .list(&ListParams::default().fields("reason=LandlockDenied"))
-            .await
-            .expect("list events");
-        if let Some(event) = listed.items.into_iter().find(|e| {
-            e.involved_object.name.as_deref() == Some("denied")
-                && e.message
-                    .as_deref()
-                    .is_some_and(|m| m.contains("/etc/shadow"))
-        }) {
+        let out = Command::new("kubectl")
+            .args(["get", "events", "-n", &ns])
+            .args(["--field-selector", "reason=LandlockDenied", "-o", "json"])
+            .output()
+            .expect("run kubectl get events");
+        assert!(
+            out.status.success(),
+            "kubectl get events: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed: Value = serde_json::from_slice(&out.stdout).expect("kubectl's JSON");
+        let found = listed["items"].as_array().and_then(|items| {
+            items
+                .iter()
+                .find(|e| {
+                    e["involvedObject"]["name"] == "denied"
+                        && e["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("/etc/shadow"))
+                })
+                .cloned()
+        });
+        if let Some(event) = found {
             break event;
         }
         assert!(
             Instant::now() < deadline,
-            "no LandlockDenied Event for the pod's read of /etc/shadow"
+            "no LandlockDenied Event for the pod's read of /etc/shadow in kubectl get events"
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
-    let message = event.message.unwrap_or_default();
+    let message = event["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("fs.read_file") && message.contains("container \"app\""),
         "{message}"
     );
-    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    assert_eq!(event["type"], "Warning");
+    let (code, metrics) = scrape::get(agent, "/metrics").expect("the agent's /metrics");
+    assert_eq!(code, 200);
+    let series = format!(
+        "landlock_denials_total{{namespace=\"{ns}\",pod=\"denied\",container=\"app\",blocker=\"fs.read_file\"}}"
+    );
+    let count = scrape::sample(&metrics, &series).unwrap_or(0.0);
+    assert!(count >= 1.0, "{series} is {count}:\n{metrics}");
     drop_namespace(&client, &ns).await;
 }
 
