@@ -405,6 +405,12 @@ fn the_scratch_webhook_resolves_entrypoints_and_denies_unreachable_registries_wi
     ] {
         assert!(metrics.contains(&line), "missing {line:?} in\n{metrics}");
     }
+    let denials = audit.finish(webhook_pid);
+    assert!(
+        denials.is_empty(),
+        "the shipped configuration caused Landlock denials in the webhook (pid {webhook_pid}); grant what it needs or avoid the access:\n{}",
+        denials.join("\n")
+    );
     let log = webhook.stderr();
     assert!(!log.contains("panicked"), "{log}");
     let startup = log
@@ -418,12 +424,6 @@ fn the_scratch_webhook_resolves_entrypoints_and_denies_unreachable_registries_wi
     assert!(
         !startup.contains("/etc/resolv.conf") && !startup.contains("/etc/hosts"),
         "the sandbox grants no resolver file (read before it): {startup}"
-    );
-    let denials = audit.finish(webhook_pid);
-    assert!(
-        denials.is_empty(),
-        "the shipped configuration caused Landlock denials in the webhook (pid {webhook_pid}); grant what it needs or avoid the access:\n{}",
-        denials.join("\n")
     );
     webhook.stop();
     drop((registry, untrusted_registry, silent, broken_token));
