@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom" -C relocation-model=static' \
-//!   cargo build --profile shim --locked --target x86_64-unknown-linux-gnu -p init-shim --bin landlock-shim
+//!   cargo build --profile shim --locked --target x86_64-unknown-linux-musl -p init-shim --bin landlock-shim
 //! RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"' \
 //!   cargo build --release --locked --target x86_64-unknown-linux-gnu -p webhook --bin landlock-webhook
 //! ```
@@ -14,7 +14,10 @@
 //! fall back to `/dev/urandom`, which the webhook's sandbox denies). The shim is linked at a
 //! fixed address (`relocation-model=static`: `static`, not `static-pie`), so it has nothing to
 //! relocate at each of its many short starts; the webhook, a long-running server, keeps
-//! `static-pie` and its address randomisation. The shim's profile aborts
+//! `static-pie` and its address randomisation. The shim is linked against musl: glibc's static
+//! start-up probes the CPU with `cpuid`, which traps to the hypervisor on virtual machines and
+//! cost the shim ~0.1 ms at every exec (README *Speed*); the webhook, which starts once, stays on
+//! glibc (musl's allocator is slower for a busy multi-threaded server). The shim's profile aborts
 //! on panic; the webhook's (release) unwinds, so a panic fails one request, not the server.
 //! Cargo's own lock serialises concurrent builds from several test processes.
 
@@ -22,8 +25,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-/// The only Rust target the project builds static binaries for.
+/// The Rust target of the static webhook.
 pub const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// The Rust target of the static shim (see the module doc); `rustup target add` installs it.
+pub const SHIM_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// The Rust target `bin` is built for.
+pub fn target(bin: &str) -> &'static str {
+    if bin == "landlock-shim" {
+        SHIM_TARGET
+    } else {
+        STATIC_TARGET
+    }
+}
 
 /// The RUSTFLAGS of every static build.
 pub const STATIC_RUSTFLAGS: &str =
@@ -63,12 +78,16 @@ pub enum BuildError {
         source: std::io::Error,
     },
     /// `cargo build` failed; its output went to the test's stderr.
-    #[error("static build of {package}/{bin} failed ({status}); the cargo output above says why")]
+    #[error(
+        "static build of {package}/{bin} for {target} failed ({status}); the cargo output above says why (a missing target installs with `rustup target add {target}`)"
+    )]
     Failed {
         /// The package.
         package: String,
         /// The binary.
         bin: String,
+        /// The Rust target.
+        target: &'static str,
         /// Cargo's exit status.
         status: std::process::ExitStatus,
     },
@@ -104,7 +123,7 @@ pub fn static_binary(package: &str, bin: &str) -> Result<PathBuf, BuildError> {
         .env("RUSTFLAGS", rustflags(bin))
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .args(["build", "--profile", profile(bin), "--locked"])
-        .args(["--target", STATIC_TARGET])
+        .args(["--target", target(bin)])
         .args(["-p", package, "--bin", bin])
         .status()
         .map_err(|source| BuildError::Spawn {
@@ -115,11 +134,12 @@ pub fn static_binary(package: &str, bin: &str) -> Result<PathBuf, BuildError> {
         return Err(BuildError::Failed {
             package: package.to_owned(),
             bin: bin.to_owned(),
+            target: target(bin),
             status,
         });
     }
     let path = target_dir()
-        .join(STATIC_TARGET)
+        .join(target(bin))
         .join(profile(bin))
         .join(bin);
     if path.is_file() {

@@ -28,6 +28,12 @@ fn the_release_shim_is_static_small_and_sandboxes() {
         file.contains("statically linked"),
         "`file` must call it static (not static-pie): {file}"
     );
+    // musl, not glibc (whose static binaries `file` tags "for GNU/Linux"): glibc's start-up
+    // probes the CPU, which costs every sandboxed exec ~0.1 ms on virtual machines.
+    assert!(
+        !file.contains("GNU/Linux"),
+        "the shim must be built for x86_64-unknown-linux-musl, not glibc: {file}"
+    );
     let (_, ldd) = output("ldd", &[shim]);
     assert!(
         ldd.contains("statically linked") || ldd.contains("not a dynamic executable"),
