@@ -138,10 +138,7 @@ pub fn static_binary(package: &str, bin: &str) -> Result<PathBuf, BuildError> {
             status,
         });
     }
-    let path = target_dir()
-        .join(target(bin))
-        .join(profile(bin))
-        .join(bin);
+    let path = target_dir().join(target(bin)).join(profile(bin)).join(bin);
     if path.is_file() {
         Ok(path)
     } else {
