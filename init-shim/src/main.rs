@@ -5,8 +5,8 @@
 //! it, so Rust's runtime set-up (a stack guard read from /proc/self/maps, an alternate signal
 //! stack and handlers, all discarded by the exec a moment later) is skipped. The arguments are
 //! read from `main`'s own `argc`/`argv`, not `std::env::args_os`: std fills that from glibc's
-//! init array, which musl does not offer, and a musl build of the shim starts faster (no
-//! `cpuid` probing at start-up; see the README's *Speed*).
+//! init array, which musl does not offer, and the shim is built for musl (it starts faster:
+//! no `cpuid` probing at start-up; see the README's *Speed*).
 #![no_main]
 
 use init_shim::flags::{self, Command};
