@@ -54,14 +54,21 @@ impl Config {
     }
 }
 
+/// The options `T` parsed from `args` (flags only, no program name), as clap parses them.
+pub fn from_args<T, I>(args: I) -> Result<T, clap::Error>
+where
+    T: Args + FromArgMatches,
+    I: IntoIterator,
+    I::Item: Into<std::ffi::OsString> + Clone,
+{
+    let command = T::augment_args(clap::Command::new("options").no_binary_name(true));
+    T::from_arg_matches(&command.try_get_matches_from(args)?)
+}
+
 /// The options `T` has when no argument is given: the defaults its clap attributes define.
 /// Only for option structs whose every argument has a default that parses.
 pub fn defaults<T: Args + FromArgMatches>() -> T {
-    let command = T::augment_args(clap::Command::new("defaults").no_binary_name(true));
-    let parsed = command
-        .try_get_matches_from(std::iter::empty::<String>())
-        .and_then(|matches| T::from_arg_matches(&matches));
-    match parsed {
+    match from_args(std::iter::empty::<String>()) {
         Ok(options) => options,
         // The defaults are constants of this crate: a failure is a bug, caught by the tests.
         Err(e) => unreachable!("the built-in defaults do not parse: {e}"),

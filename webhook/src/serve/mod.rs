@@ -304,12 +304,9 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::{Args, FromArgMatches};
 
     fn parse(args: &[&str]) -> ServeOptions {
-        let command = ServeOptions::augment_args(clap::Command::new("serve").no_binary_name(true));
-        let matches = command.try_get_matches_from(args).expect("parses");
-        ServeOptions::from_arg_matches(&matches).expect("options")
+        crate::config::from_args(args).expect("parses")
     }
 
     #[test]
