@@ -2261,9 +2261,6 @@ impl Client {
     }
 }
 
-/// The OCI spec technically does not allow any codes but 200, 500, 401, and 404.
-/// Obviously, HTTP servers are going to send other codes. This tries to catch the
-/// obvious ones (200, 4XX, 5XX). Anything else is just treated as an error.
 /// landlock-injector patch: `res`'s body, read chunk by chunk and given up on as soon as it
 /// is known to exceed `limit` bytes (an announced `Content-Length`, or what has arrived), so a
 /// hostile registry cannot make the client buffer more than `limit`. `None`: unbounded.
@@ -2291,6 +2288,9 @@ async fn read_body(res: Response, limit: Option<usize>) -> Result<bytes::Bytes> 
     Ok(body.into())
 }
 
+/// The OCI spec technically does not allow any codes but 200, 500, 401, and 404.
+/// Obviously, HTTP servers are going to send other codes. This tries to catch the
+/// obvious ones (200, 4XX, 5XX). Anything else is just treated as an error.
 fn validate_registry_response(status: reqwest::StatusCode, body: &[u8], url: &str) -> Result<()> {
     match status {
         reqwest::StatusCode::OK => Ok(()),
