@@ -5,7 +5,7 @@
 //! so that `flags::render(flags::parse(x))` is the identity and the webhook can write exactly
 //! what the shim will read.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use serde::Serialize;
 
@@ -60,11 +60,25 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// Adds a path grant unless the very same grant is already there.
+    /// Adds a path grant unless the very same grant is already there. Linear in the grants
+    /// held: to add many, use [`Policy::grant_all`].
     pub fn grant(&mut self, path: PolicyPath, access: Access) {
         let grant = PathGrant { path, access };
         if !self.paths.contains(&grant) {
             self.paths.push(grant);
+        }
+    }
+
+    /// Adds every grant of `grants` that is not already there, in order: one set lookup per
+    /// grant, so that the cost stays linear in the number of grants (the webhook adds pod-level
+    /// annotation paths, which a hostile pod may make many, to every container).
+    pub fn grant_all(&mut self, grants: impl IntoIterator<Item = (PolicyPath, Access)>) {
+        let mut seen: HashSet<PathGrant> = self.paths.iter().cloned().collect();
+        for (path, access) in grants {
+            let grant = PathGrant { path, access };
+            if seen.insert(grant.clone()) {
+                self.paths.push(grant);
+            }
         }
     }
 
@@ -110,6 +124,31 @@ mod tests {
             got,
             [("/b", Access::Ro), ("/a", Access::Rw), ("/b", Access::Rx)]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn grant_all_matches_grant_one_by_one() -> Result<(), crate::values::ValueError> {
+        let list = [
+            ("/b", Access::Ro),
+            ("/a", Access::Rw),
+            ("/b", Access::Ro),
+            ("/b", Access::Rx),
+        ];
+        let mut one = Policy::default();
+        let mut all = Policy::default();
+        all.grant(PolicyPath::parse("/a")?, Access::Rw);
+        one.grant(PolicyPath::parse("/a")?, Access::Rw);
+        for (path, access) in list {
+            one.grant(PolicyPath::parse(path)?, access);
+        }
+        let parsed: Result<Vec<_>, _> = list
+            .iter()
+            .map(|(p, a)| PolicyPath::parse(p).map(|p| (p, *a)))
+            .collect();
+        all.grant_all(parsed?);
+        assert_eq!(one.paths, all.paths);
+        assert_eq!(all.paths.len(), 3);
         Ok(())
     }
 

@@ -10,10 +10,12 @@
 //! per-container key for a container the pod does not have, a user-written `status`. Whether
 //! the pod opted in (`inject`, label or annotation) is decided by [`crate::opt_in`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
 use init_shim::{Access, Mode, PolicyPath, Port, Profile, ValueError};
+
+use crate::limits::{self, MAX_PATHS_PER_CONTAINER};
 
 /// The annotation prefix.
 pub const PREFIX: &str = "landlock-injector.io/";
@@ -100,7 +102,13 @@ impl fmt::Display for AnnotationError {
         if let Some(container) = &self.container {
             write!(f, " (container {container:?})")?;
         }
-        write!(f, ": value {:?}: {}", self.value, self.problem)
+        // The value may be a 256 KiB annotation: quote enough of it to find it.
+        write!(
+            f,
+            ": value {}: {}",
+            limits::quoted(&self.value),
+            self.problem
+        )
     }
 }
 
@@ -198,6 +206,7 @@ pub fn parse(
     containers: &[&str],
 ) -> Result<Annotations, AnnotationError> {
     let mut parsed = Annotations::default();
+    let known: HashSet<&str> = containers.iter().copied().collect();
     for (key, value) in annotations {
         let Some(name) = key.strip_prefix(PREFIX) else {
             continue;
@@ -225,12 +234,13 @@ pub fn parse(
                     Some((container, setting)) => (Some(container), setting),
                     None => (None, name),
                 };
-                if let Some(container) = container.filter(|c| !containers.contains(c)) {
+                if let Some(container) = container.filter(|c| !known.contains(c)) {
                     return Err(fail(
                         Some(container),
                         format!(
-                            "the pod has no container {container:?} (it has {})",
-                            containers.join(", ")
+                            "the pod has no container {} (it has {})",
+                            limits::quoted(container),
+                            limits::listed(containers, 20)
                         ),
                     ));
                 }
@@ -256,7 +266,14 @@ fn known_keys() -> String {
 fn apply(settings: &mut Settings, setting: &str, value: &str) -> Result<(), String> {
     let problem = |e: ValueError| e.to_string();
     if let Some(access) = Access::ALL.iter().find(|a| a.annotation_key() == setting) {
-        for element in elements(value)? {
+        let elements = elements(value)?;
+        if elements.len() > MAX_PATHS_PER_CONTAINER {
+            return Err(format!(
+                "lists {} paths; at most {MAX_PATHS_PER_CONTAINER} paths per container are accepted (annotations plus discovered volume mounts); grant a directory instead of its files",
+                elements.len()
+            ));
+        }
+        for element in elements {
             settings
                 .paths
                 .push((*access, PolicyPath::parse(element).map_err(problem)?));
@@ -415,7 +432,7 @@ mod tests {
             (&[("web.inject", "true")], "pod-level key"),
             (
                 &[("db.read", "/var/lib/db")],
-                r#"annotation "landlock-injector.io/db.read" (container "db"): value "/var/lib/db": the pod has no container "db" (it has web, sidecar)"#,
+                r#"annotation "landlock-injector.io/db.read" (container "db"): value "/var/lib/db": the pod has no container "db" (it has "web", "sidecar")"#,
             ),
         ];
         for (pairs, expected) in cases {

@@ -8,6 +8,12 @@
 //!    the submitted object, that [`crate::patch`] turns into JSONPatch operations.
 //!
 //! Between the two the caller looks the images up (see [`crate::review`]).
+//!
+//! Every container but the installer is compared with what the webhook would write for it
+//! ([`crate::injected`]): one that already runs the shim with exactly the flags its annotations
+//! ask for is left alone (a reinvocation changes nothing), anything else is wrapped or
+//! re-wrapped, and a pod with nothing left to change is [`Decision::Skip`]ped by the caller.
+//! Both phases are linear in the size of the pod and bounded by [`crate::limits`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,10 +24,12 @@ use crate::annotations::{
     self, AnnotationError, Annotations, Defaults, PREFIX, STATUS, STATUS_INJECTED,
 };
 use crate::config::Config;
-use crate::discovery::{self, MountPathError};
+use crate::discovery::{self, MountPathError, Volumes};
 use crate::edits::{ContainerEdit, ContainerList, Edits, ExecHook, WrappedContainer};
 use crate::entrypoint::{self, EntrypointError, ImageConfig};
+use crate::injected::{self, InjectedError};
 use crate::installer::{self, Names};
+use crate::limits::{self, LimitError, MAX_PATCH_BYTES, MAX_PATHS_PER_CONTAINER};
 use crate::opt_in::{self, NamespaceMeta, OptIn, OptInError, PodHead};
 use crate::patch::PatchError;
 use crate::pod_spec::{ContainerView, PodView, SpecView};
@@ -81,6 +89,12 @@ pub enum Denial {
     /// The patch could not be produced.
     #[error("landlock-injector: {0}")]
     Patch(#[from] PatchError),
+    /// What the pod says about an earlier injection does not hold.
+    #[error("landlock-injector: {0}")]
+    Injected(#[from] InjectedError),
+    /// The pod exceeds an admission limit.
+    #[error("landlock-injector: {0}")]
+    Limit(#[from] LimitError),
 }
 
 /// A pod that will be wrapped, before its image configurations are known.
@@ -115,24 +129,24 @@ pub fn decide(
         .collect();
     let raw = pod.metadata.annotations.clone().unwrap_or_default();
     let annotations = annotations::parse(&raw, &names)?;
-    let (names, installer) = match installer::existing_names(spec, config) {
-        Some(names) => (names, None),
+    let (names, installer, existing) = match installer::existing_names(spec, config) {
+        Some((names, index)) => (names, None, Some(index)),
         None => {
             let names = installer::choose_names(spec);
             let installer = installer::installer(config, &names);
-            (names, Some(installer))
+            (names, Some(installer), None)
         }
     };
-    let targets: Vec<(ContainerList, usize)> = containers(spec)
-        .filter(|(_, _, c)| installer.is_some() || c.name != names.installer)
-        .filter(|(_, _, c)| !installer::is_wrapped(c.command.as_ref(), &names))
-        .map(|(list, index, _)| (list, index))
-        .collect();
-    if targets.is_empty() {
-        return Ok(Decision::Skip(Skip {
-            reason: "already injected".to_owned(),
-            warnings: vec![],
-        }));
+    // Every container but an earlier injection's installer (found by its place, not its name:
+    // admission runs before validation rejects duplicate names) is checked and then compared
+    // with what the webhook writes.
+    let mut targets = Vec::new();
+    for (list, index, container) in containers(spec) {
+        if list == ContainerList::Init && Some(index) == existing {
+            continue;
+        }
+        injected::check_mounts(container, &names)?;
+        targets.push((list, index));
     }
     Ok(Decision::Wrap(Injection {
         metadata_exists: head.metadata.is_some(),
@@ -178,8 +192,21 @@ impl Injection {
             .collect()
     }
 
-    /// The edits that wrap every target container, given the image configurations.
-    pub fn apply(&self, images: &Images) -> Result<Edits, Denial> {
+    /// The edits that wrap every container that does not run the shim as the webhook writes
+    /// it, given the image configurations; [`Decision::Skip`] when there is none and the pod
+    /// says it was injected (a reinvocation, or a review of an injected pod).
+    pub fn apply(&self, images: &Images) -> Result<Decision<Edits>, Denial> {
+        let edits = self.edits(images)?;
+        if edits.is_empty() && self.annotations.injected {
+            return Ok(Decision::Skip(Skip {
+                reason: "already injected".to_owned(),
+                warnings: edits.warnings,
+            }));
+        }
+        Ok(Decision::Wrap(edits))
+    }
+
+    fn edits(&self, images: &Images) -> Result<Edits, Denial> {
         let spec = self.spec().ok_or(Denial::NoSpec)?;
         let mut edits = Edits {
             volume: self
@@ -194,14 +221,66 @@ impl Injection {
             annotations_exist: self.pod.metadata.annotations.is_some(),
             ..Edits::default()
         };
-        for (list, index) in &self.targets {
+        let volumes = Volumes::new(spec.volumes.as_deref().unwrap_or_default());
+        let mut written = 0usize;
+        for (n, (list, index)) in self.targets.iter().enumerate() {
             let Some(container) = self.target(*list, *index) else {
                 continue;
             };
-            let edit = self.wrap(container, *list, *index, images, &mut edits)?;
+            let Some(edit) = self.wrap(container, *list, *index, images, &volumes, &mut edits)?
+            else {
+                continue;
+            };
+            written += edit.bytes();
+            if written > MAX_PATCH_BYTES {
+                return Err(LimitError::Patch {
+                    max: MAX_PATCH_BYTES,
+                    container: container.name.clone(),
+                    wrapped: n,
+                    containers: self.targets.len(),
+                    keys: self.pod_path_keys(),
+                }
+                .into());
+            }
             edits.containers.push(edit);
         }
         Ok(edits)
+    }
+
+    /// The pod-level path annotations, for messages about what every container repeats.
+    fn pod_path_keys(&self) -> String {
+        let keys = init_shim::Access::ALL
+            .iter()
+            .filter(|a| self.annotations.pod.paths.iter().any(|(b, _)| b == *a))
+            .map(|a| format!("{PREFIX}{}", a.annotation_key()));
+        let listed = limits::listed(keys, 8);
+        if listed.is_empty() {
+            "none".to_owned()
+        } else {
+            listed
+        }
+    }
+
+    /// The path annotations that apply to `container`, for messages about its policy.
+    fn path_keys(&self, container: &str) -> String {
+        let own = self.annotations.containers.get(container);
+        let keys = init_shim::Access::ALL.iter().flat_map(|a| {
+            let pod = self.annotations.pod.paths.iter().any(|(b, _)| b == a);
+            let mine = own.is_some_and(|s| s.paths.iter().any(|(b, _)| b == a));
+            let key = a.annotation_key();
+            [
+                pod.then(|| format!("{PREFIX}{key}")),
+                mine.then(|| format!("{PREFIX}{container}.{key}")),
+            ]
+            .into_iter()
+            .flatten()
+        });
+        let listed = limits::listed(keys, 8);
+        if listed.is_empty() {
+            "none".to_owned()
+        } else {
+            listed
+        }
     }
 
     /// The policy for one container (annotations, plus what its mounts imply) and whether its
@@ -209,6 +288,7 @@ impl Injection {
     fn policy(
         &self,
         container: &ContainerView,
+        volumes: &Volumes<'_>,
         warnings: &mut Vec<String>,
     ) -> Result<(Policy, bool), Denial> {
         let settings = self.annotations.effective(&container.name, &self.defaults);
@@ -220,28 +300,29 @@ impl Injection {
             discover: settings.discover.mounts,
             ..Policy::default()
         };
-        for (access, path) in &settings.paths {
-            policy.grant(path.clone(), *access);
-        }
+        policy.grant_all(settings.paths.iter().map(|(a, p)| (p.clone(), *a)));
         if settings.discover.spec {
-            let volumes = self
-                .spec()
-                .and_then(|s| s.volumes.as_deref())
-                .unwrap_or_default();
             let annotated =
                 |path: &PolicyPath| settings.paths.iter().any(|(_, p)| path.is_within(p));
-            let found = discovery::discover(container, volumes, annotated)?;
-            for grant in found.grants {
-                // An annotation that already covers the path with at least these rights wins.
-                let covered = settings
+            let found = discovery::discover(container, volumes, &self.names.volume, annotated)?;
+            // An annotation that already covers the path with at least these rights wins.
+            let uncovered = found.grants.into_iter().filter(|grant| {
+                !settings
                     .paths
                     .iter()
-                    .any(|(a, p)| grant.path.is_within(p) && a.includes(grant.access));
-                if !covered {
-                    policy.grant(grant.path, grant.access);
-                }
-            }
+                    .any(|(a, p)| grant.path.is_within(p) && a.includes(grant.access))
+            });
+            policy.grant_all(uncovered.map(|g| (g.path, g.access)));
             warnings.extend(found.warnings);
+        }
+        if policy.paths.len() > MAX_PATHS_PER_CONTAINER {
+            return Err(LimitError::ContainerPaths {
+                container: container.name.clone(),
+                count: policy.paths.len(),
+                keys: self.path_keys(&container.name),
+                max: MAX_PATHS_PER_CONTAINER,
+            }
+            .into());
         }
         if policy.mode == Mode::Learn {
             warnings.push(format!(
@@ -261,15 +342,86 @@ impl Injection {
         Ok((policy, settings.wrap_exec))
     }
 
+    /// The edit that makes `container` run the shim with its policy, or `None` when it already
+    /// does exactly that (an earlier injection).
     fn wrap(
         &self,
         container: &ContainerView,
         list: ContainerList,
         index: usize,
         images: &Images,
+        volumes: &Volumes<'_>,
         edits: &mut Edits,
-    ) -> Result<ContainerEdit, Denial> {
-        let (policy, wrap_exec) = self.policy(container, &mut edits.warnings)?;
+    ) -> Result<Option<ContainerEdit>, Denial> {
+        let (policy, wrap_exec) = self.policy(container, volumes, &mut edits.warnings)?;
+        let shim = self.names.shim();
+        let name = container.name.as_str();
+        let (command, args) =
+            match injected::unwrap(container.command.as_ref(), &self.names, name, "command")? {
+                // Already through the shim: re-rendered from the annotations; the pod's own
+                // flags never survive.
+                Some(program) => {
+                    let expected = init_shim::flags::render_command(&shim, &policy, &program);
+                    let changed = container.command.as_ref() != Some(&expected);
+                    (changed.then_some(expected), None)
+                }
+                None => {
+                    let wrapped = self.wrap_entrypoint(container, &policy, images)?;
+                    let spec_args = container.args.clone().unwrap_or_default();
+                    let args = (wrapped.args != spec_args).then_some(wrapped.args);
+                    (Some(wrapped.command), args)
+                }
+            };
+        let has_mount = container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.name == self.names.volume && m.mount_path == self.names.dir);
+        let mut exec = Vec::new();
+        for hook in ExecHook::ALL {
+            let Some(hook_command) = hook.command(container) else {
+                continue;
+            };
+            let field = hook.path().join(".");
+            let wanted = match injected::unwrap(Some(hook_command), &self.names, name, &field)? {
+                Some(program) => Some(program),
+                None => wrap_exec.then(|| hook_command.clone()),
+            };
+            if let Some(program) = wanted {
+                let expected = init_shim::flags::render_command(&shim, &policy, &program);
+                if expected != *hook_command {
+                    exec.push((hook, expected));
+                }
+            }
+        }
+        let edit = ContainerEdit {
+            list,
+            index,
+            command,
+            args,
+            mount: (!has_mount).then(|| installer::mount(&self.names)),
+            mounts_exist: container.volume_mounts.is_some(),
+            exec,
+        };
+        if edit.is_empty() {
+            return Ok(None);
+        }
+        edits.wrapped.push(WrappedContainer {
+            name: container.name.clone(),
+            mode: policy.mode,
+            profile: policy.profile,
+        });
+        Ok(Some(edit))
+    }
+
+    /// The wrapped command and args of a container that does not run the shim yet, following
+    /// Kubernetes' entrypoint rules ([`entrypoint`]).
+    fn wrap_entrypoint(
+        &self,
+        container: &ContainerView,
+        policy: &Policy,
+        images: &Images,
+    ) -> Result<entrypoint::Wrapped, Denial> {
         let image_ref = container.image.clone().unwrap_or_default();
         let fail = |cause: String| Denial::Entrypoint {
             container: container.name.clone(),
@@ -283,10 +435,9 @@ impl Injection {
             }
             _ => None,
         };
-        let shim = self.names.shim();
-        let wrapped = entrypoint::wrap(
-            &shim,
-            &policy,
+        entrypoint::wrap(
+            &self.names.shim(),
+            policy,
             container.command.as_ref(),
             container.args.as_ref(),
             image,
@@ -299,42 +450,6 @@ impl Injection {
                 }
                 other => other.to_string(),
             })
-        })?;
-        let spec_args = container.args.clone().unwrap_or_default();
-        let has_mount = container
-            .volume_mounts
-            .iter()
-            .flatten()
-            .any(|m| m.name == self.names.volume && m.mount_path == self.names.dir);
-        let exec = if wrap_exec {
-            ExecHook::ALL
-                .into_iter()
-                .filter_map(|hook| {
-                    let command = hook.command(container)?;
-                    (!installer::is_wrapped(Some(command), &self.names)).then(|| {
-                        (
-                            hook,
-                            init_shim::flags::render_command(&shim, &policy, command),
-                        )
-                    })
-                })
-                .collect()
-        } else {
-            vec![]
-        };
-        edits.wrapped.push(WrappedContainer {
-            name: container.name.clone(),
-            mode: policy.mode,
-            profile: policy.profile,
-        });
-        Ok(ContainerEdit {
-            list,
-            index,
-            command: wrapped.command,
-            args: (wrapped.args != spec_args).then_some(wrapped.args),
-            mount: (!has_mount).then(|| installer::mount(&self.names)),
-            mounts_exist: container.volume_mounts.is_some(),
-            exec,
         })
     }
 }
@@ -387,7 +502,10 @@ mod tests {
         match decide(&object, &head, "apps", None, &config())? {
             Decision::Skip(skip) => Ok(Err(skip)),
             Decision::Wrap(injection) => {
-                let edits = injection.apply(images)?;
+                let edits = match injection.apply(images)? {
+                    Decision::Wrap(edits) => edits,
+                    Decision::Skip(skip) => return Ok(Err(skip)),
+                };
                 let patch = crate::patch::operations(&edits)?;
                 let mut patched = pod.clone();
                 json_patch::patch(&mut patched, &patch).expect("the patch applies");
@@ -542,6 +660,227 @@ mod tests {
         assert_eq!(names, ["landlock-shim-install", "migrate", "proxy", "web"]);
         let web = strings(&patched["spec"]["containers"][0]["command"]);
         assert_eq!(web[0], "/landlock-injector-1/landlock-shim");
+    }
+
+    fn enforce_pod(spec: Value) -> Value {
+        pod(
+            json!({"landlock-injector.io/inject": "true", "landlock-injector.io/mode": "enforce"}),
+            spec,
+        )
+    }
+
+    fn mode_of(command: &[String]) -> &str {
+        let at = command.iter().position(|a| a == "--mode").expect("--mode");
+        &command[at + 1]
+    }
+
+    #[test]
+    fn a_command_that_already_runs_the_shim_is_rewrapped_from_the_annotations() {
+        // No installer: the pod's own "wrap" in dry-run must not survive.
+        let p = enforce_pod(json!({"containers": [{"name": "web", "image": "app:1",
+            "command": ["/landlock-injector/landlock-shim", "--mode", "dry-run", "--", "/usr/bin/web-server"],
+            "args": ["--port", "80"]}]}));
+        let (patched, edits) = wrapped(&p);
+        let web = &patched["spec"]["containers"][0];
+        let command = strings(&web["command"]);
+        assert_eq!(command[0], "/landlock-injector/landlock-shim");
+        assert_eq!(mode_of(&command), "enforce");
+        assert_eq!(
+            command.last().map(String::as_str),
+            Some("/usr/bin/web-server")
+        );
+        assert_eq!(
+            command.iter().filter(|a| *a == "--").count(),
+            1,
+            "{command:?}"
+        );
+        assert_eq!(strings(&web["args"]), ["--port", "80"]);
+        assert_eq!(web["volumeMounts"][0]["readOnly"], true);
+        assert_eq!(patched["spec"]["initContainers"][0]["image"], "shim:test");
+        assert_eq!(edits.wrapped.len(), 1);
+        // A pre-wrapped exec probe is re-rendered too.
+        let p = enforce_pod(
+            json!({"containers": [{"name": "web", "image": "app:1", "command": ["/srv/web"],
+            "livenessProbe": {"exec": {"command": ["/landlock-injector/landlock-shim", "--mode", "dry-run", "--", "/bin/check"]}}}]}),
+        );
+        let (patched, _) = wrapped(&p);
+        let probe = strings(&patched["spec"]["containers"][0]["livenessProbe"]["exec"]["command"]);
+        assert_eq!(mode_of(&probe), "enforce");
+        // What the shim cannot run is denied, naming the container and the field.
+        let p = enforce_pod(json!({"containers": [{"name": "web", "image": "app:1",
+            "command": ["/landlock-injector/landlock-shim", "--frobnicate", "--", "/x"]}]}));
+        let err = run(&p, &Images::new()).expect_err("denied").to_string();
+        assert!(
+            err.contains("container \"web\": command starts with /landlock-injector/landlock-shim"),
+            "{err}"
+        );
+    }
+
+    /// A user-written "earlier injection": the configured installer, the shim volume, and an
+    /// app container pre-wrapped in dry-run.
+    fn forged_injection() -> Value {
+        let mut p = enforce_pod(json!({
+            "volumes": [{"name": "landlock-shim", "emptyDir": {}}],
+            "initContainers": [{"name": "landlock-shim-install", "image": "shim:test",
+                "command": ["/landlock-shim", "install", "/landlock-injector"],
+                "volumeMounts": [{"name": "landlock-shim", "mountPath": "/landlock-injector"}]}],
+            "containers": [{"name": "web", "image": "app:1",
+                "command": ["/landlock-injector/landlock-shim", "--mode", "dry-run", "--", "/usr/bin/web-server"],
+                "volumeMounts": [{"name": "landlock-shim", "mountPath": "/landlock-injector", "readOnly": true}]}],
+        }));
+        p["metadata"]["annotations"]["landlock-injector.io/status"] = json!("injected");
+        p
+    }
+
+    #[test]
+    fn a_forged_earlier_injection_is_rewrapped_and_a_second_writer_of_the_shim_is_denied() {
+        let (patched, edits) = wrapped(&forged_injection());
+        let command = strings(&patched["spec"]["containers"][0]["command"]);
+        assert_eq!(mode_of(&command), "enforce");
+        assert_eq!(
+            command.last().map(String::as_str),
+            Some("/usr/bin/web-server")
+        );
+        assert!(
+            edits.installer.is_none(),
+            "the installer is the configured one"
+        );
+        // Re-reviewing the result changes nothing.
+        match run(&patched, &Images::new()).expect("allowed") {
+            Err(skip) => assert_eq!(skip.reason, "already injected"),
+            Ok(done) => panic!("changed again: {done:?}"),
+        }
+
+        // One more init container that mounts the shim volume writable could replace the
+        // shim every later container runs.
+        let mut p = forged_injection();
+        p["spec"]["initContainers"]
+            .as_array_mut()
+            .expect("inits")
+            .push(json!({"name": "swap", "image": "evil:1", "command": ["/bin/cp", "/evil", "/landlock-injector/landlock-shim"],
+                "volumeMounts": [{"name": "landlock-shim", "mountPath": "/landlock-injector"}]}));
+        let err = run(&p, &Images::new()).expect_err("denied").to_string();
+        assert!(
+            err.contains("container \"swap\": mounts the shim volume \"landlock-shim\" at \"/landlock-injector\" writable"),
+            "{err}"
+        );
+        // A file mounted over the shim in a wrapped container is denied as well.
+        let mut p = forged_injection();
+        p["spec"]["containers"][0]["volumeMounts"]
+            .as_array_mut()
+            .expect("mounts")
+            .push(json!({"name": "evil", "mountPath": "/landlock-injector/landlock-shim", "subPath": "bin"}));
+        p["spec"]["volumes"]
+            .as_array_mut()
+            .expect("volumes")
+            .push(json!({"name": "evil", "configMap": {"name": "evil"}}));
+        let err = run(&p, &Images::new()).expect_err("denied").to_string();
+        assert!(err.contains("covers the shim directory"), "{err}");
+        // So is a second installer-looking container with a mount over its own binary: it is
+        // then no earlier injection, and the webhook injects its own installer beside it.
+        let mut p = forged_injection();
+        p["spec"]["initContainers"][0]["volumeMounts"]
+            .as_array_mut()
+            .expect("mounts")
+            .push(json!({"name": "evil", "mountPath": "/landlock-shim", "subPath": "bin"}));
+        p["spec"]["volumes"]
+            .as_array_mut()
+            .expect("volumes")
+            .push(json!({"name": "evil", "configMap": {"name": "evil"}}));
+        let (patched, _) = wrapped(&p);
+        let inits = &patched["spec"]["initContainers"];
+        assert_eq!(inits[0]["name"], "landlock-shim-install-1");
+        let web = strings(&patched["spec"]["containers"][0]["command"]);
+        assert_eq!(web[0], "/landlock-injector-1/landlock-shim");
+    }
+
+    #[test]
+    fn amplifying_pods_are_denied_naming_the_limit() {
+        let paths: Vec<String> = (0..10_000).map(|n| format!("/data/p{n}")).collect();
+        let containers: Vec<Value> = (0..300)
+            .map(|n| json!({"name": format!("c{n}"), "image": "x", "command": ["/x"]}))
+            .collect();
+        let p = pod(
+            json!({"landlock-injector.io/inject": "true", "landlock-injector.io/read": paths.join(",")}),
+            json!({"containers": containers}),
+        );
+        let err = run(&p, &Images::new()).expect_err("denied").to_string();
+        assert!(
+            err.contains("annotation \"landlock-injector.io/read\"")
+                && err.contains("lists 10000 paths; at most 512 paths per container"),
+            "{err}"
+        );
+        assert!(
+            err.len() < 1000,
+            "the message does not echo the value: {}",
+            err.len()
+        );
+
+        // Under the per-container limit, repeated in 1,000 containers: the patch limit.
+        let paths: Vec<String> = (0..500).map(|n| format!("/data/p{n}")).collect();
+        let containers: Vec<Value> = (0..1000)
+            .map(|n| json!({"name": format!("c{n}"), "image": "x", "command": ["/x"]}))
+            .collect();
+        let p = pod(
+            json!({"landlock-injector.io/inject": "true", "landlock-injector.io/read": paths.join(",")}),
+            json!({"containers": containers}),
+        );
+        let err = run(&p, &Images::new()).expect_err("denied").to_string();
+        assert!(
+            err.contains("more than 1048576 bytes of wrapped commands")
+                && err.contains("of 1000 wrapped so far")
+                && err.contains("(\"landlock-injector.io/read\")"),
+            "{err}"
+        );
+
+        // Pod level plus container level plus discovered mounts over the limit, in one container.
+        let pod_paths: Vec<String> = (0..300).map(|n| format!("/a/p{n}")).collect();
+        let own_paths: Vec<String> = (0..300).map(|n| format!("/b/p{n}")).collect();
+        let p = pod(
+            json!({"landlock-injector.io/inject": "true", "landlock-injector.io/read": pod_paths.join(","),
+                   "landlock-injector.io/web.write": own_paths.join(",")}),
+            json!({"containers": [{"name": "web", "image": "x", "command": ["/x"]}]}),
+        );
+        let err = run(&p, &Images::new()).expect_err("denied").to_string();
+        assert!(
+            err.contains("container \"web\": 600 paths (the path annotations \"landlock-injector.io/read\", \"landlock-injector.io/web.write\"")
+                && err.contains("at most 512"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn warnings_are_capped_with_a_count() {
+        let mounts: Vec<Value> = (0..100)
+            .map(|n| json!({"name": format!("h{n}"), "mountPath": format!("/h{n}")}))
+            .collect();
+        let volumes: Vec<Value> = (0..100)
+            .map(|n| json!({"name": format!("h{n}"), "hostPath": {"path": format!("/h{n}")}}))
+            .collect();
+        let p = pod(
+            json!({"landlock-injector.io/inject": "true"}),
+            json!({"volumes": volumes, "containers": [{"name": "a", "image": "x", "command": ["/x"], "volumeMounts": mounts}]}),
+        );
+        let object = p.to_string();
+        let head: PodHead = serde_json::from_str(&object).expect("head");
+        let admitted = crate::review::admit_parsed(
+            &object,
+            &head,
+            Some("apps"),
+            &config(),
+            &crate::resolve::Offline,
+        )
+        .await
+        .expect("allowed");
+        match admitted.decision {
+            Decision::Wrap(edits) => {
+                assert_eq!(edits.warnings.len(), limits::MAX_WARNINGS);
+                assert!(
+                    edits.warnings[limits::MAX_WARNINGS - 1].contains("69 more warnings left out")
+                );
+            }
+            Decision::Skip(skip) => panic!("{skip:?}"),
+        }
     }
 
     #[test]

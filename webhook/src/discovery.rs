@@ -12,8 +12,31 @@
 //! This runs in the webhook and is switched off by `discover: "false"`. The shim discovers
 //! kubelet-written volumes again at runtime (that catches volumes other webhooks add later).
 
+use std::collections::HashMap;
+
 use crate::pod_spec::{ContainerView, VolumeView};
 use init_shim::{Access, PolicyPath};
+
+/// The pod's volumes by name, built once per pod: every container's mounts are looked up in
+/// it (a linear search per mount made a pod of many volumes and mounts quadratic).
+#[derive(Debug, Default)]
+pub struct Volumes<'a>(HashMap<&'a str, &'a VolumeView>);
+
+impl<'a> Volumes<'a> {
+    /// Indexes `volumes`; of two volumes with one name (the API server rejects the pod later)
+    /// the first counts, as a linear search would have found it.
+    pub fn new(volumes: &'a [VolumeView]) -> Self {
+        let mut index = HashMap::with_capacity(volumes.len());
+        for volume in volumes {
+            index.entry(volume.name.as_str()).or_insert(volume);
+        }
+        Self(index)
+    }
+
+    fn get(&self, name: &str) -> Option<&'a VolumeView> {
+        self.0.get(name).copied()
+    }
+}
 
 /// cert-manager's CSI driver.
 pub const CERT_MANAGER_CSI: &str = "csi.cert-manager.io";
@@ -53,21 +76,27 @@ pub struct MountPathError {
 }
 
 /// The grants `container`'s mounts of `volumes` imply. `annotated` tells whether a path is
-/// already granted by an annotation (hostPath mounts are granted only that way).
+/// already granted by an annotation (hostPath mounts are granted only that way). The volume
+/// named `shim` (the injection's own, once injected) is never a grant: the program does not
+/// need the shim once it runs.
 pub fn discover(
     container: &ContainerView,
-    volumes: &[VolumeView],
+    volumes: &Volumes<'_>,
+    shim: &str,
     annotated: impl Fn(&PolicyPath) -> bool,
 ) -> Result<Discovered, MountPathError> {
     let mut out = Discovered::default();
     for mount in container.volume_mounts.iter().flatten() {
+        if mount.name == shim {
+            continue;
+        }
         let fail = |problem: String| MountPathError {
             container: container.name.clone(),
             volume: mount.name.clone(),
             mount_path: mount.mount_path.clone(),
             problem,
         };
-        let Some(volume) = volumes.iter().find(|v| v.name == mount.name) else {
+        let Some(volume) = volumes.get(&mount.name) else {
             return Err(fail("the pod has no volume of that name".to_owned()));
         };
         // Kubernetes accepts a trailing slash on mount paths; the policy model does not.
@@ -178,7 +207,10 @@ mod tests {
                 {"name": "ro-claim", "mountPath": "/ref"},
             ]),
         );
-        let found = discover(&container, &volumes, |_| false).expect("valid");
+        let found = discover(&container, &Volumes::new(&volumes), "landlock-shim", |_| {
+            false
+        })
+        .expect("valid");
         assert_eq!(
             grants(&found),
             [
@@ -213,7 +245,10 @@ mod tests {
                 {"name": "nfs", "mountPath": "/mnt/nfs"},
             ]),
         );
-        let found = discover(&container, &volumes, |p| p.as_str() == "/host/opt").expect("valid");
+        let found = discover(&container, &Volumes::new(&volumes), "landlock-shim", |p| {
+            p.as_str() == "/host/opt"
+        })
+        .expect("valid");
         assert!(found.grants.is_empty());
         assert_eq!(found.warnings.len(), 3, "{:?}", found.warnings);
         assert!(
@@ -229,7 +264,10 @@ mod tests {
             json!([{"name": "cm", "configMap": {"name": "app"}}]),
             json!([{"name": "cm", "mountPath": "/etc/../app"}]),
         );
-        let err = discover(&container, &volumes, |_| false).unwrap_err();
+        let err = discover(&container, &Volumes::new(&volumes), "landlock-shim", |_| {
+            false
+        })
+        .unwrap_err();
         assert!(
             err.to_string()
                 .contains("volumeMount \"cm\" at \"/etc/../app\""),
@@ -237,7 +275,10 @@ mod tests {
         );
         let (container, volumes) =
             pod_parts(json!([]), json!([{"name": "gone", "mountPath": "/x"}]));
-        let err = discover(&container, &volumes, |_| false).unwrap_err();
+        let err = discover(&container, &Volumes::new(&volumes), "landlock-shim", |_| {
+            false
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("no volume of that name"), "{err}");
     }
 }

@@ -90,8 +90,8 @@ pub struct ContainerEdit {
     pub list: ContainerList,
     /// Its index in that list of the submitted pod.
     pub index: usize,
-    /// The wrapped command (set whether or not the container had one).
-    pub command: Vec<String>,
+    /// The wrapped command (set whether or not the container had one), when it changes.
+    pub command: Option<Vec<String>>,
     /// The args to set, when they change (the image's CMD carried into the spec).
     pub args: Option<Vec<String>>,
     /// The shim volume's mount, when the container does not have it yet.
@@ -100,6 +100,28 @@ pub struct ContainerEdit {
     pub mounts_exist: bool,
     /// Exec probes and hooks, with their wrapped commands.
     pub exec: Vec<(ExecHook, Vec<String>)>,
+}
+
+impl ContainerEdit {
+    /// Whether the edit changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.command.is_none()
+            && self.args.is_none()
+            && self.mount.is_none()
+            && self.exec.is_empty()
+    }
+
+    /// The bytes of commands and args it writes (see [`crate::limits::MAX_PATCH_BYTES`]).
+    pub fn bytes(&self) -> usize {
+        let list = |l: &Option<Vec<String>>| l.as_deref().map_or(0, crate::limits::json_bytes);
+        list(&self.command)
+            + list(&self.args)
+            + self
+                .exec
+                .iter()
+                .map(|(_, c)| crate::limits::json_bytes(c))
+                .sum::<usize>()
+    }
 }
 
 /// What became of one wrapped container, for logs and tests.
@@ -136,4 +158,12 @@ pub struct Edits {
     pub wrapped: Vec<WrappedContainer>,
     /// Things the user should know (returned as kubectl warnings).
     pub warnings: Vec<String>,
+}
+
+impl Edits {
+    /// Whether the injection changes nothing: every container already runs the shim as the
+    /// webhook would write it, and the installer and volume are there.
+    pub fn is_empty(&self) -> bool {
+        self.containers.is_empty() && self.volume.is_none() && self.installer.is_none()
+    }
 }

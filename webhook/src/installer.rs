@@ -8,7 +8,7 @@
 //! an emptyDir mounted at DIR, counts as an earlier injection: anything else that merely looks
 //! like it is one of the pod's own containers and gets wrapped like the others.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use init_shim::flags::names::INSTALL;
 use init_shim::install::FILE_NAME;
@@ -73,7 +73,7 @@ fn free(base: &str, taken: impl Fn(&str) -> bool) -> String {
 }
 
 /// Whether `a` and `b` are the same path or one contains the other.
-fn overlaps(a: &str, b: &str) -> bool {
+pub fn overlaps(a: &str, b: &str) -> bool {
     let within = |inner: &str, outer: &str| {
         inner == outer
             || inner
@@ -83,23 +83,56 @@ fn overlaps(a: &str, b: &str) -> bool {
     within(a, b) || within(b, a)
 }
 
+/// Mount paths, normalised (no trailing `/`), for overlap queries in logarithmic time: a pod
+/// may have tens of thousands of mounts, and each candidate directory is checked against all.
+struct MountPaths(BTreeSet<String>);
+
+impl MountPaths {
+    fn new<'a>(paths: impl Iterator<Item = &'a str>) -> Self {
+        let normalised = paths.map(|p| {
+            let trimmed = p.trim_end_matches('/');
+            if trimmed.is_empty() && p.starts_with('/') {
+                "/".to_owned()
+            } else {
+                trimmed.to_owned()
+            }
+        });
+        Self(normalised.collect())
+    }
+
+    /// Whether a mount is at `dir`, beneath it, or at one of its ancestors.
+    fn overlap(&self, dir: &str) -> bool {
+        let set = &self.0;
+        // Beneath: paths starting with "dir/", i.e. from "dir/" up to "dir0" ('0' follows '/').
+        let beneath = set
+            .range(format!("{dir}/")..format!("{dir}0"))
+            .next()
+            .is_some();
+        let ancestors = dir
+            .match_indices('/')
+            .map(|(i, _)| if i == 0 { "/" } else { &dir[..i] });
+        beneath || set.contains(dir) || ancestors.into_iter().any(|a| set.contains(a))
+    }
+}
+
 /// Names that collide with nothing in `spec`.
 pub fn choose_names(spec: &SpecView) -> Names {
-    let volumes: Vec<&str> = spec
+    let volumes: HashSet<&str> = spec
         .volumes
         .iter()
         .flatten()
         .map(|v| v.name.as_str())
         .collect();
-    let containers: Vec<&str> = all_containers(spec).map(|c| c.name.as_str()).collect();
-    let mounts: Vec<&str> = all_containers(spec)
-        .flat_map(|c| c.volume_mounts.iter().flatten())
-        .map(|m| m.mount_path.as_str())
-        .collect();
+    let containers: HashSet<&str> = all_containers(spec).map(|c| c.name.as_str()).collect();
+    let mounts = MountPaths::new(
+        all_containers(spec)
+            .flat_map(|c| c.volume_mounts.iter().flatten())
+            .map(|m| m.mount_path.as_str()),
+    );
     Names {
-        volume: free(config::VOLUME, |n| volumes.contains(&n)),
-        installer: free(config::INSTALLER, |n| containers.contains(&n)),
-        dir: free(config::MOUNT_DIR, |d| mounts.iter().any(|m| overlaps(m, d))),
+        volume: free(config::VOLUME, |n| volumes.contains(n)),
+        installer: free(config::INSTALLER, |n| containers.contains(n)),
+        dir: free(config::MOUNT_DIR, |d| mounts.overlap(d)),
     }
 }
 
@@ -125,48 +158,57 @@ pub fn is_shim_image(image: &str, configured: &str) -> bool {
 }
 
 /// The names of an earlier injection into this spec, found through its installer: an init
-/// container of the configured shim image running `/landlock-shim install DIR`, with an
-/// emptyDir volume mounted at DIR.
-pub fn existing_names(spec: &SpecView, config: &Config) -> Option<Names> {
+/// container of the configured shim image running exactly `/landlock-shim install DIR`, whose
+/// only mount is an emptyDir volume at DIR (a second mount, say a file over its own
+/// `/landlock-shim`, would replace the binary that fills the volume).
+///
+/// Returns the names and the installer's index in `initContainers`.
+pub fn existing_names(spec: &SpecView, config: &Config) -> Option<(Names, usize)> {
     let shim = shim_in_image();
-    spec.init_containers.iter().flatten().find_map(|c| {
-        if !c
-            .image
-            .as_deref()
-            .is_some_and(|i| is_shim_image(i, &config.shim_image))
-        {
-            return None;
-        }
-        let [program, install, dir] = c.command.as_deref()? else {
-            return None;
-        };
-        if *program != shim || install != INSTALL || c.args.as_ref().is_some_and(|a| !a.is_empty())
-        {
-            return None;
-        }
-        let mount = c
-            .volume_mounts
-            .iter()
-            .flatten()
-            .find(|m| &m.mount_path == dir && m.sub_path.as_deref().unwrap_or("").is_empty())?;
-        let is_empty_dir = spec
-            .volumes
-            .iter()
-            .flatten()
-            .any(|v| v.name == mount.name && v.empty_dir.is_some());
-        is_empty_dir.then(|| Names {
-            volume: mount.name.clone(),
-            installer: c.name.clone(),
-            dir: dir.clone(),
+    let empty_dirs: HashSet<&str> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .filter(|v| v.empty_dir.is_some())
+        .map(|v| v.name.as_str())
+        .collect();
+    spec.init_containers
+        .iter()
+        .flatten()
+        .enumerate()
+        .find_map(|(index, c)| {
+            if !c
+                .image
+                .as_deref()
+                .is_some_and(|i| is_shim_image(i, &config.shim_image))
+            {
+                return None;
+            }
+            let [program, install, dir] = c.command.as_deref()? else {
+                return None;
+            };
+            if *program != shim
+                || install != INSTALL
+                || c.args.as_ref().is_some_and(|a| !a.is_empty())
+            {
+                return None;
+            }
+            let [mount] = c.volume_mounts.as_deref()? else {
+                return None;
+            };
+            let devices = c.volume_devices.as_ref().is_some_and(|d| !d.is_empty());
+            let plain = &mount.mount_path == dir
+                && mount.sub_path.as_deref().unwrap_or("").is_empty()
+                && mount.sub_path_expr.as_deref().unwrap_or("").is_empty();
+            (plain && !devices && empty_dirs.contains(mount.name.as_str())).then(|| {
+                let names = Names {
+                    volume: mount.name.clone(),
+                    installer: c.name.clone(),
+                    dir: dir.clone(),
+                };
+                (names, index)
+            })
         })
-    })
-}
-
-/// Whether `command` already runs through the shim of `names`.
-pub fn is_wrapped(command: Option<&Vec<String>>, names: &Names) -> bool {
-    command
-        .and_then(|c| c.first())
-        .is_some_and(|first| *first == names.shim())
 }
 
 fn quantities(cpu: &str, memory: &str) -> BTreeMap<String, Quantity> {
@@ -278,6 +320,19 @@ mod tests {
         assert_eq!(names.volume, "landlock-shim-2");
         assert_eq!(names.installer, "landlock-shim-install-1");
         assert_eq!(names.dir, "/landlock-injector-1");
+        // A mount at an ancestor (here `/`) collides with every candidate: the first is kept
+        // (and the injection check then denies the pod, naming that mount).
+        let root = choose_names(&spec(
+            json!({"containers": [{"name": "app", "volumeMounts": [{"name": "x", "mountPath": "/"}]}]}),
+        ));
+        assert_eq!(root.dir, "/landlock-injector");
+        let deep = choose_names(&spec(
+            json!({"containers": [{"name": "app", "volumeMounts": [
+            {"name": "x", "mountPath": "/landlock-injector/"},
+            {"name": "y", "mountPath": "/landlock-injector-1/a/b"},
+            {"name": "z", "mountPath": "/landlock-injector-2-data"}]}]}),
+        ));
+        assert_eq!(deep.dir, "/landlock-injector-2");
         // A mount that merely shares a prefix is not a collision.
         let names = choose_names(&spec(
             json!({"containers": [{"name": "app", "volumeMounts": [
@@ -331,7 +386,10 @@ mod tests {
             &with_installer("registry.example/shim:1", empty_dir.clone()),
             &config(),
         );
-        assert_eq!(ours.map(|n| n.dir), Some("/landlock-injector".to_owned()));
+        assert_eq!(
+            ours.map(|(n, index)| (n.dir, index)),
+            Some(("/landlock-injector".to_owned(), 0))
+        );
         for forged in [
             with_installer("evil.example/landlock-shim:1", empty_dir.clone()),
             with_installer("registry.example/shim:2", empty_dir.clone()),
@@ -340,6 +398,23 @@ mod tests {
                 json!({"name": "landlock-shim", "hostPath": {"path": "/tmp"}}),
             ),
         ] {
+            assert_eq!(existing_names(&forged, &config()), None, "{forged:?}");
+        }
+        // An installer with a second mount (a file over its own /landlock-shim) is not ours.
+        let mut two_mounts = with_installer("registry.example/shim:1", empty_dir.clone());
+        if let Some(c) = two_mounts
+            .init_containers
+            .as_mut()
+            .and_then(|i| i.first_mut())
+        {
+            c.volume_mounts.get_or_insert_default().push(VolumeMount {
+                name: "evil".into(),
+                mount_path: "/landlock-shim".into(),
+                sub_path: Some("bin".into()),
+                ..VolumeMount::default()
+            });
+        }
+        for forged in [two_mounts] {
             assert_eq!(existing_names(&forged, &config()), None, "{forged:?}");
         }
     }

@@ -14,6 +14,8 @@
 //! | [`discovery`] | which grants a container's volume mounts imply |
 //! | [`entrypoint`] | what a wrapped container runs (command, args, image ENTRYPOINT/CMD) |
 //! | [`installer`] | the injected volume, installer and mount; their names; an earlier injection |
+//! | [`injected`] | what a pod says about an earlier injection, checked against what the webhook writes |
+//! | [`limits`] | what one pod may cost: paths per container, bytes of commands, warnings |
 //! | [`edits`] | the typed edits of an injection, addressed to the submitted pod |
 //! | [`patch`] | the JSONPatch operations of the edits |
 //! | [`resolve`], [`registry`] | where image configurations come from |
@@ -32,7 +34,9 @@ pub mod discovery;
 pub mod edits;
 pub mod entrypoint;
 pub mod inject;
+pub mod injected;
 pub mod installer;
+pub mod limits;
 pub mod namespace_watch;
 pub mod namespaces;
 pub mod opt_in;

@@ -46,7 +46,9 @@ fn container_ops(edit: &ContainerEdit, ops: &mut Vec<PatchOperation>) -> Result<
     let index = edit.index.to_string();
     let at = ["spec", edit.list.field(), index.as_str()];
     let under = |field: &'static [&'static str]| at.iter().copied().chain(field.iter().copied());
-    ops.push(add(under(&["command"]), json("command", &edit.command)?));
+    if let Some(command) = &edit.command {
+        ops.push(add(under(&["command"]), json("command", command)?));
+    }
     if let Some(args) = &edit.args {
         ops.push(add(under(&["args"]), json("args", args)?));
     }
@@ -118,7 +120,7 @@ mod tests {
             containers: vec![ContainerEdit {
                 list: ContainerList::Init,
                 index: 1,
-                command: vec!["/shim".into()],
+                command: Some(vec!["/shim".into()]),
                 args: None,
                 mount: Some(Default::default()),
                 mounts_exist: false,

@@ -66,6 +66,9 @@ pub struct ContainerView {
     /// `volumeMounts`.
     #[serde(default)]
     pub volume_mounts: Option<Vec<VolumeMount>>,
+    /// `volumeDevices` (a device placed in the shim directory would cover the shim).
+    #[serde(default)]
+    pub volume_devices: Option<Vec<DeviceView>>,
     /// `livenessProbe`.
     #[serde(default)]
     pub liveness_probe: Option<Handler>,
@@ -78,6 +81,18 @@ pub struct ContainerView {
     /// `lifecycle`.
     #[serde(default)]
     pub lifecycle: Option<LifecycleView>,
+}
+
+/// A raw block device of a container: `volumeDevices[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceView {
+    /// `name`.
+    #[serde(default)]
+    pub name: String,
+    /// `devicePath`.
+    #[serde(default)]
+    pub device_path: String,
 }
 
 /// A probe or lifecycle handler: only its `exec`.

@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 use crate::config::Config;
 use crate::decision::{self, Decision, Denial, Images, Skip};
 use crate::edits::Edits;
+use crate::limits;
 use crate::namespaces::Lookups;
 use crate::opt_in::{self, PodHead};
 use crate::patch;
@@ -224,7 +225,7 @@ pub async fn admit_parsed(
     };
     let unchanged = |mut skip: Skip, mut warnings: Vec<String>| {
         warnings.append(&mut skip.warnings);
-        skip.warnings = warnings;
+        skip.warnings = limits::cap_warnings(warnings);
         Admitted {
             decision: Decision::Skip(skip),
             patch: json_patch::Patch(vec![]),
@@ -246,10 +247,13 @@ pub async fn admit_parsed(
             images.insert(image, found);
         }
     }
-    let mut edits = injection.apply(&images)?;
+    let mut edits = match injection.apply(&images)? {
+        Decision::Wrap(edits) => edits,
+        Decision::Skip(skip) => return Ok(unchanged(skip, warnings)),
+    };
     let patch = patch::operations(&edits)?;
     warnings.append(&mut edits.warnings);
-    edits.warnings = warnings;
+    edits.warnings = limits::cap_warnings(warnings);
     Ok(Admitted {
         decision: Decision::Wrap(edits),
         patch,
