@@ -22,6 +22,7 @@
 //! | [`inject`] | `landlock-webhook inject`: manifests in, injected manifests out |
 //! | [`config`] | the admission configuration |
 //! | [`serve`] | `landlock-webhook serve` (the binary puts the review behind its `/mutate`) |
+//! | [`offload`] | where CPU-bound admission work runs: off the async workers |
 //! | [`panic_guard`] | what a panic becomes: a failed request or lookup, not a dead process |
 //! | [`denials`] | `landlock-webhook denials`: the node agent reporting Landlock denials |
 //! | [`suggest`] | `landlock-webhook suggest`: shim output and denial lines in, the policy that lets it run out |
@@ -39,6 +40,7 @@ pub mod installer;
 pub mod limits;
 pub mod namespace_watch;
 pub mod namespaces;
+pub mod offload;
 pub mod opt_in;
 pub mod panic_guard;
 pub mod patch;

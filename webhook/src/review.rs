@@ -19,6 +19,7 @@ use crate::decision::{self, Decision, Denial, Images, Skip};
 use crate::edits::Edits;
 use crate::limits;
 use crate::namespaces::Lookups;
+use crate::offload;
 use crate::opt_in::{self, PodHead};
 use crate::patch;
 
@@ -69,6 +70,9 @@ impl Outcome {
 }
 
 const API_VERSION: &str = "admission.k8s.io/v1";
+/// Bodies larger than this are parsed off the async workers ([`offload`]); smaller ones (every
+/// pod that does not opt in, of any usual size) are cheaper to parse than to hand over.
+const OFFLOAD_BYTES: usize = 256 * 1024;
 const KIND: &str = "AdmissionReview";
 
 #[derive(Deserialize)]
@@ -233,7 +237,9 @@ pub async fn admit_parsed(
             pod_uid: String::new(),
         }
     };
-    let injection = match decision::decide(object, head, namespace, ns.as_ref(), config)? {
+    let decided =
+        offload::blocking(|| decision::decide(object, head, namespace, ns.as_ref(), config));
+    let injection = match decided? {
         Decision::Skip(skip) => return Ok(unchanged(skip, warnings)),
         Decision::Wrap(injection) => injection,
     };
@@ -247,11 +253,18 @@ pub async fn admit_parsed(
             images.insert(image, found);
         }
     }
-    let mut edits = match injection.apply(&images)? {
-        Decision::Wrap(edits) => edits,
-        Decision::Skip(skip) => return Ok(unchanged(skip, warnings)),
+    let applied = offload::blocking(|| {
+        let edits = match injection.apply(&images)? {
+            Decision::Wrap(edits) => edits,
+            Decision::Skip(skip) => return Ok(Err(skip)),
+        };
+        let patch = patch::operations(&edits)?;
+        Ok::<_, Denial>(Ok((edits, patch)))
+    })?;
+    let (mut edits, patch) = match applied {
+        Ok(done) => done,
+        Err(skip) => return Ok(unchanged(skip, warnings)),
     };
-    let patch = patch::operations(&edits)?;
     warnings.append(&mut edits.warnings);
     edits.warnings = limits::cap_warnings(warnings);
     Ok(Admitted {
@@ -268,8 +281,13 @@ pub async fn review(
     config: &Config,
     lookups: &impl Lookups,
 ) -> Result<Reviewed, ReviewError> {
-    let review: ReviewIn<'_> =
-        serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
+    // A large body (a pod that opted in, or an attack) is parsed off the async workers.
+    let parse = || serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()));
+    let review: ReviewIn<'_> = if body.len() > OFFLOAD_BYTES {
+        offload::blocking(parse)?
+    } else {
+        parse()?
+    };
     let kind = review.kind.as_deref().unwrap_or_default();
     let api_version = review.api_version.as_deref().unwrap_or_default();
     if kind != KIND || api_version != API_VERSION {
@@ -349,7 +367,7 @@ async fn respond(
             patch,
             pod,
             pod_uid,
-        }) => match serde_json::to_vec(&patch) {
+        }) => match offload::blocking(|| serde_json::to_vec(&patch)) {
             Ok(bytes) => {
                 let names = |f: fn(&crate::edits::WrappedContainer) -> String| {
                     let mut v: Vec<String> = edits.wrapped.iter().map(f).collect();

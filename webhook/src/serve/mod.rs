@@ -8,10 +8,16 @@
 //! | [`self_sandbox`] | what the server may still touch once it is running |
 //! | [`routes`] | the HTTP endpoints |
 //! | [`connections`] | accepting TLS connections, timeouts, draining on shutdown |
+//! | [`connection_table`] | how many connections may be open, and which idle one closes at the cap |
+//! | [`request_body`] | reading a body whole by its deadline, within its size limit |
+//! | [`descriptors`] | the descriptor limit the server runs with |
 //! | [`metrics`] | the Prometheus counters |
 
+pub mod connection_table;
 pub mod connections;
+pub mod descriptors;
 pub mod metrics;
+pub mod request_body;
 pub mod routes;
 pub mod self_sandbox;
 pub mod self_signed;
@@ -72,13 +78,21 @@ pub struct ServeOptions {
     /// Run without the server's own Landlock sandbox (not recommended).
     #[arg(long = "no-self-sandbox", action = clap::ArgAction::SetFalse)]
     pub self_sandbox: bool,
+    /// Most client connections open at once; at the cap the longest-idle one is closed to make
+    /// room (one that never completed a request first), and a new one is refused only when every
+    /// connection has a request in flight.
+    #[arg(long = "max-connections", default_value_t = 2048)]
+    pub max_connections: usize,
+    /// Longest a TLS handshake may take, and a request from its first byte to its last (the API
+    /// server sends each AdmissionReview whole).
+    #[arg(long = "read-timeout", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub read_timeout: Duration,
+    /// Longest a connection is kept while it waits for its next request.
+    #[arg(long = "idle-timeout", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
     /// Longest a review may take.
     #[arg(skip = Duration::from_secs(9))]
     pub request_timeout: Duration,
-    /// Longest a TLS handshake or a request's headers may take, and longest an idle
-    /// keep-alive connection is kept.
-    #[arg(skip = Duration::from_secs(30))]
-    pub io_timeout: Duration,
     /// How long in-flight requests get to finish after SIGTERM.
     #[arg(skip = Duration::from_secs(20))]
     pub shutdown_grace: Duration,
@@ -149,11 +163,25 @@ where
     F: FnOnce() -> Result<A, E>,
     E: std::fmt::Display,
 {
-    let listener =
-        std::net::TcpListener::bind(options.listen).map_err(|source| ServeError::Bind {
-            addr: options.listen,
-            source,
-        })?;
+    // Descriptors first: every connection holds one, and the soft limit is often far below
+    // the hard one.
+    let mut options = options;
+    match descriptors::raise_to_hard_limit() {
+        Ok(limit) => {
+            let fits = descriptors::connections_that_fit(limit);
+            if options.max_connections > fits {
+                tracing::warn!(
+                    descriptors = limit,
+                    max_connections = fits,
+                    "--max-connections {} does not fit the descriptor limit {limit}; at most {fits} connections are kept open",
+                    options.max_connections
+                );
+                options.max_connections = fits;
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "cannot read or raise the descriptor limit"),
+    }
+    let listener = bind(options.listen)?;
     let local = listener.local_addr().map_err(|source| ServeError::Bind {
         addr: options.listen,
         source,
@@ -255,13 +283,17 @@ pub async fn serve_on<A: Admission>(
     let draining = Arc::new(AtomicBool::new(false));
     let mut metrics = metrics::Metrics::default();
     admission.register_metrics(metrics.registry_mut());
+    let table = connection_table::ConnectionTable::new(options.max_connections);
+    table.register_metrics(metrics.registry_mut());
     let state = Arc::new(routes::AppState {
         admission,
         metrics: Arc::new(metrics),
         draining: draining.clone(),
         request_timeout: options.request_timeout,
+        body_limit: options.body_limit,
+        read_timeout: options.read_timeout,
     });
-    let app = routes::router(state, options.body_limit);
+    let app = routes::router(state);
     let bind_error = |source| ServeError::Bind {
         addr: options.listen,
         source,
@@ -273,16 +305,39 @@ pub async fn serve_on<A: Admission>(
         listener,
         Arc::new(tls),
         app,
-        connections::Timeouts {
-            io: options.io_timeout,
+        connections::Limits {
+            max_connections: options.max_connections,
+            read_timeout: options.read_timeout,
+            idle_timeout: options.idle_timeout,
             grace: options.shutdown_grace,
         },
+        table,
         draining,
         shutdown,
     )
     .await;
     tracing::info!("landlock-webhook stopped");
     Ok(())
+}
+
+/// The kernel's queue of connections not accepted yet: std's 128 overflowed under a burst of
+/// connections, and the API server's SYNs were then dropped and retried a second later. The
+/// kernel caps it at `net.core.somaxconn` (4096 by default).
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// A non-blocking listener on `addr` with [`LISTEN_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ServeError> {
+    let fail = |source| ServeError::Bind { addr, source };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .map_err(fail)?;
+    socket.set_reuse_address(true).map_err(fail)?;
+    socket.bind(&addr.into()).map_err(fail)?;
+    socket.listen(LISTEN_BACKLOG).map_err(fail)?;
+    Ok(socket.into())
 }
 
 /// Resolves on SIGTERM (what kubelet sends) or SIGINT (Ctrl-C).
@@ -319,15 +374,18 @@ mod tests {
         assert_eq!(
             (
                 defaults.request_timeout,
-                defaults.io_timeout,
+                defaults.read_timeout,
+                defaults.idle_timeout,
                 defaults.shutdown_grace
             ),
             (
                 Duration::from_secs(9),
-                Duration::from_secs(30),
+                Duration::from_secs(5),
+                Duration::from_secs(60),
                 Duration::from_secs(20)
             )
         );
+        assert_eq!(defaults.max_connections, 2048);
         assert!(matches!(defaults.tls(), TlsSource::SelfSigned { .. }));
 
         let set = parse(&[

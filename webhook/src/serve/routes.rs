@@ -6,12 +6,14 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use super::connections::RequestDeadline;
 use super::metrics::{Metrics, Outcome};
+use super::request_body::{self, BodyError};
 use crate::panic_guard;
 
 /// The answer to one `/mutate` body.
@@ -45,16 +47,20 @@ pub struct AppState<A> {
     pub draining: Arc<AtomicBool>,
     /// Longest time one review may take before the server answers 503.
     pub request_timeout: Duration,
+    /// The largest `/mutate` body accepted (413 above).
+    pub body_limit: usize,
+    /// Longest a request may take to arrive when the connection did not time it (tests that
+    /// call the router directly); the connection's [`RequestDeadline`] otherwise.
+    pub read_timeout: Duration,
 }
 
-/// The router; `body_limit` bytes is the largest `/mutate` body accepted (413 above).
-pub fn router<A: Admission>(state: Arc<AppState<A>>, body_limit: usize) -> Router {
+/// The router.
+pub fn router<A: Admission>(state: Arc<AppState<A>>) -> Router {
     Router::new()
         .route("/mutate", post(mutate::<A>))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready::<A>))
         .route("/metrics", get(metrics::<A>))
-        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
 
@@ -66,42 +72,25 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
-async fn mutate<A: Admission>(
-    State(state): State<Arc<AppState<A>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+fn plain(status: StatusCode, text: String) -> Answer {
+    Answer {
+        status,
+        body: text.into_bytes(),
+        outcome: Outcome::Error,
+    }
+}
+
+/// The announced Content-Length, if any and well-formed.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn mutate<A: Admission>(State(state): State<Arc<AppState<A>>>, request: Request) -> Response {
     let started = Instant::now();
-    let answer = if !is_json(&headers) {
-        Answer {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            body: b"/mutate takes an AdmissionReview as Content-Type: application/json\n".to_vec(),
-            outcome: Outcome::Error,
-        }
-    } else {
-        let review = panic_guard::catch(state.admission.review(body));
-        match tokio::time::timeout(state.request_timeout, review).await {
-            Ok(Ok(answer)) => answer,
-            // A bug, not the request's fault: fail this request only, say so, keep serving.
-            Ok(Err(panic)) => {
-                tracing::error!(panic = %panic, "the review panicked; answered 500, still serving");
-                Answer {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    body: b"the webhook failed on this request (a bug, logged); the API server applies the webhook's failurePolicy\n".to_vec(),
-                    outcome: Outcome::Error,
-                }
-            }
-            Err(_) => Answer {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                body: format!(
-                    "the review took longer than {:?}; the API server applies the webhook's failurePolicy\n",
-                    state.request_timeout
-                )
-                .into_bytes(),
-                outcome: Outcome::Error,
-            },
-        }
-    };
+    let answer = answer(&state, request).await;
     state
         .metrics
         .observe(answer.outcome, started.elapsed().as_secs_f64());
@@ -116,6 +105,79 @@ async fn mutate<A: Admission>(
         answer.body,
     )
         .into_response()
+}
+
+async fn answer<A: Admission>(state: &Arc<AppState<A>>, request: Request) -> Answer {
+    if !is_json(request.headers()) {
+        return plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "/mutate takes an AdmissionReview as Content-Type: application/json\n".to_owned(),
+        );
+    }
+    let deadline = request
+        .extensions()
+        .get::<RequestDeadline>()
+        .copied()
+        .unwrap_or_else(|| RequestDeadline {
+            at: tokio::time::Instant::now() + state.read_timeout,
+            allowed: state.read_timeout,
+        });
+    let announced = content_length(request.headers());
+    let body = request.into_body();
+    let body = match request_body::read(
+        body,
+        announced,
+        state.body_limit,
+        deadline.at,
+        deadline.allowed,
+    )
+    .await
+    {
+        Ok(body) => Bytes::from(body),
+        Err(err) => {
+            let status = match err {
+                BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                BodyError::TooSlow { .. } => StatusCode::REQUEST_TIMEOUT,
+                BodyError::Read(_) => StatusCode::BAD_REQUEST,
+            };
+            return plain(status, format!("{err}\n"));
+        }
+    };
+    // The review runs as a task of its own: its CPU-bound parts run off the async workers
+    // (crate::offload), and this deadline fires while they do.
+    let reviewing = state.clone();
+    let task =
+        tokio::spawn(async move { panic_guard::catch(reviewing.admission.review(body)).await });
+    let abort = task.abort_handle();
+    match tokio::time::timeout(state.request_timeout, task).await {
+        Ok(Ok(Ok(answer))) => answer,
+        // A bug, not the request's fault: fail this request only, say so, keep serving.
+        Ok(Ok(Err(panic))) => {
+            tracing::error!(panic = %panic, "the review panicked; answered 500, still serving");
+            panicked()
+        }
+        Ok(Err(join)) => {
+            tracing::error!(error = %join, "the review task failed; answered 500, still serving");
+            panicked()
+        }
+        Err(_) => {
+            abort.abort();
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the review took longer than {:?}; the API server applies the webhook's failurePolicy\n",
+                    state.request_timeout
+                ),
+            )
+        }
+    }
+}
+
+fn panicked() -> Answer {
+    plain(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the webhook failed on this request (a bug, logged); the API server applies the webhook's failurePolicy\n".to_owned(),
+    )
 }
 
 async fn ready<A: Admission>(State(state): State<Arc<AppState<A>>>) -> Response {

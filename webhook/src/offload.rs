@@ -1,0 +1,43 @@
+//! Where CPU-bound admission work runs: off the async workers, so that one large review cannot
+//! starve the accept loop, `/healthz` and the other reviews (an amplifying pod once kept both
+//! workers of a 2-core node busy for 40 s, and TLS handshakes for `/healthz` timed out).
+//!
+//! The work borrows the request body, so it cannot move to `spawn_blocking` (which needs
+//! `'static`); `block_in_place` runs it on this thread and hands the worker's other tasks to
+//! another thread first. The server runs each review in a task of its own, so its deadline
+//! fires while the work runs ([`crate::serve::routes`]). Outside a multi-threaded runtime
+//! (`review`, `inject`, unit tests) the work simply runs.
+
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+/// Runs `work`, off the async workers when there are any.
+pub fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_everywhere() {
+        assert_eq!(blocking(|| 1), 1);
+        let current = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        assert_eq!(current.block_on(async { blocking(|| 2) }), 2);
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .expect("runtime");
+        assert_eq!(
+            multi.block_on(async { tokio::spawn(async { blocking(|| 3) }).await.ok() }),
+            Some(3)
+        );
+    }
+}
