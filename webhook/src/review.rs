@@ -6,6 +6,11 @@
 //! raw JSON, and a pod that does not opt in is answered from its metadata alone (the spec is
 //! skipped, never built). One log line per decision carries the request uid and what was done,
 //! never the pod's contents (env may hold secrets).
+//!
+//! Every string a pod (or a client of `/mutate`) supplies is logged as a string field, never
+//! with `%` (Display): the text format then writes it quoted and escaped, so a pod name with a
+//! newline cannot forge a log line nor an ESC sequence reach the operator's terminal, and the
+//! JSON format writes it as a JSON string, exactly.
 
 use std::borrow::Cow;
 
@@ -216,7 +221,11 @@ pub async fn admit_parsed(
         match lookups.namespace(namespace).await {
             Ok(ns) => ns,
             Err(e) => {
-                tracing::warn!(namespace, error = %e, "cannot read the namespace; only the pod's own switches count");
+                tracing::warn!(
+                    namespace,
+                    error = e.as_str(),
+                    "cannot read the namespace; only the pod's own switches count"
+                );
                 warnings.push(format!(
                     "landlock-injector: cannot read namespace {namespace:?} ({e}); only the pod's own {} label or annotation was considered",
                     opt_in::switch_key()
@@ -344,7 +353,7 @@ async fn respond(
     }
     let Some(object) = request.object else {
         let message = "landlock-injector: the request has no object".to_owned();
-        tracing::info!(uid, denial = %message, "pod denied");
+        tracing::info!(uid, denial = message.as_str(), "pod denied");
         return (denied(uid, message), Outcome::Denied);
     };
     let namespace = request.namespace.as_deref();
@@ -359,7 +368,12 @@ async fn respond(
             decision: Decision::Skip(skip),
             ..
         }) => {
-            tracing::debug!(uid, namespace, reason = %skip.reason, "pod unchanged");
+            tracing::debug!(
+                uid,
+                namespace,
+                reason = skip.reason.as_str(),
+                "pod unchanged"
+            );
             (allowed(uid, skip.warnings), Outcome::Unchanged)
         }
         Ok(Admitted {
@@ -377,11 +391,11 @@ async fn respond(
                 tracing::info!(
                     uid,
                     namespace,
-                    pod = %pod,
-                    pod_uid = %pod_uid,
-                    containers = %names(|w| w.name.clone()),
-                    mode = %names(|w| w.mode.name().to_owned()),
-                    profile = %names(|w| w.profile.name().to_owned()),
+                    pod = pod.as_str(),
+                    pod_uid = pod_uid.as_str(),
+                    containers = names(|w| w.name.clone()).as_str(),
+                    mode = names(|w| w.mode.name().to_owned()).as_str(),
+                    profile = names(|w| w.profile.name().to_owned()).as_str(),
                     warnings = edits.warnings.len(),
                     "pod wrapped"
                 );
@@ -392,14 +406,22 @@ async fn respond(
             }
             Err(e) => {
                 let message = format!("landlock-injector: cannot serialise the patch: {e}");
-                tracing::error!(uid, namespace, denial = %message, "pod denied");
+                tracing::error!(uid, namespace, denial = message.as_str(), "pod denied");
                 (denied(uid, message), Outcome::Denied)
             }
         },
         Err((denial, head)) => {
             let message = denial.to_string();
             let pod_uid = head.meta().uid.as_deref().unwrap_or_default();
-            tracing::info!(uid, namespace, pod = %head.name(), pod_uid, denial = %message, "pod denied");
+            let pod = head.name();
+            tracing::info!(
+                uid,
+                namespace,
+                pod = pod.as_str(),
+                pod_uid,
+                denial = message.as_str(),
+                "pod denied"
+            );
             (denied(uid, message), Outcome::Denied)
         }
     }

@@ -237,3 +237,68 @@ spec:
         out.stderr
     );
 }
+
+/// A review of an opted-in pod whose name and namespace try to forge a log line and to
+/// reach the operator's terminal.
+fn forging_review() -> (String, Vec<u8>) {
+    let name = "evil\nINFO webhook::review: pod wrapped uid=\"forged\"\x1b[2J\x1b]0;owned\x07";
+    let review = serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "u\r\nforged", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "apps\n\x1b[31m", "operation": "CREATE",
+            "object": {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "annotations": {"landlock-injector.io/inject": "true"}},
+                "spec": {"containers": [{"name": "web\x1b[1m", "image": "x", "command": ["/x"]}]}}}
+    });
+    (name.to_owned(), serde_json::to_vec(&review).expect("json"))
+}
+
+#[test]
+fn pod_supplied_names_are_escaped_in_text_logs_and_exact_in_json_logs() {
+    let (name, body) = forging_review();
+
+    let text = run(&["--log-format", "text", "review", "--offline"], &body);
+    assert_eq!(text.code, Some(0), "{}", text.stderr);
+    assert!(
+        !text.stderr.contains('\x1b'),
+        "an ESC reached the log: {:?}",
+        text.stderr
+    );
+    assert!(!text.stderr.contains('\x07') && !text.stderr.contains('\r'));
+    let lines: Vec<&str> = text.stderr.lines().collect();
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("pod wrapped")).count(),
+        1,
+        "one decision, one line: {lines:#?}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.trim_start().starts_with("INFO webhook::review")),
+        "a forged line: {lines:#?}"
+    );
+    assert!(
+        text.stderr.contains(r#"pod="evil\nINFO webhook::review"#),
+        "{}",
+        text.stderr
+    );
+
+    let json = run(&["--log-format", "json", "review", "--offline"], &body);
+    assert_eq!(json.code, Some(0), "{}", json.stderr);
+    let records: Vec<Value> = json
+        .stderr
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON line: {l:?}: {e}"))
+        })
+        .collect();
+    let wrapped: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["fields"]["message"] == "pod wrapped")
+        .collect();
+    assert_eq!(wrapped.len(), 1, "{records:#?}");
+    assert_eq!(wrapped[0]["fields"]["pod"], name.as_str());
+    assert_eq!(wrapped[0]["fields"]["namespace"], "apps\n\x1b[31m");
+    assert_eq!(wrapped[0]["fields"]["containers"], "web\x1b[1m");
+}

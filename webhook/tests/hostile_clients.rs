@@ -57,9 +57,16 @@ fn review_of(pod: Value) -> Vec<u8> {
 
 /// A good request and a health check, each on a new connection, must be answered.
 async fn good_requests_are_served(server: &Server) {
-    let (status, body, _) = request(server.port, &server.ca, "GET", "/healthz", "text/plain", b"")
-        .await
-        .expect("healthz");
+    let (status, body, _) = request(
+        server.port,
+        &server.ca,
+        "GET",
+        "/healthz",
+        "text/plain",
+        b"",
+    )
+    .await
+    .expect("healthz");
     assert_eq!((status, body.as_str()), (200, "ok\n"));
     let (status, body, _) = request(
         server.port,
@@ -76,9 +83,16 @@ async fn good_requests_are_served(server: &Server) {
 }
 
 async fn metric(server: &Server, name: &str) -> f64 {
-    let (status, text, _) = request(server.port, &server.ca, "GET", "/metrics", "text/plain", b"")
-        .await
-        .expect("metrics");
+    let (status, text, _) = request(
+        server.port,
+        &server.ca,
+        "GET",
+        "/metrics",
+        "text/plain",
+        b"",
+    )
+    .await
+    .expect("metrics");
     assert_eq!(status, 200);
     text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
@@ -98,7 +112,8 @@ async fn headers_and_bodies_sent_a_byte_at_a_time_are_cut_at_the_read_timeout() 
 
     // Headers, one byte every 100 ms: never complete.
     let mut slow_head = tls(server.port, &server.ca).await;
-    let head = b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nX-Slow: ";
+    let head =
+        b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nX-Slow: ";
     let dripper = tokio::spawn(async move {
         let mut sent = 0usize;
         for byte in head.iter().cycle().take(400) {
@@ -243,7 +258,12 @@ async fn amplifying_pods_are_denied_naming_the_limit_while_health_is_served() {
                 .expect("review")
         })
     };
-    let attacks = [send(wide.clone()), send(repeated.clone()), send(wide), send(repeated)];
+    let attacks = [
+        send(wide.clone()),
+        send(repeated.clone()),
+        send(wide),
+        send(repeated),
+    ];
     good_requests_are_served(&server).await;
     let mut answers = Vec::new();
     for attack in attacks {
@@ -251,8 +271,16 @@ async fn amplifying_pods_are_denied_naming_the_limit_while_health_is_served() {
         assert_eq!(status, 200, "{body}");
         let review: Value = serde_json::from_str(&body).expect("an AdmissionReview");
         assert_eq!(review["response"]["allowed"], false, "{body}");
-        assert!(body.len() < 4096, "a short answer, not {} bytes", body.len());
-        answers.push(review["response"]["status"]["message"].as_str().map(str::to_owned));
+        assert!(
+            body.len() < 4096,
+            "a short answer, not {} bytes",
+            body.len()
+        );
+        answers.push(
+            review["response"]["status"]["message"]
+                .as_str()
+                .map(str::to_owned),
+        );
     }
     let messages: Vec<String> = answers.into_iter().flatten().collect();
     assert!(
@@ -288,15 +316,17 @@ fn the_descriptor_soft_limit_is_raised_to_the_hard_one() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             if line.contains("serving HTTPS") {
                 let _ = tx.send(());
             }
         }
     });
     rx.recv_timeout(Duration::from_secs(20)).expect("started");
-    let limits =
-        std::fs::read_to_string(format!("/proc/{}/limits", child.id())).expect("limits");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).expect("limits");
     let _ = child.kill();
     let _ = child.wait();
     let line = limits

@@ -397,7 +397,11 @@ impl<S: PullSecrets> ImageResolver for Registry<S> {
         let result = match tokio::time::timeout_at(deadline, lookup).await {
             Ok(Ok(result)) => result,
             Ok(Err(panic)) => {
-                tracing::error!(image, panic = %panic, "the registry client panicked during a lookup; the pod is denied");
+                tracing::error!(
+                    image,
+                    panic = panic.as_str(),
+                    "the registry client panicked during a lookup; the pod is denied"
+                );
                 Err(format!(
                     "the registry client failed unexpectedly (it panicked: {})",
                     quote(&panic)

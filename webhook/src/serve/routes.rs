@@ -153,7 +153,10 @@ async fn answer<A: Admission>(state: &Arc<AppState<A>>, request: Request) -> Ans
         Ok(Ok(Ok(answer))) => answer,
         // A bug, not the request's fault: fail this request only, say so, keep serving.
         Ok(Ok(Err(panic))) => {
-            tracing::error!(panic = %panic, "the review panicked; answered 500, still serving");
+            tracing::error!(
+                panic = panic.as_str(),
+                "the review panicked; answered 500, still serving"
+            );
             panicked()
         }
         Ok(Err(join)) => {

@@ -235,4 +235,3 @@ pub fn serving(extra: &[&str]) -> (Ca, tempfile::TempDir, PathBuf, Server) {
 pub fn args(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
-
