@@ -709,6 +709,24 @@ async fn helm_test_logs_finds_its_pod_and_uninstall_removes_what_a_failed_test_l
                 );
             }
             let driver = hooks[0];
+            // The kept test pod is none of the webhook's: neither its Deployment's selector
+            // nor its disruption budget's matches it (kubectl logs -l, kubectl wait -l).
+            let deployment = one(&docs, "Deployment");
+            let mut selectors = vec![selector_of(&deployment["spec"]["selector"])];
+            selectors.extend(
+                by_kind(&docs, "PodDisruptionBudget")
+                    .into_iter()
+                    .map(|pdb| selector_of(&pdb["spec"]["selector"])),
+            );
+            for selector in &selectors {
+                for pod in [driver, &helm_test_sandbox_pod(&docs).expect("the test's pod")] {
+                    assert!(
+                        !selector.matches(&labels_of(pod)),
+                        "{context}: {selector:?} selects the test pod {}",
+                        pod["metadata"]["name"]
+                    );
+                }
+            }
             let args: Vec<String> =
                 serde_json::from_value(driver["spec"]["containers"][0]["args"].clone())
                     .expect("args");
