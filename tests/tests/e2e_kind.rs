@@ -37,27 +37,32 @@ async fn client() -> Client {
     })
 }
 
-/// A fresh namespace for one test; deleted at the end by the caller.
-async fn namespace(client: &Client, name: &str) -> String {
-    labelled_namespace(client, name, json!({})).await
+/// `prefix` and a suffix no earlier run used: a namespace (or pod) of a fixed name may still be
+/// terminating from the last run, and the namespace controller then deletes what a new test
+/// creates in it.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{prefix}-{:x}{:x}", nanos % 0xff_ffff, std::process::id() % 0xfff)
 }
 
-/// A fresh namespace with `labels`; deleted at the end by the caller.
-async fn labelled_namespace(client: &Client, name: &str, labels: Value) -> String {
+/// A fresh namespace for one test, named `prefix-<unique>`; deleted at the end by the caller.
+async fn namespace(client: &Client, prefix: &str) -> String {
+    labelled_namespace(client, prefix, json!({})).await
+}
+
+/// A fresh namespace with `labels`, named `prefix-<unique>`; deleted at the end by the caller.
+async fn labelled_namespace(client: &Client, prefix: &str, labels: Value) -> String {
     let api: Api<Namespace> = Api::all(client.clone());
+    let name = unique(prefix);
     let ns: Namespace =
         serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}}))
             .expect("namespace");
-    let _ = api.delete(name, &DeleteParams::default()).await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        match api.create(&PostParams::default(), &ns).await {
-            Ok(_) => return name.to_owned(),
-            // A namespace of the same name may still be terminating from an earlier run.
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_secs(1)).await,
-            Err(e) => panic!("cannot create namespace {name}: {e}"),
-        }
-    }
+    api.create(&PostParams::default(), &ns)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create namespace {name}: {e}"));
+    name
 }
 
 async fn drop_namespace(client: &Client, name: &str) {
@@ -110,13 +115,23 @@ async fn wait_done(api: &Api<Pod>, name: &str, limit: Duration) -> Pod {
 }
 
 async fn logs(api: &Api<Pod>, name: &str) -> String {
-    logs_so_far(api, name)
-        .await
-        .unwrap_or_else(|| panic!("pod {name}: container app has not started"))
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(log) = logs_so_far(api, name).await {
+            return log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pod {name}: container app has not started in 60 s"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
-/// The app container's log, or None while it has not started yet (the API server answers 400
-/// "is waiting to start: PodInitializing" / "ContainerCreating" until it runs).
+/// The app container's log, or None while it has not started yet: while a pod arrives the API
+/// server answers 404 on `pods/log` (the pod is not bound yet), and 400 "is waiting to start:
+/// PodInitializing" / "ContainerCreating" or "container ... is not available"; callers retry
+/// until their own deadline.
 async fn logs_so_far(api: &Api<Pod>, name: &str) -> Option<String> {
     let params = LogParams {
         container: Some("app".to_owned()),
@@ -124,9 +139,18 @@ async fn logs_so_far(api: &Api<Pod>, name: &str) -> Option<String> {
     };
     match api.logs(name, &params).await {
         Ok(log) => Some(log),
-        Err(kube::Error::Api(e)) if e.code == 400 && e.message.contains("waiting to start") => None,
+        Err(kube::Error::Api(e)) if not_started(e.code, &e.message) => None,
         Err(e) => panic!("logs of pod {name}: {e}"),
     }
+}
+
+/// Whether an API error on `pods/log` means "not started yet" rather than a failure.
+fn not_started(code: u16, message: &str) -> bool {
+    code == 404
+        || (code == 400
+            && ["waiting to start", "is not available", "ContainerCreating", "PodInitializing"]
+                .iter()
+                .any(|m| message.contains(m)))
 }
 
 /// The pod as the API server stored it was wrapped by the webhook.
@@ -621,8 +645,8 @@ async fn g_a_namespace_label_opts_in_every_pod_that_does_not_say_false() {
 async fn h_an_opted_in_pod_the_webhook_never_sees_is_admitted_with_a_warning() {
     let client = client().await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), RELEASE_NAMESPACE);
-    let name = "e2e-never-seen";
-    let _ = pods.delete(name, &DeleteParams::default()).await;
+    let name = unique("e2e-never-seen");
+    let name = name.as_str();
     let pod = labelled_pod(
         name,
         json!({INJECT: "true"}),
@@ -727,4 +751,38 @@ async fn i_label_mode_wraps_labelled_pods_and_namespaces_and_rejects_annotation_
     }
     drop_namespace(&client, &labelled_ns).await;
     drop_namespace(&client, &ns).await;
+}
+
+// These two run in `cargo test --workspace` (no cluster needed): the suite's tolerance of a pod
+// that is still arriving, and its names.
+
+#[test]
+fn pods_log_errors_while_a_pod_arrives_are_retried_and_others_are_failures() {
+    for (code, message) in [
+        (404, "pods \"watcher\" not found"),
+        (400, "container \"app\" in pod \"watcher\" is waiting to start: ContainerCreating"),
+        (400, "container \"app\" in pod \"watcher\" is waiting to start: PodInitializing"),
+        (400, "container app is not available"),
+    ] {
+        assert!(not_started(code, message), "{code} {message}");
+    }
+    for (code, message) in [(403, "forbidden"), (400, "bad request"), (500, "internal")] {
+        assert!(!not_started(code, message), "{code} {message}");
+    }
+}
+
+#[test]
+fn every_test_namespace_is_a_fresh_dns_label() {
+    let a = unique("e2e-namespace-label");
+    std::thread::sleep(Duration::from_millis(2));
+    let b = unique("e2e-namespace-label");
+    assert_ne!(a, b);
+    for name in [a, b] {
+        assert!(name.len() <= 63, "{name}");
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "{name}"
+        );
+    }
 }
