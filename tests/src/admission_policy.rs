@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::core::{Selector, SelectorExt};
+use kube_cel::KubeCelExt as _;
 use kube_cel::cel;
 use serde_json::Value;
 
@@ -140,7 +141,8 @@ impl Policies {
             {
                 continue;
             }
-            let mut ctx = cel::Context::default();
+            // The API server's CEL environment has Kubernetes' libraries (lists' indexOf, ...).
+            let mut ctx = cel::Context::default().with_all();
             ctx.add_variable_from_value("object", object.clone());
             ctx.add_variable_from_value("namespaceObject", namespace_object.clone());
             let mut variables: HashMap<String, cel::Value> = HashMap::new();

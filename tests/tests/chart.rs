@@ -674,6 +674,50 @@ async fn the_policy_admits_what_the_webhook_wrapped_and_rejects_opted_in_pods_it
         "a container added after the webhook, unwrapped, is rejected"
     );
 
+    // A pod that says it was injected but runs its own flags, or lets another container
+    // write the shim volume, is not wrapped.
+    let mut dry_run = mutated.clone();
+    let command = dry_run["spec"]["containers"][0]["command"]
+        .as_array_mut()
+        .expect("command");
+    let at = command.iter().position(|a| a == "--mode").expect("--mode");
+    command[at + 1] = json!("dry-run");
+    assert!(
+        policies
+            .admit(&dry_run, &apps)
+            .expect("evaluates")
+            .denied
+            .iter()
+            .any(|m| m.contains("did not wrap it")),
+        "a mode other than the annotations' is rejected"
+    );
+    let mut writer = mutated.clone();
+    let volume = writer["spec"]["initContainers"][0]["volumeMounts"][0]["name"].clone();
+    let wrapped_command = writer["spec"]["containers"][0]["command"].clone();
+    writer["spec"]["initContainers"]
+        .as_array_mut()
+        .expect("inits")
+        .push(json!({"name": "swap", "image": "evil:1",
+            "command": wrapped_command,
+            "volumeMounts": [{"name": volume, "mountPath": "/landlock-injector"}]}));
+    assert!(
+        !policies
+            .admit(&writer, &apps)
+            .expect("evaluates")
+            .denied
+            .is_empty(),
+        "a second writer of the shim volume is rejected"
+    );
+    let mut per_container = unwrapped.clone();
+    per_container["metadata"]["annotations"]["landlock-injector.io/app.mode"] = json!("enforce");
+    let pod: Pod = serde_json::from_value(per_container).expect("pod");
+    let enforced = webhook_output(&pod).await;
+    assert_eq!(
+        policies.admit(&enforced, &apps),
+        Ok(Verdict::default()),
+        "a per-container mode the webhook wrote passes"
+    );
+
     let mut other_installer = mutated.clone();
     other_installer["spec"]["initContainers"][0]["image"] = json!("registry.example/evil:1");
     assert!(
@@ -719,7 +763,10 @@ async fn helm_test_logs_finds_its_pod_and_uninstall_removes_what_a_failed_test_l
                     .map(|pdb| selector_of(&pdb["spec"]["selector"])),
             );
             for selector in &selectors {
-                for pod in [driver, &helm_test_sandbox_pod(&docs).expect("the test's pod")] {
+                for pod in [
+                    driver,
+                    &helm_test_sandbox_pod(&docs).expect("the test's pod"),
+                ] {
                     assert!(
                         !selector.matches(&labels_of(pod)),
                         "{context}: {selector:?} selects the test pod {}",

@@ -44,7 +44,11 @@ fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!("{prefix}-{:x}{:x}", nanos % 0xff_ffff, std::process::id() % 0xfff)
+    format!(
+        "{prefix}-{:x}{:x}",
+        nanos % 0xff_ffff,
+        std::process::id() % 0xfff
+    )
 }
 
 /// A fresh namespace for one test, named `prefix-<unique>`; deleted at the end by the caller.
@@ -148,9 +152,14 @@ async fn logs_so_far(api: &Api<Pod>, name: &str) -> Option<String> {
 fn not_started(code: u16, message: &str) -> bool {
     code == 404
         || (code == 400
-            && ["waiting to start", "is not available", "ContainerCreating", "PodInitializing"]
-                .iter()
-                .any(|m| message.contains(m)))
+            && [
+                "waiting to start",
+                "is not available",
+                "ContainerCreating",
+                "PodInitializing",
+            ]
+            .iter()
+            .any(|m| message.contains(m)))
 }
 
 /// The pod as the API server stored it was wrapped by the webhook.
@@ -760,8 +769,14 @@ async fn i_label_mode_wraps_labelled_pods_and_namespaces_and_rejects_annotation_
 fn pods_log_errors_while_a_pod_arrives_are_retried_and_others_are_failures() {
     for (code, message) in [
         (404, "pods \"watcher\" not found"),
-        (400, "container \"app\" in pod \"watcher\" is waiting to start: ContainerCreating"),
-        (400, "container \"app\" in pod \"watcher\" is waiting to start: PodInitializing"),
+        (
+            400,
+            "container \"app\" in pod \"watcher\" is waiting to start: ContainerCreating",
+        ),
+        (
+            400,
+            "container \"app\" in pod \"watcher\" is waiting to start: PodInitializing",
+        ),
         (400, "container app is not available"),
     ] {
         assert!(not_started(code, message), "{code} {message}");

@@ -23,17 +23,47 @@ so a typo is never admitted unsandboxed), or its namespace's label "true" unless
     variables.podSwitches.exists(v, v != 'false') ||
     ({{ $key }} in variables.namespaceLabels && variables.namespaceLabels[{{ $key }}] == 'true' &&
      !variables.podSwitches.exists(v, v == 'false'))
+- name: installers
+  expression: >-
+    has(object.spec.initContainers) ? object.spec.initContainers.filter(c,
+      has(c.image) && c.image == {{ include "landlock-injector.celString" (include "landlock-injector.shimImage" .) }} &&
+      has(c.command) && size(c.command) == 3 && c.command[0] == '/landlock-shim' && c.command[1] == 'install') : []
+- name: shimDir
+  expression: "size(variables.installers) == 1 ? variables.installers[0].command[2] : ''"
+- name: shimVolumes
+  expression: >-
+    size(variables.installers) == 1 && has(variables.installers[0].volumeMounts) ?
+      variables.installers[0].volumeMounts.filter(m, m.mountPath == variables.shimDir).map(m, m.name) : []
+- name: wrappedContainers
+  expression: >-
+    (has(object.spec.initContainers) ? object.spec.initContainers.filter(c,
+      size(variables.installers) != 1 || c.name != variables.installers[0].name) : []) +
+    object.spec.containers
+- name: podMode
+  expression: >-
+    'landlock-injector.io/mode' in variables.annotations ? variables.annotations['landlock-injector.io/mode'] :
+    (has(namespaceObject.metadata.annotations) && 'landlock-injector.io/mode' in namespaceObject.metadata.annotations ?
+      namespaceObject.metadata.annotations['landlock-injector.io/mode'] : 'best-effort')
+{{- /*
+Wrapped: the status annotation, one installer of the chart's shim image, and every other
+container running that installer's shim with the mode its annotations (or its namespace's)
+ask for, mounting the shim volume, if at all, read-only at the shim directory: no container
+but the installer may write the shim every container runs.
+*/}}
 - name: wrapped
   expression: >-
     'landlock-injector.io/status' in variables.annotations &&
     variables.annotations['landlock-injector.io/status'] == 'injected' &&
-    has(object.spec.initContainers) &&
-    object.spec.initContainers.exists(c, has(c.image) && c.image == {{ include "landlock-injector.celString" (include "landlock-injector.shimImage" .) }} &&
-      has(c.command) && size(c.command) == 3 && c.command[0] == '/landlock-shim' && c.command[1] == 'install') &&
-    object.spec.initContainers.all(c, has(c.command) && size(c.command) > 0 &&
-      c.command[0].endsWith('/landlock-shim')) &&
-    object.spec.containers.all(c, has(c.command) && size(c.command) > 0 &&
-      c.command[0].endsWith('/landlock-shim'))
+    size(variables.installers) == 1 && size(variables.shimVolumes) == 1 &&
+    variables.wrappedContainers.all(c, has(c.command) && size(c.command) > 3 &&
+      c.command[0] == variables.shimDir + '/landlock-shim' &&
+      c.command.indexOf('--mode') > 0 && c.command.indexOf('--mode') < c.command.indexOf('--') &&
+      c.command[c.command.indexOf('--mode') + 1] ==
+        (('landlock-injector.io/' + c.name + '.mode') in variables.annotations ?
+          variables.annotations['landlock-injector.io/' + c.name + '.mode'] : variables.podMode) &&
+      (!has(c.volumeMounts) || c.volumeMounts.all(m, m.name != variables.shimVolumes[0] ||
+        (m.mountPath == variables.shimDir && has(m.readOnly) && m.readOnly &&
+         (!has(m.subPath) || m.subPath == '')))))
 - name: namespaceInScope
   expression: >-
     {{ include "landlock-injector.namespaceInScopeCel" . }}
