@@ -193,13 +193,18 @@ impl Injection {
     }
 
     /// The edits that wrap every container that does not run the shim as the webhook writes
-    /// it, given the image configurations; [`Decision::Skip`] when there is none and the pod
-    /// says it was injected (a reinvocation, or a review of an injected pod).
+    /// it, given the image configurations; [`Decision::Skip`] when no container needs one (a
+    /// reinvocation or a review of an injected pod, or a pod without containers).
     pub fn apply(&self, images: &Images) -> Result<Decision<Edits>, Denial> {
         let edits = self.edits(images)?;
-        if edits.is_empty() && self.annotations.injected {
+        if edits.containers.is_empty() {
+            let reason = if self.installer.is_none() {
+                "already injected"
+            } else {
+                "no container to wrap"
+            };
             return Ok(Decision::Skip(Skip {
-                reason: "already injected".to_owned(),
+                reason: reason.to_owned(),
                 warnings: edits.warnings,
             }));
         }
@@ -356,22 +361,27 @@ impl Injection {
         let (policy, wrap_exec) = self.policy(container, volumes, &mut edits.warnings)?;
         let shim = self.names.shim();
         let name = container.name.as_str();
-        let (command, args) =
-            match injected::unwrap(container.command.as_ref(), &self.names, name, "command")? {
-                // Already through the shim: re-rendered from the annotations; the pod's own
-                // flags never survive.
-                Some(program) => {
-                    let expected = init_shim::flags::render_command(&shim, &policy, &program);
-                    let changed = container.command.as_ref() != Some(&expected);
-                    (changed.then_some(expected), None)
-                }
-                None => {
-                    let wrapped = self.wrap_entrypoint(container, &policy, images)?;
-                    let spec_args = container.args.clone().unwrap_or_default();
-                    let args = (wrapped.args != spec_args).then_some(wrapped.args);
-                    (Some(wrapped.command), args)
-                }
-            };
+        let (command, args) = match injected::unwrap(
+            container.command.as_ref(),
+            container.args.as_ref(),
+            &self.names,
+            name,
+            "command",
+        )? {
+            // Already through the shim: re-rendered from the annotations; the pod's own
+            // flags never survive.
+            Some(program) => {
+                let expected = init_shim::flags::render_command(&shim, &policy, &program);
+                let changed = container.command.as_ref() != Some(&expected);
+                (changed.then_some(expected), None)
+            }
+            None => {
+                let wrapped = self.wrap_entrypoint(container, &policy, images)?;
+                let spec_args = container.args.clone().unwrap_or_default();
+                let args = (wrapped.args != spec_args).then_some(wrapped.args);
+                (Some(wrapped.command), args)
+            }
+        };
         let has_mount = container
             .volume_mounts
             .iter()
@@ -383,10 +393,11 @@ impl Injection {
                 continue;
             };
             let field = hook.path().join(".");
-            let wanted = match injected::unwrap(Some(hook_command), &self.names, name, &field)? {
-                Some(program) => Some(program),
-                None => wrap_exec.then(|| hook_command.clone()),
-            };
+            let wanted =
+                match injected::unwrap(Some(hook_command), None, &self.names, name, &field)? {
+                    Some(program) => Some(program),
+                    None => wrap_exec.then(|| hook_command.clone()),
+                };
             if let Some(program) = wanted {
                 let expected = init_shim::flags::render_command(&shim, &policy, &program);
                 if expected != *hook_command {

@@ -159,11 +159,3 @@ pub struct Edits {
     /// Things the user should know (returned as kubectl warnings).
     pub warnings: Vec<String>,
 }
-
-impl Edits {
-    /// Whether the injection changes nothing: every container already runs the shim as the
-    /// webhook would write it, and the installer and volume are there.
-    pub fn is_empty(&self) -> bool {
-        self.containers.is_empty() && self.volume.is_none() && self.installer.is_none()
-    }
-}

@@ -126,10 +126,13 @@ pub fn check_mounts(container: &ContainerView, names: &Names) -> Result<(), Inje
     Ok(())
 }
 
-/// The program a command that starts with the shim of `names` runs (what follows `--`), or
-/// `None` for a command that does not start with the shim. `field` names the command in errors.
+/// The part of `command` after the shim's `--` (the program, or nothing when the program comes
+/// from `args`, as for an image whose ENTRYPOINT is empty), for a command that starts with the
+/// shim of `names`; `None` for one that does not. The command and its `args` together must be a
+/// command line the shim runs. `field` names the command in errors.
 pub fn unwrap(
     command: Option<&Vec<String>>,
+    args: Option<&Vec<String>>,
     names: &Names,
     container: &str,
     field: &str,
@@ -147,22 +150,28 @@ pub fn unwrap(
         shim: shim.clone(),
         error,
     };
-    match flags::parse(rest.iter().cloned()) {
-        Ok(Command::Run { program, args, .. }) => {
-            let mut out = Vec::with_capacity(args.len() + 1);
-            for arg in std::iter::once(program).chain(args) {
-                out.push(arg.into_string().map_err(|arg| {
-                    fail(format!("{} is not valid UTF-8", arg.to_string_lossy()))
-                })?);
-            }
-            Ok(Some(out))
+    // Kubernetes runs command + args: the shim parses both.
+    let argv = rest.iter().chain(args.into_iter().flatten()).cloned();
+    match flags::parse(argv) {
+        Ok(Command::Run { .. }) => {}
+        Ok(Command::Install { .. }) => {
+            return Err(fail("it is `install`, not a wrapped program".into()));
         }
-        Ok(Command::Install { .. }) => Err(fail("it is `install`, not a wrapped program".into())),
-        Ok(Command::Version | Command::Help) => Err(fail(
-            "it asks for --version or --help, not a program".into(),
-        )),
-        Err(e) => Err(fail(e.to_string())),
+        Ok(Command::Version | Command::Help) => {
+            return Err(fail(
+                "it asks for --version or --help, not a program".into(),
+            ));
+        }
+        Err(e) => return Err(fail(e.to_string())),
     }
+    // The flags take no value "--", so the first one is the separator the parser stopped at.
+    let Some(separator) = rest.iter().position(|a| a == flags::names::SEPARATOR) else {
+        return Err(fail(format!(
+            "its \"{}\" is in args; the webhook writes it in command",
+            flags::names::SEPARATOR
+        )));
+    };
+    Ok(Some(rest[separator + 1..].to_vec()))
 }
 
 #[cfg(test)]
@@ -242,14 +251,32 @@ mod tests {
             "80",
         ]);
         assert_eq!(
-            unwrap(Some(&wrapped), &n, "web", "command"),
+            unwrap(Some(&wrapped), None, &n, "web", "command"),
             Ok(Some(strings(&["/usr/bin/web-server", "--port", "80"])))
         );
+        // An image without ENTRYPOINT: the program comes from args (the image's CMD).
+        let cmd_only = strings(&[
+            "/landlock-injector/landlock-shim",
+            "--mode",
+            "enforce",
+            "--",
+        ]);
         assert_eq!(
-            unwrap(Some(&strings(&["/bin/sh"])), &n, "web", "command"),
+            unwrap(
+                Some(&cmd_only),
+                Some(&strings(&["/bin/server"])),
+                &n,
+                "web",
+                "command"
+            ),
+            Ok(Some(vec![]))
+        );
+        assert!(unwrap(Some(&cmd_only), None, &n, "web", "command").is_err());
+        assert_eq!(
+            unwrap(Some(&strings(&["/bin/sh"])), None, &n, "web", "command"),
             Ok(None)
         );
-        assert_eq!(unwrap(None, &n, "web", "command"), Ok(None));
+        assert_eq!(unwrap(None, None, &n, "web", "command"), Ok(None));
         for bad in [
             strings(&[
                 "/landlock-injector/landlock-shim",
@@ -260,7 +287,7 @@ mod tests {
             strings(&["/landlock-injector/landlock-shim", "--mode", "dry-run"]),
             strings(&["/landlock-injector/landlock-shim", "install", "/tmp"]),
         ] {
-            let err = unwrap(Some(&bad), &n, "web", "command")
+            let err = unwrap(Some(&bad), None, &n, "web", "command")
                 .expect_err("refused")
                 .to_string();
             assert!(
