@@ -1,8 +1,10 @@
 //! The admission path's speed without the network: one AdmissionReview body, parsed, decided,
 //! patched and serialised, for the load benchmark's realistic defaulted pod (3 containers with
 //! probes, env and resources, 4 volumes, ~7.5 KB; `command` set, so no registry), annotated and
-//! not opted in. Run with `cargo bench -p webhook --bench review`; the whole server under load
-//! is `webhook/benches/load/run`.
+//! not opted in; and for pods built to amplify the work (pod-level paths repeated in every
+//! container), which the admission limits deny (`webhook/src/limits.rs`): their cost must stay
+//! in the milliseconds. Run with `cargo bench -p webhook --bench review`; the whole server under
+//! load, attacks included, is `webhook/benches/load/run`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use webhook::config::Config;
@@ -36,5 +38,56 @@ fn review_path(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, review_path);
+/// A review of an opted-in pod with `paths` paths in its pod-level `read` annotation and
+/// `containers` containers.
+fn amplifying(paths: usize, containers: usize) -> Vec<u8> {
+    let paths: Vec<String> = (0..paths).map(|n| format!("/data/p{n}")).collect();
+    let containers: Vec<serde_json::Value> = (0..containers)
+        .map(|n| serde_json::json!({"name": format!("c{n}"), "image": "x", "command": ["/x"]}))
+        .collect();
+    let review = serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "namespace": "apps", "operation": "CREATE",
+            "object": {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "amp", "annotations": {"landlock-injector.io/inject": "true",
+                    "landlock-injector.io/read": paths.join(",")}},
+                "spec": {"containers": containers}}}
+    });
+    serde_json::to_vec(&review).unwrap_or_else(|e| panic!("json: {e}"))
+}
+
+fn hostile_pods(c: &mut Criterion) {
+    let config = Config::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"));
+    for (paths, containers, what) in [
+        (
+            10_000,
+            300,
+            "review: 10,000 paths x 300 containers (denied: paths per container)",
+        ),
+        (
+            500,
+            1000,
+            "review: 500 paths x 1,000 containers (denied: bytes of commands)",
+        ),
+        (
+            500,
+            60,
+            "review: 500 paths x 60 containers (admitted, near the limits)",
+        ),
+    ] {
+        let body = amplifying(paths, containers);
+        c.bench_function(what, |b| {
+            b.to_async(&runtime).iter(|| async {
+                let reviewed = review::review(&body, &config, &Offline).await;
+                reviewed.map(|r| review::to_json(&r.review))
+            });
+        });
+    }
+}
+
+criterion_group!(benches, review_path, hostile_pods);
 criterion_main!(benches);

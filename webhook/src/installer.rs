@@ -414,9 +414,11 @@ mod tests {
                 ..VolumeMount::default()
             });
         }
-        for forged in [two_mounts] {
-            assert_eq!(existing_names(&forged, &config()), None, "{forged:?}");
-        }
+        assert_eq!(
+            existing_names(&two_mounts, &config()),
+            None,
+            "{two_mounts:?}"
+        );
     }
 
     #[test]
