@@ -181,6 +181,32 @@ impl Injection {
         }
     }
 
+    /// About how many bytes of commands [`Injection::apply`] would write: every target's path
+    /// annotations (pod level and its own), repeated in its command and exec hooks. Cheap,
+    /// before any is rendered; [`crate::offload`] decides by it where the work runs.
+    pub fn estimated_output(&self) -> usize {
+        let bytes = |settings: &annotations::Settings| {
+            settings
+                .paths
+                .iter()
+                .map(|(_, p)| p.as_str().len() + 10)
+                .sum::<usize>()
+        };
+        let pod = bytes(&self.annotations.pod);
+        self.targets
+            .iter()
+            .filter_map(|(list, index)| self.target(*list, *index))
+            .map(|c| {
+                let own = self.annotations.containers.get(&c.name).map_or(0, bytes);
+                let hooks = ExecHook::ALL
+                    .iter()
+                    .filter(|h| h.command(c).is_some())
+                    .count();
+                (pod + own + 100) * (1 + hooks)
+            })
+            .sum()
+    }
+
     /// The images whose configuration [`Injection::apply`] needs: those of the containers to
     /// wrap that have no `command`.
     pub fn images(&self) -> BTreeSet<String> {
@@ -858,6 +884,28 @@ mod tests {
                 && err.contains("at most 512"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn large_injections_are_estimated_large_before_any_is_rendered() {
+        let estimate = |p: &Value| {
+            let object = p.to_string();
+            let head: PodHead = serde_json::from_str(&object).expect("head");
+            match decide(&object, &head, "apps", None, &config()).expect("decided") {
+                Decision::Wrap(injection) => injection.estimated_output(),
+                Decision::Skip(skip) => panic!("{skip:?}"),
+            }
+        };
+        assert!(estimate(&demo()) < crate::offload::LARGE);
+        let paths: Vec<String> = (0..500).map(|n| format!("/data/p{n}")).collect();
+        let containers: Vec<Value> = (0..100)
+            .map(|n| json!({"name": format!("c{n}"), "image": "x", "command": ["/x"]}))
+            .collect();
+        let p = pod(
+            json!({"landlock-injector.io/inject": "true", "landlock-injector.io/read": paths.join(",")}),
+            json!({"containers": containers}),
+        );
+        assert!(estimate(&p) > crate::offload::LARGE);
     }
 
     #[tokio::test]

@@ -75,9 +75,6 @@ impl Outcome {
 }
 
 const API_VERSION: &str = "admission.k8s.io/v1";
-/// Bodies larger than this are parsed off the async workers ([`offload`]); smaller ones (every
-/// pod that does not opt in, of any usual size) are cheaper to parse than to hand over.
-const OFFLOAD_BYTES: usize = 256 * 1024;
 const KIND: &str = "AdmissionReview";
 
 #[derive(Deserialize)]
@@ -246,8 +243,9 @@ pub async fn admit_parsed(
             pod_uid: String::new(),
         }
     };
-    let decided =
-        offload::blocking(|| decision::decide(object, head, namespace, ns.as_ref(), config));
+    let decided = offload::if_large(object.len(), || {
+        decision::decide(object, head, namespace, ns.as_ref(), config)
+    });
     let injection = match decided? {
         Decision::Skip(skip) => return Ok(unchanged(skip, warnings)),
         Decision::Wrap(injection) => injection,
@@ -262,7 +260,8 @@ pub async fn admit_parsed(
             images.insert(image, found);
         }
     }
-    let applied = offload::blocking(|| {
+    let work = object.len().max(injection.estimated_output());
+    let applied = offload::if_large(work, || {
         let edits = match injection.apply(&images)? {
             Decision::Wrap(edits) => edits,
             Decision::Skip(skip) => return Ok(Err(skip)),
@@ -292,11 +291,7 @@ pub async fn review(
 ) -> Result<Reviewed, ReviewError> {
     // A large body (a pod that opted in, or an attack) is parsed off the async workers.
     let parse = || serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()));
-    let review: ReviewIn<'_> = if body.len() > OFFLOAD_BYTES {
-        offload::blocking(parse)?
-    } else {
-        parse()?
-    };
+    let review: ReviewIn<'_> = offload::if_large(body.len(), parse)?;
     let kind = review.kind.as_deref().unwrap_or_default();
     let api_version = review.api_version.as_deref().unwrap_or_default();
     if kind != KIND || api_version != API_VERSION {
@@ -381,7 +376,14 @@ async fn respond(
             patch,
             pod,
             pod_uid,
-        }) => match offload::blocking(|| serde_json::to_vec(&patch)) {
+        }) => match offload::if_large(
+            edits
+                .containers
+                .iter()
+                .map(crate::edits::ContainerEdit::bytes)
+                .sum(),
+            || serde_json::to_vec(&patch),
+        ) {
             Ok(bytes) => {
                 let names = |f: fn(&crate::edits::WrappedContainer) -> String| {
                     let mut v: Vec<String> = edits.wrapped.iter().map(f).collect();
