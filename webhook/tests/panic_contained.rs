@@ -1,5 +1,6 @@
 //! A panic in the review path fails that request only: HTTP 500 and a log line, and the server
-//! keeps serving. Runs the server's real HTTPS stack (`serve::serve_on`: rustls, the router,
+//! keeps serving. A review stuck in CPU-bound work gets its 503 at the deadline, while
+//! `/healthz` and other reviews are answered. Runs the server's real HTTPS stack (`serve::serve_on`: rustls, the router,
 //! the connection handling) in-process with an admission that panics on request.
 
 use std::sync::Arc;
@@ -20,6 +21,10 @@ impl Admission for PanicsOnRequest {
     async fn review(&self, body: Bytes) -> Answer {
         if body.as_ref() == b"panic" {
             panic!("a bug in the review path");
+        }
+        if body.as_ref() == b"busy" {
+            // Large CPU-bound work, where the webhook puts it: off the async workers.
+            webhook::offload::blocking(|| std::thread::sleep(Duration::from_secs(5)));
         }
         Answer {
             status: StatusCode::OK,
@@ -119,4 +124,56 @@ async fn a_panic_in_the_review_fails_only_that_request_with_500() {
         .expect("the server stops")
         .expect("the server task did not panic")
         .expect("the server ends cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_stuck_in_cpu_bound_work_gets_503_at_its_deadline_and_others_are_served() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let generated = self_signed::generate(&[]).expect("certificate");
+    let options = ServeOptions {
+        listen: listener.local_addr().expect("addr"),
+        request_timeout: Duration::from_millis(500),
+        ..ServeOptions::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        serve::serve_on(
+            listener,
+            tls_reload::ReloadingCert::new(generated.certified),
+            PanicsOnRequest,
+            &options,
+            async {
+                let _ = stopped.await;
+            },
+        )
+        .await
+    });
+    let ca = generated.ca_pem;
+    // Two stuck reviews: as many as there are async workers.
+    let stuck: Vec<_> = (0..2)
+        .map(|_| {
+            let ca = ca.clone();
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let answer = request(port, &ca, "POST", "/mutate", b"busy").await;
+                (answer, started.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, body) = request(port, &ca, "GET", "/healthz", b"").await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, body) = request(port, &ca, "POST", "/mutate", b"{}").await;
+    assert_eq!((status, body.as_str()), (200, "{}"));
+    for answer in stuck {
+        let ((status, body), took) = answer.await.expect("client");
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("took longer than 500ms"), "{body}");
+        // Answered at the deadline, not when the work ended (5 s).
+        assert!(took < Duration::from_secs(4), "answered after {took:?}");
+    }
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(30), server).await;
 }
