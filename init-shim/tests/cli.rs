@@ -113,7 +113,7 @@ fn install_copies_the_binary_atomically_with_mode_0755() {
     assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
     assert_eq!(
         std::fs::read(&installed).unwrap(),
-        std::fs::read(support::SHIM).unwrap(),
+        std::fs::read(support::SHIM.as_str()).unwrap(),
         "a byte-for-byte copy"
     );
     // Nothing but the binary is left behind (no temporary file).
@@ -243,7 +243,7 @@ fn the_none_profile_keeps_inherited_descriptors_but_opens_nothing() {
     let out_path = dir.path().join("stdout.txt");
     let out = std::fs::File::create(&out_path).unwrap();
     // busybox is static, so the only grant needed is the program itself.
-    let status = Command::new(support::SHIM)
+    let status = Command::new(support::SHIM.as_str())
         .args(["--no-discover", "--profile", "none", "--rx", BUSYBOX, "--", BUSYBOX, "sh", "-c"])
         .arg("echo written-to-inherited-stdout; cat /etc/hostname || echo cat-failed; ls / || echo ls-failed")
         .stdin(Stdio::null())

@@ -45,7 +45,7 @@ exec {shim} --mode enforce -- /bin/sh -c 'cat {ctr}/etc/app/app.yaml; cat {ctr}/
         config = s(&config),
         plain = s(&root.join("plain-src")),
         ctr = s(&ctr),
-        shim = SHIM,
+        shim = SHIM.as_str(),
     );
     let run: Run = Command::new("/usr/bin/unshare")
         .args([

@@ -172,7 +172,7 @@ fn the_program_s_exit_status_and_signals_come_through() {
         print('ready', flush=True)\n\
         time.sleep(30)\n\
         sys.exit(1)";
-    let mut child = Command::new(SHIM)
+    let mut child = Command::new(SHIM.as_str())
         .args([
             "--mode",
             "learn",
@@ -329,7 +329,7 @@ fn learn_mode_refuses_to_run_when_it_cannot_observe() {
             .args([
                 "-c",
                 &blocker,
-                SHIM,
+                SHIM.as_str(),
                 "--mode",
                 "learn",
                 "--no-discover",
