@@ -9,10 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -139,19 +137,18 @@ pub trait Stat {
 pub struct RealFs;
 
 impl Stat for RealFs {
-    /// Opens the path with `O_PATH` (which reads nothing and needs no permission on the file
-    /// itself, like a Landlock rule) and asks the open file what it is: one lookup by name serves
-    /// both the plan and the rule.
+    /// Opens the path with `O_PATH` ([`crate::path_fd`]: it reads nothing, never blocks and
+    /// needs no permission on the file itself, like a Landlock rule) and asks the open file what
+    /// it is: one lookup by name serves both the plan and the rule.
     fn look_up(&self, path: &Path) -> io::Result<Found> {
-        match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH)
-            .open(path)
-        {
-            Ok(file) => Ok(Found {
-                target: Target::of(&file.metadata()?),
-                fd: Some(file.into()),
-            }),
+        match crate::path_fd::open(path) {
+            Ok(fd) => {
+                let file = std::fs::File::from(fd);
+                Ok(Found {
+                    target: Target::of(&file.metadata()?),
+                    fd: Some(file.into()),
+                })
+            }
             // Out of descriptors: the path is still there; the rule opens it again later.
             Err(err) if matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
                 Ok(Found {
