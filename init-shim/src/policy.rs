@@ -42,6 +42,12 @@ pub struct Policy {
     /// How often learn mode prints what it learned (`--learn-interval`; only with `learn`).
     #[serde(skip)]
     pub learn_interval: Option<Interval>,
+    /// `--quiet`: no startup line (nor the warnings every start repeats) unless the sandbox
+    /// fails or something requested is dropped. For exec probes and lifecycle hooks, whose
+    /// output kubelet keeps only as an event: the program's own error must come first there,
+    /// and the container's start has already said what the sandbox allows.
+    #[serde(skip)]
+    pub quiet: bool,
 }
 
 impl Default for Policy {
@@ -55,6 +61,7 @@ impl Default for Policy {
             discover: true,
             scope: true,
             learn_interval: None,
+            quiet: false,
         }
     }
 }

@@ -283,3 +283,52 @@ fn a_grant_of_a_whole_broad_directory_warns_but_is_applied() {
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert!(!run.stderr.contains("warning"), "{run:#?}");
 }
+
+#[test]
+fn quiet_runs_print_the_startup_line_only_when_something_is_dropped_or_refused() {
+    // An exec probe that fails: its output (kubelet's event) starts with the program's error.
+    let run = shim(&[
+        "--no-discover",
+        "--quiet",
+        "--ro",
+        "/etc",
+        "--",
+        "/bin/sh",
+        "-c",
+        "cat /nonexistent/ready",
+    ]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr
+            .starts_with("cat: /nonexistent/ready: No such file or directory"),
+        "the program's error comes first: {run:#?}"
+    );
+    assert!(!run.stderr.contains("{\"landlock\""), "{run:#?}");
+    assert!(!run.stderr.contains("warning"), "{run:#?}");
+    // Something requested and dropped: said, with the line, as without --quiet.
+    let run = shim(&[
+        "--no-discover",
+        "--quiet",
+        "--ro",
+        "/nonexistent/config",
+        "--",
+        "/bin/true",
+    ]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stderr.contains("warning: not enforced"), "{run:#?}");
+    assert_eq!(run.startup_line()["outcome"], "partially-enforced");
+    // A refusal is always said.
+    let run = shim(&[
+        "--no-discover",
+        "--quiet",
+        "--mode",
+        "enforce",
+        "--ro",
+        "/nonexistent/config",
+        "--",
+        "/bin/true",
+    ]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert_eq!(run.startup_line()["outcome"], "refused");
+    assert!(run.stderr.contains("refusing to run"), "{run:#?}");
+}

@@ -306,6 +306,12 @@ impl Injection {
             .iter()
             .flatten()
             .any(|m| m.name == self.names.volume && m.mount_path == self.names.dir);
+        // Probes and hooks run quiet: kubelet keeps their output only as an event, which must
+        // start with the program's own error, not the startup line the container printed.
+        let hook_policy = init_shim::Policy {
+            quiet: true,
+            ..policy.clone()
+        };
         let exec = if wrap_exec {
             ExecHook::ALL
                 .into_iter()
@@ -314,7 +320,7 @@ impl Injection {
                     (!installer::is_wrapped(Some(command), &self.names)).then(|| {
                         (
                             hook,
-                            init_shim::flags::render_command(&shim, &policy, command),
+                            init_shim::flags::render_command(&shim, &hook_policy, command),
                         )
                     })
                 })
@@ -444,10 +450,11 @@ mod tests {
         let parsed = init_shim::flags::parse(command[1..].iter().map(std::ffi::OsString::from))
             .expect("the shim accepts what the webhook writes");
         assert!(matches!(parsed, init_shim::flags::Command::Run { .. }));
-        // Exec probes and hooks run through the shim with the container's policy.
+        // Exec probes and hooks run through the shim with the container's policy, quiet.
         let ready = strings(&web["readinessProbe"]["exec"]["command"]);
         assert_eq!(ready[..split], command[..split]);
-        assert_eq!(ready[split..], ["--", "/bin/ready"]);
+        assert_eq!(ready[split..], ["--quiet", "--", "/bin/ready"]);
+        assert!(!command.contains(&"--quiet".to_owned()), "{command:?}");
         let warm = strings(&web["lifecycle"]["postStart"]["exec"]["command"]);
         assert_eq!(warm.last().map(String::as_str), Some("/bin/warm"));
         assert_eq!(warm[0], "/landlock-injector/landlock-shim");
