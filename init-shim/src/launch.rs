@@ -62,21 +62,13 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
         );
     }
 
-    // Quiet runs (probes, hooks) skip what every start of the container says anyway.
-    let broad = if policy.quiet {
-        Vec::new()
-    } else {
-        policy.broad_grants().collect()
-    };
-    for grant in broad {
-        eprintln!(
-            "landlock-shim: warning: {} {} grants all of {} (everything beneath it, e.g. /etc/shadow under /etc); name the narrower paths the program needs",
-            grant.access.flag(),
-            grant.path,
-            grant.path
-        );
-    }
     let plan = Plan::new(policy, requests(policy, &findings), kernel, &RealFs);
+    // Quiet runs (probes, hooks) skip what every start of the container says anyway.
+    if !policy.quiet {
+        for broad in policy.broad_grants().chain(plan.hidden_broad(policy)) {
+            eprintln!("landlock-shim: warning: {}", broad.warning());
+        }
+    }
     // Whether the startup line is printed: always, but in a quiet run only when something
     // requested is dropped (a refusal or a failure to apply is always said).
     let announce = !policy.quiet || !startup_line::dropped(&plan).is_empty();

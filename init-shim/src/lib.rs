@@ -47,6 +47,6 @@ pub mod tcp_guard;
 pub mod values;
 
 pub use access::Access;
-pub use policy::{PathGrant, Policy};
+pub use policy::{BroadGrant, Covers, PathGrant, Policy};
 pub use profiles::Profile;
-pub use values::{Mode, PolicyPath, Port, ValueError};
+pub use values::{Mode, PolicyPath, Port, Reach, ValueError};

@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::access::Access;
 use crate::compat::{self, Kernel, Shortfall};
 use crate::discovery::Findings;
-use crate::policy::Policy;
+use crate::policy::{BroadGrant, Covers, Policy};
 use crate::profiles::Profile;
 use crate::values::{Mode, PolicyPath, Port};
 
@@ -369,6 +369,41 @@ impl Plan {
                     .map(|m| format!("cannot grant {} ({}): {}", m.path, m.source, m.reason)),
             )
             .collect()
+    }
+
+    /// The flag grants of `policy` that cover a broad directory ([`crate::values::BROAD_DIRS`])
+    /// although their path does not say so (a symlink to `/`, a bind mount of `/etc`), as the
+    /// file system resolves them now: what only the shim, on the container's file system, can
+    /// see. The grants [`Policy::broad_grants`] names already are left out.
+    pub fn hidden_broad<'a>(&self, policy: &'a Policy) -> Vec<BroadGrant<'a>> {
+        use std::os::unix::fs::MetadataExt;
+        let identity = |path: &Path| std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+        let mut broad_dirs: Option<Vec<(&str, Option<(u64, u64)>)>> = None;
+        let mut out = Vec::new();
+        for grant in &policy.paths {
+            let planned = self.grants.iter().find(|g| g.path == grant.path);
+            if grant.path.is_broad() || planned.is_none_or(|g| g.target != Target::Dir) {
+                continue;
+            }
+            let Some(id) = identity(grant.path.as_path()) else {
+                continue;
+            };
+            let dirs = broad_dirs.get_or_insert_with(|| {
+                crate::values::BROAD_DIRS
+                    .iter()
+                    .map(|dir| (*dir, identity(Path::new(dir))))
+                    .collect()
+            });
+            if let Some((dir, _)) = dirs.iter().find(|(_, d)| *d == Some(id))
+                && let Ok(dir) = PolicyPath::parse(dir)
+            {
+                out.push(BroadGrant {
+                    grant,
+                    covers: Covers::Dir(dir),
+                });
+            }
+        }
+        out
     }
 
     /// Whether everything requested will be enforced.

@@ -332,3 +332,45 @@ fn quiet_runs_print_the_startup_line_only_when_something_is_dropped_or_refused()
     assert_eq!(run.startup_line()["outcome"], "refused");
     assert!(run.stderr.contains("refusing to run"), "{run:#?}");
 }
+
+#[test]
+fn grants_that_reach_everything_through_a_link_warn_like_the_directory_itself() {
+    let dir = scratch();
+    let to_root = dir.path().join("to-root");
+    std::os::unix::fs::symlink("/", &to_root).unwrap();
+    for (flag, path, covers) in [
+        ("--rx", "/proc/self/root", "all of / ("),
+        ("--rx", "/proc/thread-self/root", "all of / ("),
+        ("--ro", "/proc/self/root/etc", "all of /etc ("),
+        ("--ro", "/proc/self/cwd", "whatever /proc/self/cwd leads to"),
+        ("--ro", s(&to_root), "all of / ("),
+    ] {
+        // Started in /, as most containers are.
+        let mut command = support::shim_command(&[
+            "--no-discover",
+            flag,
+            path,
+            "--",
+            "/bin/sh",
+            "-c",
+            "cat /etc/shadow > /dev/null && echo read",
+        ]);
+        command.current_dir("/");
+        let run = support::bounded(command, std::time::Duration::from_secs(60));
+        assert_eq!(run.code, Some(0), "{path}: {run:#?}");
+        // The grant is applied as asked (it really covers /etc/shadow), and said.
+        assert_eq!(run.stdout, "read\n", "{path}: {run:#?}");
+        let warning = format!("landlock-shim: warning: {flag} {path} grants {covers}");
+        assert!(run.stderr.contains(&warning), "{warning}: {run:#?}");
+    }
+    // A narrow path through the same link is not broad.
+    let run = shim(&[
+        "--no-discover",
+        "--ro",
+        "/proc/self/root/usr",
+        "--",
+        "/bin/true",
+    ]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(!run.stderr.contains("warning"), "{run:#?}");
+}

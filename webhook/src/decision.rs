@@ -249,13 +249,11 @@ impl Injection {
                 container.name
             ));
         }
-        for grant in policy.broad_grants() {
+        for broad in policy.broad_grants() {
             warnings.push(format!(
-                "landlock-injector: container {:?}: {} {} grants all of {} (everything beneath it, e.g. /etc/shadow under /etc); name the narrower paths the program needs",
+                "landlock-injector: container {:?}: {}",
                 container.name,
-                grant.access.flag(),
-                grant.path,
-                grant.path
+                broad.warning()
             ));
         }
         Ok((policy, settings.wrap_exec))
@@ -673,6 +671,20 @@ mod tests {
                 .warnings
                 .iter()
                 .any(|w| w.contains("container \"a\": --ro /etc grants all of /etc")),
+            "{:?}",
+            edits.warnings
+        );
+        // A magic link to the root is as broad as the root.
+        let p = pod(
+            json!({"landlock-injector.io/inject": "true", "landlock-injector.io/read-exec": "/proc/self/root"}),
+            json!({"containers": [{"name": "a", "image": "x", "command": ["/x"]}]}),
+        );
+        let (_, edits) = wrapped(&p);
+        assert!(
+            edits
+                .warnings
+                .iter()
+                .any(|w| w.contains("container \"a\": --rx /proc/self/root grants all of / (")),
             "{:?}",
             edits.warnings
         );
