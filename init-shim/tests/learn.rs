@@ -350,3 +350,66 @@ fn learn_mode_refuses_to_run_when_it_cannot_observe() {
     assert!(run.stderr.contains("seccomp user notification"), "{run:#?}");
     assert!(learn_lines(&run).is_empty(), "{run:#?}");
 }
+
+#[test]
+fn a_script_whose_interpreter_is_a_fifo_cannot_stall_the_supervisor() {
+    let dir = scratch();
+    let fifo = dir.path().join("interpreter");
+    let name = std::ffi::CString::new(s(&fifo)).expect("no NUL");
+    // SAFETY: `name` is a valid NUL-terminated string; mkfifo takes no other pointer.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o755) }, 0, "mkfifo");
+    let script = dir.path().join("script");
+    write(&script, &format!("#!{}\n", s(&fifo)));
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    // The kernel refuses to execute it (a FIFO is no interpreter); the supervisor reads the
+    // `#!` chain while the program waits in execve, and must not wait on the FIFO itself.
+    let body = format!("{}; echo exec-failed $?; exec sleep 60", s(&script));
+    let mut child = support::shim_command(&[
+        "--mode",
+        "learn",
+        "--no-discover",
+        "--",
+        "/bin/sh",
+        "-c",
+        &body,
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("start the shim");
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        let mut buf = [0u8; 64];
+        while !seen.contains('\n') {
+            match std::io::Read::read(&mut stdout, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+        let _ = seen_tx.send(seen);
+    });
+    let seen = seen_rx.recv_timeout(std::time::Duration::from_secs(60));
+    // Signals keep working: SIGTERM to the shim reaches the program, and the shim ends.
+    // SAFETY: kill takes no pointers; the pid is our child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait_with_output());
+    });
+    let ended = done_rx.recv_timeout(std::time::Duration::from_secs(60));
+    if ended.is_err() {
+        // SAFETY: kill takes no pointers; the group is the one the shim leads.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+    let seen = seen.expect("the program went on past the failed exec (the supervisor stalled)");
+    assert!(seen.starts_with("exec-failed 126"), "{seen}");
+    let out = ended
+        .expect("the shim ended on SIGTERM")
+        .expect("wait for the shim");
+    assert_eq!(out.status.code(), Some(128 + 15), "{out:?}");
+    final_line(&Run::from(out));
+}
