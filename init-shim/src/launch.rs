@@ -11,6 +11,7 @@ use crate::exec;
 use crate::learn;
 use crate::plan::{Plan, RealFs, requests};
 use crate::policy::Policy;
+use crate::profiles::ProcView;
 use crate::ruleset::{self, Outcome};
 use crate::startup_line::{self, Verdict};
 use crate::values::Mode;
@@ -62,7 +63,12 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
         );
     }
 
-    let plan = Plan::new(policy, requests(policy, &findings), kernel, &RealFs);
+    let plan = Plan::new(
+        policy,
+        requests(policy, &findings, ProcView::detect()),
+        kernel,
+        &RealFs,
+    );
     // Quiet runs (probes, hooks) skip what every start of the container says anyway.
     if !policy.quiet {
         for broad in policy.broad_grants().chain(plan.hidden_broad(policy)) {

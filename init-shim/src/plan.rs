@@ -20,7 +20,7 @@ use crate::access::Access;
 use crate::compat::{self, Kernel, Shortfall};
 use crate::discovery::Findings;
 use crate::policy::{BroadGrant, Covers, Policy};
-use crate::profiles::Profile;
+use crate::profiles::{ProcView, Profile};
 use crate::values::{Mode, PolicyPath, Port};
 
 /// Where a grant came from.
@@ -67,20 +67,22 @@ pub struct Request {
     pub optional: bool,
 }
 
-/// The requests a shim invocation makes: profile paths (optional), flag paths, discovered
-/// volumes (both required).
-pub fn requests(policy: &Policy, findings: &Findings) -> Vec<Request> {
+/// The requests a shim invocation makes: profile paths (optional; `/proc/self` as `procs`
+/// says), flag paths, discovered volumes (both required).
+pub fn requests(policy: &Policy, findings: &Findings, procs: ProcView) -> Vec<Request> {
     let profile = policy
         .profile
         .paths()
         .into_iter()
         .filter_map(|(path, access)| {
-            PolicyPath::parse(path).ok().map(|path| Request {
-                path,
-                access,
-                source: Source::Profile(policy.profile),
-                optional: true,
-            })
+            PolicyPath::parse(procs.profile_path(path))
+                .ok()
+                .map(|path| Request {
+                    path,
+                    access,
+                    source: Source::Profile(policy.profile),
+                    optional: true,
+                })
         });
     let flags = policy.paths.iter().map(|grant| Request {
         path: grant.path.clone(),
@@ -377,8 +379,11 @@ impl Plan {
     /// see. The grants [`Policy::broad_grants`] names already are left out.
     pub fn hidden_broad<'a>(&self, policy: &'a Policy) -> Vec<BroadGrant<'a>> {
         use std::os::unix::fs::MetadataExt;
-        let identity = |path: &Path| std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
-        let mut broad_dirs: Option<Vec<(&str, Option<(u64, u64)>)>> = None;
+        /// A file's identity: device and inode.
+        type Identity = Option<(u64, u64)>;
+        let identity =
+            |path: &Path| -> Identity { std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino())) };
+        let mut broad_dirs: Option<Vec<(&str, Identity)>> = None;
         let mut out = Vec::new();
         for grant in &policy.paths {
             let planned = self.grants.iter().find(|g| g.path == grant.path);
@@ -459,7 +464,7 @@ mod tests {
         };
         let plan = Plan::new(
             &policy,
-            requests(&policy, &findings),
+            requests(&policy, &findings, ProcView::Shared),
             Kernel::with_version(7),
             &fs(),
         );
@@ -495,7 +500,7 @@ mod tests {
         policy.grant(path("/nonexistent"), Access::Ro);
         let plan = Plan::new(
             &policy,
-            requests(&policy, &Findings::default()),
+            requests(&policy, &Findings::default(), ProcView::Shared),
             Kernel::with_version(7),
             &fs(),
         );

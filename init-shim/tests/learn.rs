@@ -413,3 +413,36 @@ fn a_script_whose_interpreter_is_a_fifo_cannot_stall_the_supervisor() {
     assert_eq!(out.status.code(), Some(128 + 15), "{out:?}");
     final_line(&Run::from(out));
 }
+
+#[test]
+fn children_reading_their_own_proc_self_are_one_bounded_entry() {
+    // 2,000 subshells, each reading its own /proc/self: each was once "another process's /proc
+    // entry" of its own, and the final line grew by ~140 bytes per child (2.85 MB at 20,000).
+    let body = "i=0; while [ $i -lt 2000 ]; do ( read x < /proc/self/stat ); i=$((i+1)); done";
+    let run = learn(&[], &["/bin/sh", "-c", body]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let last = run
+        .stderr
+        .lines()
+        .rfind(|l| l.starts_with("{\"landlock-learn\""))
+        .expect("a learn line");
+    assert!(last.len() < 16 * 1024, "{} bytes: {last}", last.len());
+    let line = final_line(&run);
+    assert!(
+        line.not_suggested
+            .iter()
+            .all(|n| !n.why.contains("another process's")),
+        "{:#?}",
+        line.not_suggested
+    );
+    // Outside a PID namespace of its own, only the first process's /proc/self is granted:
+    // said once, not suggested.
+    assert!(
+        line.not_suggested
+            .iter()
+            .any(|n| n.path == init_shim::learn::record::CHILDREN_PROC_SELF),
+        "{:#?}",
+        line.not_suggested
+    );
+    assert_eq!(line.counts.not_recorded, 0);
+}
