@@ -5,18 +5,34 @@
 mod support;
 
 use std::process::{Command, Stdio};
-use support::{Run, SHIM, require, s, scratch, write};
+use support::{Run, SHIM, require, require_root, s, scratch, write};
+
+fn require_mount_namespaces() {
+    require("/usr/bin/unshare", "util-linux");
+    require("/bin/mount", "mount");
+    require_root("makes mount namespaces");
+}
+
+/// Runs the shell `script` in a private mount namespace (its mounts never reach the host).
+fn in_private_mount_namespace(script: &str) -> Run {
+    Command::new("/usr/bin/unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-c",
+            script,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run unshare")
+        .into()
+}
 
 #[test]
 fn bind_mounted_kubelet_volumes_are_discovered_and_plain_mounts_are_not() {
-    require("/usr/bin/unshare", "util-linux");
-    require("/bin/mount", "mount");
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "this test makes mount namespaces: run it as root (CI does)"
-    );
+    require_mount_namespaces();
 
     let dir = scratch();
     let root = dir.path();
@@ -47,19 +63,7 @@ exec {shim} --mode enforce -- /bin/sh -c 'cat {ctr}/etc/app/app.yaml; cat {ctr}/
         ctr = s(&ctr),
         shim = SHIM.as_str(),
     );
-    let run: Run = Command::new("/usr/bin/unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "/bin/sh",
-            "-c",
-            &script,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run unshare")
-        .into();
+    let run = in_private_mount_namespace(&script);
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert_eq!(run.stdout, "app: yes\napp: yes\nplain-denied\n", "{run:#?}");
     let line = run.startup_line();
@@ -79,14 +83,7 @@ exec {shim} --mode enforce -- /bin/sh -c 'cat {ctr}/etc/app/app.yaml; cat {ctr}/
 
 #[test]
 fn on_a_node_kubelets_host_side_volume_mounts_are_not_discovered() {
-    require("/usr/bin/unshare", "util-linux");
-    require("/bin/mount", "mount");
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "this test makes mount namespaces: run it as root (CI does)"
-    );
+    require_mount_namespaces();
 
     // A node as kubelet (with a root directory of its own choosing) lays it out: each pod's
     // Secret volume is a tmpfs mounted in kubelet's directory and filled by the atomic writer.
@@ -119,19 +116,7 @@ fn on_a_node_kubelets_host_side_volume_mounts_are_not_discovered() {
         other = s(&other),
         shim = SHIM.as_str(),
     );
-    let run: Run = Command::new("/usr/bin/unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "/bin/sh",
-            "-c",
-            &script,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run unshare")
-        .into();
+    let run = in_private_mount_namespace(&script);
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert_eq!(run.stdout, "tls.key\nother-pod-denied\n", "{run:#?}");
     let line = run.startup_line();

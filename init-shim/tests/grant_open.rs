@@ -96,12 +96,7 @@ fn a_granted_fifo_does_not_hang_the_shim_in_any_mode() {
 
 #[test]
 fn a_user_can_be_granted_a_file_it_may_only_write_and_a_directory_it_may_only_traverse() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "this test runs the shim as another user: run it as root (CI does)"
-    );
+    support::require_root("runs the shim as another user");
     // World-traversable, wherever the checkout lives: /var/tmp, with the shim copied in.
     let dir = tempfile::Builder::new()
         .prefix("shim-test-")

@@ -188,13 +188,7 @@ fn the_program_s_exit_status_and_signals_come_through() {
         .spawn()
         .expect("start the shim");
     let mut stdout = child.stdout.take().expect("stdout");
-    let mut seen = String::new();
-    let mut buf = [0u8; 64];
-    while !seen.contains("ready") {
-        let n = std::io::Read::read(&mut stdout, &mut buf).expect("read");
-        assert!(n > 0, "the program ended before it was ready: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    let seen = support::read_until(&mut stdout, "ready");
     // SAFETY: kill takes no pointers; the pid is our child.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let mut rest = String::new();

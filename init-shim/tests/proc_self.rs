@@ -12,12 +12,7 @@ use support::{Run, SHIM, require, s, scratch};
 
 fn require_root() {
     require("/usr/bin/unshare", "util-linux");
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "this test makes PID namespaces: run it as root (CI does)"
-    );
+    support::require_root("makes PID namespaces");
 }
 
 /// `unshare --pid --fork --mount-proc sh -c SCRIPT`: SCRIPT runs as PID 1 of a new PID
@@ -156,13 +151,7 @@ fn a_process_that_enters_the_namespace_from_outside_keeps_its_environment_and_de
         .spawn()
         .expect("run unshare");
     let mut stdout = run.stdout.take().expect("stdout");
-    let mut seen = String::new();
-    let mut buf = [0u8; 64];
-    while !seen.contains("ready") {
-        let n = std::io::Read::read(&mut stdout, &mut buf).expect("read");
-        assert!(n > 0, "the program ended early: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    support::read_until(&mut stdout, "ready");
     // The namespace's PID 1 on the host: unshare's forked child.
     let unshare = run.id();
     let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))

@@ -308,3 +308,26 @@ pub fn bounded(mut command: Command, limit: std::time::Duration) -> Run {
     );
     run
 }
+
+/// Fails the test unless it runs as root, saying `why` it needs to.
+pub fn require_root(why: &str) {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "this test {why}: run it as root (CI does)");
+}
+
+/// Reads `stdout` until what was read contains `needle`, and returns it; fails the test if
+/// the stream ends first.
+pub fn read_until(stdout: &mut impl std::io::Read, needle: &str) -> String {
+    let mut seen = String::new();
+    let mut buf = [0u8; 64];
+    while !seen.contains(needle) {
+        let n = stdout.read(&mut buf).expect("read");
+        assert!(
+            n > 0,
+            "the program ended before printing {needle:?}: {seen}"
+        );
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    seen
+}
