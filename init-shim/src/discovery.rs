@@ -13,7 +13,13 @@
 //!   directory is a `subPath` mount; kubelet bind-mounted the resolved file, which never changes
 //!   afterwards, so exactly that mount point is granted read-only;
 //! - every other mount (the root, /proc, /sys, emptyDir, PVCs, /etc/hosts and kubelet's other
-//!   per-container files) is left to the profile and the flags.
+//!   per-container files) is left to the profile and the flags;
+//! - kubelet's own, host-side mounts of every pod's volumes (`<kubelet root>/pods/<uid>/volumes/
+//!   kubernetes.io~secret/<name>`, its `volume-subpaths` and CSI `plugins/kubernetes.io/...`
+//!   mounts, whatever the kubelet root directory) are never granted: they are seen by a shim
+//!   run on a node, or in a container that mounts kubelet's directory, and they belong to
+//!   other pods. Discovery grants only volumes mounted into the shim's own container, where the
+//!   mount point is the pod spec's `mountPath`.
 
 use std::io::{self, Read as _};
 use std::path::Path;
@@ -178,16 +184,42 @@ fn may_be_volume(mount: &Mount) -> bool {
     mount.mount_point != "/" && !PSEUDO_FS.contains(&mount.fstype.as_str())
 }
 
+/// Where `mount_point` lies in kubelet's own directory: the directory above its `pods` (or
+/// `plugins`) element, when the mount point is kubelet's host-side mount of a pod's volume
+/// (`<root>/pods/<uid>/volumes/<plugin>/...`, `<root>/pods/<uid>/volume-subpaths/...`) or of a
+/// CSI volume (`<root>/plugins/kubernetes.io/...`). Decided by the shape of the path, so any
+/// kubelet root directory (`--root-dir`) is recognised.
+fn kubelet_host_side(mount_point: &str) -> Option<String> {
+    let elements: Vec<&str> = mount_point.split('/').collect();
+    (0..elements.len()).find_map(|i| {
+        let at = |k: usize| elements.get(i + k).copied().unwrap_or_default();
+        let pod_volume = at(0) == "pods"
+            && !at(1).is_empty()
+            && (at(2) == "volume-subpaths" || (at(2) == "volumes" && at(3).contains('~')));
+        let plugin = at(0) == "plugins" && at(1) == "kubernetes.io";
+        (pod_volume || plugin).then(|| elements[..i].join("/"))
+    })
+}
+
 /// Finds kubelet atomic-writer volumes and their subPath mounts in `mountinfo`.
 pub fn discover(mountinfo: &str, fs: &impl Probe) -> Result<Findings, MountinfoError> {
     let mounts = parse_mountinfo(mountinfo)?;
     let mut findings = Findings::default();
+    // kubelet's host-side mounts, counted per kubelet directory (one warning, not one per pod).
+    let mut host_side: Vec<(String, usize)> = Vec::new();
     for (index, mount) in mounts.iter().enumerate() {
         // A later mount on the same point hides this one.
         if mounts[index + 1..]
             .iter()
             .any(|m| m.mount_point == mount.mount_point)
         {
+            continue;
+        }
+        if let Some(kubelet) = kubelet_host_side(&mount.mount_point) {
+            match host_side.iter_mut().find(|(dir, _)| *dir == kubelet) {
+                Some((_, count)) => *count += 1,
+                None => host_side.push((kubelet, 1)),
+            }
             continue;
         }
         let what = if in_timestamped_dir(&mount.root) {
@@ -204,6 +236,14 @@ pub fn discover(mountinfo: &str, fs: &impl Probe) -> Result<Findings, MountinfoE
                 reason: format!("{what} not granted: {}", err.problem),
             }),
         }
+    }
+    for (kubelet, count) in host_side {
+        findings.passed.push(Passed {
+            mount_point: format!("{kubelet}/pods"),
+            reason: format!(
+                "{count} mount(s) of kubelet's own, host-side pod volume directories, not granted: discovery grants only volumes mounted into this container (this shim runs on a node, or sees kubelet's directory through a mount); grant a path by flag if it is meant"
+            ),
+        });
     }
     Ok(findings)
 }
@@ -428,6 +468,60 @@ mod tests {
                 "/etc/secret",
             ]
         );
+        Ok(())
+    }
+
+    /// A node's own mount table with a running kubelet (root directory moved with
+    /// `--root-dir`): tmpfs mounts of two pods' Secret and projected volumes, a subPath bind
+    /// mount, a CSI global mount; all hold `..data`.
+    const NODE_MOUNTINFO: &str = "\
+22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
+23 22 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw
+301 22 0:60 / /data/kubelet/pods/5b8f0c1e-4a8e-4d5c-9a51-2f0c7c1f3e11/volumes/kubernetes.io~secret/tls rw,relatime shared:150 - tmpfs tmpfs rw,size=7853980k
+302 22 0:61 / /data/kubelet/pods/5b8f0c1e-4a8e-4d5c-9a51-2f0c7c1f3e11/volumes/kubernetes.io~projected/kube-api-access-x7k2p rw,relatime shared:151 - tmpfs tmpfs rw
+303 22 0:62 / /data/kubelet/pods/0c6d1f0e-1111-4d5c-9a51-2f0c7c1f3e11/volumes/kubernetes.io~secret/db rw,relatime shared:152 - tmpfs tmpfs rw
+304 22 254:1 /data/kubelet/pods/0c6d1f0e-1111-4d5c-9a51-2f0c7c1f3e11/volumes/kubernetes.io~configmap/cfg/..2026_11_22_10_00_00.1/app.yaml /data/kubelet/pods/0c6d1f0e-1111-4d5c-9a51-2f0c7c1f3e11/volume-subpaths/cfg/app/0 rw,relatime shared:1 - ext4 /dev/vda1 rw
+305 22 0:63 / /data/kubelet/plugins/kubernetes.io/csi/csi.cert-manager.io/4f1e/globalmount rw,relatime shared:153 - tmpfs tmpfs rw
+306 22 0:64 / /etc/app rw,relatime shared:154 - tmpfs tmpfs rw
+";
+
+    #[test]
+    fn kubelets_host_side_mounts_are_never_discovered_whatever_its_root_directory()
+    -> Result<(), MountinfoError> {
+        let everything = |_: &Path| true;
+        struct Yes<F>(F);
+        impl<F: Fn(&Path) -> bool> Probe for Yes<F> {
+            fn has_data_link(&self, dir: &Path) -> bool {
+                (self.0)(dir)
+            }
+        }
+        let findings = discover(NODE_MOUNTINFO, &Yes(everything))?;
+        // Only the volume mounted where this "container" uses it.
+        let got: Vec<&str> = findings.volumes.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(got, ["/etc/app"]);
+        assert_eq!(findings.passed.len(), 1, "{:?}", findings.passed);
+        assert_eq!(findings.passed[0].mount_point, "/data/kubelet/pods");
+        assert!(
+            findings.passed[0]
+                .reason
+                .starts_with("5 mount(s) of kubelet's own"),
+            "{:?}",
+            findings.passed
+        );
+        // The container fixture, whose kubelet paths are only mount *sources*, is unchanged.
+        assert!(discover(KUBELET_MOUNTINFO, &fixture())?.passed.is_empty());
+        assert_eq!(
+            kubelet_host_side("/var/lib/kubelet/pods/u/volumes/kubernetes.io~secret/s"),
+            Some("/var/lib/kubelet".to_owned())
+        );
+        for not in [
+            "/etc/pods/x/volumes/data",
+            "/srv/pods",
+            "/srv/plugins/other",
+            "/pods/u",
+        ] {
+            assert_eq!(kubelet_host_side(not), None, "{not}");
+        }
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 //! landlock-shim [--ro PATH]... [--rx PATH]... [--rw PATH]... [--rwx PATH]...
 //!               [--bind-tcp PORT]... [--connect-tcp PORT]...
 //!               [--mode enforce|best-effort|dry-run|learn] [--learn-interval D] [--profile NAME]
-//!               [--no-discover] [--no-scope] -- PROGRAM [ARG]...
+//!               [--no-discover] [--no-scope] [--quiet] -- PROGRAM [ARG]...
 //! landlock-shim install DIR
 //! landlock-shim --version | --help
 //! ```
@@ -28,7 +28,7 @@ usage: landlock-shim [--ro PATH]... [--rx PATH]... [--rw PATH]... [--rwx PATH]..
                      [--bind-tcp PORT]... [--connect-tcp PORT]...
                      [--mode enforce|best-effort|dry-run|learn] [--learn-interval D]
                      [--profile default|minimal|none]
-                     [--no-discover] [--no-scope] -- PROGRAM [ARG]...
+                     [--no-discover] [--no-scope] [--quiet] -- PROGRAM [ARG]...
        landlock-shim install DIR
        landlock-shim --version | --help
 
@@ -47,6 +47,8 @@ usage: landlock-shim [--ro PATH]... [--rx PATH]... [--rw PATH]... [--rwx PATH]..
   --profile NAME     base paths: default (distribution image), minimal (static binary), none
   --no-discover      do not grant the kubelet-written volumes found in /proc/self/mountinfo
   --no-scope         do not scope signals and abstract UNIX sockets to the sandbox
+  --quiet            print no startup line unless the sandbox fails or something requested
+                     is dropped (for exec probes and lifecycle hooks)
 ";
 
 /// The flag names, as written on the command line.
@@ -63,6 +65,8 @@ pub mod names {
     pub const NO_DISCOVER: &str = "--no-discover";
     /// `--no-scope`
     pub const NO_SCOPE: &str = "--no-scope";
+    /// `--quiet`
+    pub const QUIET: &str = "--quiet";
     /// `--learn-interval D` (only with `--mode learn`)
     pub const LEARN_INTERVAL: &str = "--learn-interval";
     /// The separator before the program.
@@ -232,14 +236,14 @@ where
                 once(&flag, &mut interval_seen, &given)?;
                 policy.learn_interval = Some(Interval::parse(&given).map_err(invalid(&flag))?);
             }
-            names::NO_DISCOVER | names::NO_SCOPE => {
+            names::NO_DISCOVER | names::NO_SCOPE | names::QUIET => {
                 if let Some(value) = inline {
                     return Err(FlagError::UnexpectedValue { flag, value });
                 }
-                if flag == names::NO_DISCOVER {
-                    policy.discover = false;
-                } else {
-                    policy.scope = false;
+                match flag.as_str() {
+                    names::NO_DISCOVER => policy.discover = false,
+                    names::NO_SCOPE => policy.scope = false,
+                    _ => policy.quiet = true,
                 }
             }
             "--version" | "-V" => return Ok(Command::Version),
@@ -280,6 +284,9 @@ pub fn render(policy: &Policy) -> Vec<String> {
     }
     if !policy.scope {
         out.push(names::NO_SCOPE.to_owned());
+    }
+    if policy.quiet {
+        out.push(names::QUIET.to_owned());
     }
     out
 }
@@ -356,6 +363,7 @@ mod tests {
             "--profile=minimal",
             "--no-discover",
             "--no-scope",
+            "--quiet",
             "--",
             "python3",
             "-m",
@@ -391,7 +399,7 @@ mod tests {
         );
         assert_eq!(policy.mode, Mode::Enforce);
         assert_eq!(policy.profile, Profile::Minimal);
-        assert!(!policy.discover && !policy.scope);
+        assert!(!policy.discover && !policy.scope && policy.quiet);
         Ok(())
     }
 
@@ -415,6 +423,7 @@ mod tests {
             Policy {
                 mode: Mode::Enforce,
                 scope: false,
+                quiet: true,
                 ..policy.clone()
             },
             Policy {
@@ -487,6 +496,7 @@ mod tests {
                 "unexpected argument \"python3\"",
             ),
             (&["--no-scope=yes", "--", "x"], "--no-scope takes no value"),
+            (&["--quiet=1", "--", "x"], "--quiet takes no value"),
             (
                 &["--learn-interval", "10s", "--", "x"],
                 "--learn-interval 10s only applies to --mode learn",

@@ -11,6 +11,7 @@ use crate::exec;
 use crate::learn;
 use crate::plan::{Plan, RealFs, requests};
 use crate::policy::Policy;
+use crate::profiles::ProcView;
 use crate::ruleset::{self, Outcome};
 use crate::startup_line::{self, Verdict};
 use crate::values::Mode;
@@ -62,25 +63,33 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
         );
     }
 
-    for grant in policy.broad_grants() {
-        eprintln!(
-            "landlock-shim: warning: {} {} grants all of {} (everything beneath it, e.g. /etc/shadow under /etc); name the narrower paths the program needs",
-            grant.access.flag(),
-            grant.path,
-            grant.path
-        );
+    let plan = Plan::new(
+        policy,
+        requests(policy, &findings, ProcView::detect()),
+        kernel,
+        &RealFs,
+    );
+    // Quiet runs (probes, hooks) skip what every start of the container says anyway.
+    if !policy.quiet {
+        for broad in policy.broad_grants().chain(plan.hidden_broad(policy)) {
+            eprintln!("landlock-shim: warning: {}", broad.warning());
+        }
     }
-    let plan = Plan::new(policy, requests(policy, &findings), kernel, &RealFs);
+    // Whether the startup line is printed: always, but in a quiet run only when something
+    // requested is dropped (a refusal or a failure to apply is always said).
+    let announce = !policy.quiet || !startup_line::dropped(&plan).is_empty();
     if plan.mode == Mode::Learn {
-        say(startup_line::render(
-            &component(),
-            &plan,
-            &Verdict::Applied(Outcome::Learning),
-            Some(&program_name),
-        ));
-        eprintln!(
-            "landlock-shim: warning: learn mode: {program_name:?} runs WITHOUT a sandbox; what it uses is recorded and printed as {{\"landlock-learn\":...}} lines"
-        );
+        if announce {
+            say(startup_line::render(
+                &component(),
+                &plan,
+                &Verdict::Applied(Outcome::Learning),
+                Some(&program_name),
+            ));
+            eprintln!(
+                "landlock-shim: warning: learn mode: {program_name:?} runs WITHOUT a sandbox; what it uses is recorded and printed as {{\"landlock-learn\":...}} lines"
+            );
+        }
         return learn::supervise::run(&plan, policy, program, args);
     }
     if plan.mode == Mode::Enforce && !plan.is_complete() {
@@ -109,12 +118,13 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
     }
 
     match ruleset::apply(&plan) {
-        Ok(outcome) => say(startup_line::render(
+        Ok(outcome) if announce => say(startup_line::render(
             &component(),
             &plan,
             &Verdict::Applied(outcome),
             Some(&program_name),
         )),
+        Ok(_) => {}
         Err(err) => {
             eprintln!(
                 "landlock-shim: cannot apply the sandbox, not running {program_name:?}: {err}"

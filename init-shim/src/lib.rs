@@ -12,6 +12,7 @@
 //! | [`compat`]   | what the kernel's Landlock ABI can enforce (the ABI table)     |
 //! | [`discovery`]| which mounts are kubelet-written volumes (`/proc/self/mountinfo`) |
 //! | [`grants`]   | a policy in the annotation vocabulary (what learn mode suggests) |
+//! | [`path_fd`]  | opening a path only to name it (`O_PATH`, flags unchanged on musl) |
 //! | [`plan`]     | the merged grants with their sources, what is skipped, dropped |
 //! | [`ruleset`]  | applying a plan with Landlock (no_new_privs, restrict self)    |
 //! | [`seccomp`]  | classic-BPF seccomp filters: rules, install, availability      |
@@ -35,6 +36,7 @@ pub mod grants;
 pub mod install;
 pub mod launch;
 pub mod learn;
+pub mod path_fd;
 pub mod plan;
 pub mod policy;
 pub mod profiles;
@@ -45,6 +47,6 @@ pub mod tcp_guard;
 pub mod values;
 
 pub use access::Access;
-pub use policy::{PathGrant, Policy};
+pub use policy::{BroadGrant, Covers, PathGrant, Policy};
 pub use profiles::Profile;
-pub use values::{Mode, PolicyPath, Port, ValueError};
+pub use values::{Mode, PolicyPath, Port, Reach, ValueError};

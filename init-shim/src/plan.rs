@@ -9,10 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -21,8 +19,8 @@ use serde::Serialize;
 use crate::access::Access;
 use crate::compat::{self, Kernel, Shortfall};
 use crate::discovery::Findings;
-use crate::policy::Policy;
-use crate::profiles::Profile;
+use crate::policy::{BroadGrant, Covers, Policy};
+use crate::profiles::{ProcView, Profile};
 use crate::values::{Mode, PolicyPath, Port};
 
 /// Where a grant came from.
@@ -69,20 +67,22 @@ pub struct Request {
     pub optional: bool,
 }
 
-/// The requests a shim invocation makes: profile paths (optional), flag paths, discovered
-/// volumes (both required).
-pub fn requests(policy: &Policy, findings: &Findings) -> Vec<Request> {
+/// The requests a shim invocation makes: profile paths (optional; `/proc/self` as `procs`
+/// says), flag paths, discovered volumes (both required).
+pub fn requests(policy: &Policy, findings: &Findings, procs: ProcView) -> Vec<Request> {
     let profile = policy
         .profile
         .paths()
         .into_iter()
         .filter_map(|(path, access)| {
-            PolicyPath::parse(path).ok().map(|path| Request {
-                path,
-                access,
-                source: Source::Profile(policy.profile),
-                optional: true,
-            })
+            PolicyPath::parse(procs.profile_path(path))
+                .ok()
+                .map(|path| Request {
+                    path,
+                    access,
+                    source: Source::Profile(policy.profile),
+                    optional: true,
+                })
         });
     let flags = policy.paths.iter().map(|grant| Request {
         path: grant.path.clone(),
@@ -139,19 +139,18 @@ pub trait Stat {
 pub struct RealFs;
 
 impl Stat for RealFs {
-    /// Opens the path with `O_PATH` (which reads nothing and needs no permission on the file
-    /// itself, like a Landlock rule) and asks the open file what it is: one lookup by name serves
-    /// both the plan and the rule.
+    /// Opens the path with `O_PATH` ([`crate::path_fd`]: it reads nothing, never blocks and
+    /// needs no permission on the file itself, like a Landlock rule) and asks the open file what
+    /// it is: one lookup by name serves both the plan and the rule.
     fn look_up(&self, path: &Path) -> io::Result<Found> {
-        match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH)
-            .open(path)
-        {
-            Ok(file) => Ok(Found {
-                target: Target::of(&file.metadata()?),
-                fd: Some(file.into()),
-            }),
+        match crate::path_fd::open(path) {
+            Ok(fd) => {
+                let file = std::fs::File::from(fd);
+                Ok(Found {
+                    target: Target::of(&file.metadata()?),
+                    fd: Some(file.into()),
+                })
+            }
             // Out of descriptors: the path is still there; the rule opens it again later.
             Err(err) if matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
                 Ok(Found {
@@ -374,6 +373,44 @@ impl Plan {
             .collect()
     }
 
+    /// The flag grants of `policy` that cover a broad directory ([`crate::values::BROAD_DIRS`])
+    /// although their path does not say so (a symlink to `/`, a bind mount of `/etc`), as the
+    /// file system resolves them now: what only the shim, on the container's file system, can
+    /// see. The grants [`Policy::broad_grants`] names already are left out.
+    pub fn hidden_broad<'a>(&self, policy: &'a Policy) -> Vec<BroadGrant<'a>> {
+        use std::os::unix::fs::MetadataExt;
+        /// A file's identity: device and inode.
+        type Identity = Option<(u64, u64)>;
+        let identity =
+            |path: &Path| -> Identity { std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino())) };
+        let mut broad_dirs: Option<Vec<(&str, Identity)>> = None;
+        let mut out = Vec::new();
+        for grant in &policy.paths {
+            let planned = self.grants.iter().find(|g| g.path == grant.path);
+            if grant.path.is_broad() || planned.is_none_or(|g| g.target != Target::Dir) {
+                continue;
+            }
+            let Some(id) = identity(grant.path.as_path()) else {
+                continue;
+            };
+            let dirs = broad_dirs.get_or_insert_with(|| {
+                crate::values::BROAD_DIRS
+                    .iter()
+                    .map(|dir| (*dir, identity(Path::new(dir))))
+                    .collect()
+            });
+            if let Some((dir, _)) = dirs.iter().find(|(_, d)| *d == Some(id))
+                && let Ok(dir) = PolicyPath::parse(dir)
+            {
+                out.push(BroadGrant {
+                    grant,
+                    covers: Covers::Dir(dir),
+                });
+            }
+        }
+        out
+    }
+
     /// Whether everything requested will be enforced.
     pub fn is_complete(&self) -> bool {
         self.shortfalls.is_empty() && self.missing.is_empty()
@@ -427,7 +464,7 @@ mod tests {
         };
         let plan = Plan::new(
             &policy,
-            requests(&policy, &findings),
+            requests(&policy, &findings, ProcView::Shared),
             Kernel::with_version(7),
             &fs(),
         );
@@ -463,7 +500,7 @@ mod tests {
         policy.grant(path("/nonexistent"), Access::Ro);
         let plan = Plan::new(
             &policy,
-            requests(&policy, &Findings::default()),
+            requests(&policy, &Findings::default(), ProcView::Shared),
             Kernel::with_version(7),
             &fs(),
         );

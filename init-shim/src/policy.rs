@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::access::Access;
 use crate::profiles::Profile;
-use crate::values::{Interval, Mode, PolicyPath, Port};
+use crate::values::{Interval, Mode, PolicyPath, Port, Reach};
 
 /// One path and the access set requested for it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -20,6 +20,43 @@ pub struct PathGrant {
     pub path: PolicyPath,
     /// The requested access set.
     pub access: Access,
+}
+
+/// A grant that covers a broad directory whole (see [`Policy::broad_grants`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BroadGrant<'a> {
+    /// The grant as asked.
+    pub grant: &'a PathGrant,
+    /// What it covers.
+    pub covers: Covers,
+}
+
+/// What a broad grant covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Covers {
+    /// This broad directory (the path itself, or where its magic links or symlinks lead).
+    Dir(PolicyPath),
+    /// Whatever a process's working directory or descriptor is when the shim runs.
+    Unknown,
+}
+
+impl BroadGrant<'_> {
+    /// The warning the shim and the webhook print, after their own prefix.
+    pub fn warning(&self) -> String {
+        let (flag, path) = (self.grant.access.flag(), &self.grant.path);
+        let what = match &self.covers {
+            Covers::Dir(dir) if dir == path => format!("all of {dir}"),
+            Covers::Dir(dir) => format!(
+                "all of {dir} (that is where {path} leads: /proc/PID/root is a link to the process's root directory, and symlinks are followed)"
+            ),
+            Covers::Unknown => format!(
+                "whatever {path} leads to when the program starts (a working directory or an open descriptor: in most containers all of /)"
+            ),
+        };
+        format!(
+            "{flag} {path} grants {what} (everything beneath it, e.g. /etc/shadow under /etc); name the narrower paths the program needs"
+        )
+    }
 }
 
 /// Everything one shim invocation is asked to enforce.
@@ -42,6 +79,12 @@ pub struct Policy {
     /// How often learn mode prints what it learned (`--learn-interval`; only with `learn`).
     #[serde(skip)]
     pub learn_interval: Option<Interval>,
+    /// `--quiet`: no startup line (nor the warnings every start repeats) unless the sandbox
+    /// fails or something requested is dropped. For exec probes and lifecycle hooks, whose
+    /// output kubelet keeps only as an event: the program's own error must come first there,
+    /// and the container's start has already said what the sandbox allows.
+    #[serde(skip)]
+    pub quiet: bool,
 }
 
 impl Default for Policy {
@@ -55,6 +98,7 @@ impl Default for Policy {
             discover: true,
             scope: true,
             learn_interval: None,
+            quiet: false,
         }
     }
 }
@@ -82,11 +126,21 @@ impl Policy {
         }
     }
 
-    /// The grants that cover a broad directory whole (see [`PolicyPath::is_broad`]): allowed,
-    /// but almost never meant (`--ro /` makes `/etc/shadow` readable), so both the shim and the
-    /// webhook warn about each one.
-    pub fn broad_grants(&self) -> impl Iterator<Item = &PathGrant> {
-        self.paths.iter().filter(|grant| grant.path.is_broad())
+    /// The grants that cover a broad directory whole (see [`PolicyPath::is_broad`]), magic
+    /// links followed (`--rx /proc/self/root` is all of `/`): allowed, but almost never meant
+    /// (`--ro /` makes `/etc/shadow` readable), so both the shim and the webhook warn about each
+    /// one, with [`BroadGrant::warning`].
+    pub fn broad_grants(&self) -> impl Iterator<Item = BroadGrant<'_>> {
+        self.paths.iter().filter_map(|grant| {
+            if !grant.path.is_broad() {
+                return None;
+            }
+            let covers = match grant.path.reach() {
+                Reach::Path(path) => Covers::Dir(path),
+                Reach::Unknown => Covers::Unknown,
+            };
+            Some(BroadGrant { grant, covers })
+        })
     }
 
     /// Whether TCP is restricted at all: with no port listed, the network is left alone;
@@ -158,8 +212,49 @@ mod tests {
         for path in ["/", "/etc/ssl/certs", "/etc", "/srv"] {
             policy.grant(PolicyPath::parse(path)?, Access::Ro);
         }
-        let broad: Vec<_> = policy.broad_grants().map(|g| g.path.as_str()).collect();
+        let broad: Vec<_> = policy
+            .broad_grants()
+            .map(|g| g.grant.path.as_str())
+            .collect();
         assert_eq!(broad, ["/", "/etc"]);
+        Ok(())
+    }
+
+    #[test]
+    fn magic_links_to_everything_are_broad_and_say_what_they_cover()
+    -> Result<(), crate::values::ValueError> {
+        let mut policy = Policy::default();
+        for path in [
+            "/proc/self/root",
+            "/proc/thread-self/root/etc",
+            "/proc/self/cwd",
+            "/proc/self/root/srv",
+            "/etc",
+        ] {
+            policy.grant(PolicyPath::parse(path)?, Access::Rx);
+        }
+        let warnings: Vec<String> = policy.broad_grants().map(|b| b.warning()).collect();
+        assert_eq!(warnings.len(), 4, "{warnings:#?}");
+        assert!(
+            warnings[0].starts_with("--rx /proc/self/root grants all of / (that is where"),
+            "{}",
+            warnings[0]
+        );
+        assert!(
+            warnings[1].starts_with("--rx /proc/thread-self/root/etc grants all of /etc ("),
+            "{}",
+            warnings[1]
+        );
+        assert!(
+            warnings[2].starts_with("--rx /proc/self/cwd grants whatever /proc/self/cwd leads to"),
+            "{}",
+            warnings[2]
+        );
+        assert!(
+            warnings[3].starts_with("--rx /etc grants all of /etc (everything beneath it"),
+            "{}",
+            warnings[3]
+        );
         Ok(())
     }
 

@@ -30,6 +30,61 @@ pub enum Profile {
     None,
 }
 
+/// The profiles' grant of the program's own `/proc` entry.
+pub const PROC_SELF: &str = "/proc/self";
+
+/// What `/proc` shows the program, which decides what the profiles' [`PROC_SELF`] grant
+/// becomes. A Landlock rule is tied to the directory opened, and `/proc/self` opened by the
+/// shim is the shim's `/proc/PID` (the program's first process keeps that pid after exec):
+/// every child has another one. Only a rule on `/proc` itself covers the `/proc/PID` of
+/// processes that do not exist yet, and it covers every process `/proc` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProcView {
+    /// The shim is PID 1 of its PID namespace, `/proc` is that namespace's (`/proc/self` is
+    /// `1`), and no other process is in it: as in a container with its own PID namespace,
+    /// Kubernetes' default. Every process `/proc` will list descends from the program (orphans
+    /// are reparented to PID 1), except processes that enter the namespace from outside
+    /// (`kubectl exec`), whose memory, environment and descriptors Landlock keeps from the
+    /// sandbox anyway (a sandboxed process cannot ptrace-read a process outside its domain).
+    /// [`PROC_SELF`] becomes `/proc`, read-only: every process reads its own `/proc/self`.
+    OwnPidNamespace,
+    /// Anything else (a pod with `shareProcessNamespace`, a shim run on a node): `/proc` shows
+    /// processes that are not the program's, so [`PROC_SELF`] stays the first process's.
+    #[default]
+    Shared,
+}
+
+impl ProcView {
+    /// Looks at this process and `/proc` (see [`ProcView::OwnPidNamespace`]).
+    pub fn detect() -> Self {
+        if std::process::id() != 1 {
+            return ProcView::Shared;
+        }
+        let own_proc = std::fs::read_link("/proc/self").is_ok_and(|p| p.as_os_str() == "1");
+        let alone = std::fs::read_dir("/proc").is_ok_and(|entries| {
+            entries.flatten().all(|entry| {
+                let name = entry.file_name();
+                let name = name.as_encoded_bytes();
+                name == b"1" || !name.iter().all(u8::is_ascii_digit)
+            })
+        });
+        if own_proc && alone {
+            ProcView::OwnPidNamespace
+        } else {
+            ProcView::Shared
+        }
+    }
+
+    /// The path a profile path is granted as: [`PROC_SELF`] becomes `/proc` in a PID
+    /// namespace of the shim's own, everything else stays.
+    pub fn profile_path(self, path: &'static str) -> &'static str {
+        match self {
+            ProcView::OwnPidNamespace if path == PROC_SELF => "/proc",
+            _ => path,
+        }
+    }
+}
+
 /// Files a resolver, TLS client or clock needs; shared by `default` and `minimal`.
 const NAME_SERVICE_AND_TRUST: &[(&str, Access)] = &[
     ("/etc/resolv.conf", Access::Ro),
@@ -56,8 +111,9 @@ const NAME_SERVICE_AND_TRUST: &[(&str, Access)] = &[
     ("/dev/full", Access::Rw),
     ("/dev/random", Access::Ro),
     ("/dev/urandom", Access::Ro),
-    // Resolves to /proc/<pid> of the shim, which is the pid the program keeps after exec.
-    ("/proc/self", Access::Ro),
+    // Resolves to /proc/<pid> of the shim, which is the pid the program keeps after exec; in a
+    // PID namespace of the shim's own, every process's (see ProcView).
+    (PROC_SELF, Access::Ro),
     ("/tmp", Access::Rw),
 ];
 

@@ -11,16 +11,18 @@
 //! (Landlock's TCP rules do not cover MPTCP sockets).
 
 use std::collections::BTreeSet;
+use std::io;
 use std::os::fd::AsFd;
 
 use landlock::{
     Access as _, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath,
-    PathFd, PathFdError, RestrictionStatus, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetError,
-    RulesetStatus, Scope,
+    RestrictionStatus, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetError, RulesetStatus,
+    Scope,
 };
 use serde::Serialize;
 
 use crate::compat;
+use crate::path_fd;
 use crate::plan::{Plan, Target};
 use crate::values::{Mode, Port};
 use crate::{seccomp, tcp_guard};
@@ -63,7 +65,7 @@ pub enum SandboxError {
         /// The path.
         path: String,
         /// The error.
-        source: PathFdError,
+        source: io::Error,
     },
     /// Landlock refused the ruleset.
     #[error("landlock: {0}")]
@@ -122,13 +124,14 @@ pub fn apply(plan: &Plan) -> Result<Outcome, SandboxError> {
         .no_new_privs(true);
 
     for grant in &plan.grants {
-        // The plan keeps most paths open from its lookup; the others are opened here.
+        // The plan keeps most paths open from its lookup; the others are opened here, with
+        // `O_PATH` too (not the landlock crate's `PathFd::new`: see crate::path_fd).
         let reopened;
         let fd = match grant.opened.fd() {
             Some(fd) => fd,
             None => {
                 reopened =
-                    PathFd::new(grant.path.as_path()).map_err(|source| SandboxError::Open {
+                    path_fd::open(grant.path.as_path()).map_err(|source| SandboxError::Open {
                         path: grant.path.to_string(),
                         source,
                     })?;

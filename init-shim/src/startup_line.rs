@@ -142,7 +142,7 @@ mod tests {
     use crate::discovery::{Discovered, Findings};
     use crate::plan::{RealFs, requests};
     use crate::policy::Policy;
-    use crate::profiles::Profile;
+    use crate::profiles::{ProcView, Profile};
     use crate::values::PolicyPath;
 
     #[test]
@@ -163,7 +163,7 @@ mod tests {
         };
         let plan = Plan::new(
             &policy,
-            requests(&policy, &findings),
+            requests(&policy, &findings, ProcView::Shared),
             Kernel::with_version(3),
             &RealFs,
         );

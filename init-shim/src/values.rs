@@ -90,11 +90,40 @@ impl PolicyPath {
         Path::new(&self.0)
     }
 
-    /// Whether granting this path whole is almost never what a person means: `/`, `/etc`,
-    /// `/proc`, `/sys` or `/dev` (see [`BROAD_DIRS`]). Such grants are allowed, but the webhook
-    /// warns about them, the shim prints a warning, and learn mode never suggests them.
+    /// Whether granting this path whole is almost never what a person means: what it reaches
+    /// ([`PolicyPath::reach`]) is `/`, `/etc`, `/proc`, `/sys` or `/dev` (see [`BROAD_DIRS`]),
+    /// or a directory only known when the program runs. Such grants are allowed, but the
+    /// webhook warns about them, the shim prints a warning, and learn mode never suggests them.
     pub fn is_broad(&self) -> bool {
-        BROAD_DIRS.contains(&self.0.as_str())
+        match self.reach() {
+            Reach::Path(path) => BROAD_DIRS.contains(&path.as_str()),
+            Reach::Unknown => true,
+        }
+    }
+
+    /// What a grant of this path really covers once `/proc`'s magic links in it are followed,
+    /// as the kernel follows them when the shim opens the path: `/proc/self/root` (also
+    /// `/proc/thread-self/root`, `/proc/PID/root`, `/proc/PID/task/TID/root`) is a link to the
+    /// process's root directory, so `/proc/self/root/etc` reaches `/etc` and `/proc/self/root`
+    /// all of `/`; `/proc/self/cwd` and `/proc/self/fd/N` lead wherever the process's working
+    /// directory or descriptor is when the shim runs ([`Reach::Unknown`]). Decided from the
+    /// path alone, so the webhook, which cannot look into the container, decides the same.
+    pub fn reach(&self) -> Reach {
+        let mut path = self.clone();
+        // Each step removes a `/proc/.../root` prefix, so a path of N elements takes < N steps.
+        loop {
+            let elements: Vec<&str> = path.0.split('/').skip(1).collect();
+            let Some(link) = proc_magic_link(&elements) else {
+                return Reach::Path(path);
+            };
+            match elements[link] {
+                "root" => {
+                    let rest = elements[link + 1..].join("/");
+                    path = PolicyPath(format!("/{rest}"));
+                }
+                _ => return Reach::Unknown,
+            }
+        }
     }
 
     /// Whether `self` is `other` or lies beneath it.
@@ -102,6 +131,43 @@ impl PolicyPath {
         other.0 == "/"
             || self.0 == other.0
             || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
+    }
+}
+
+/// What a grant of a path covers (see [`PolicyPath::reach`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// This path: the granted path itself, or where its `/proc/.../root` links lead.
+    Path(PolicyPath),
+    /// A process's working directory or one of its descriptors (`/proc/self/cwd`,
+    /// `/proc/self/fd/N`, or beneath them): known only when the shim runs, and `/` in many
+    /// containers.
+    Unknown,
+}
+
+/// The index, in `elements` (a path's elements after the leading `/`), of a `/proc` magic link
+/// to a directory (`root`, `cwd`, `fd/N`) of some process or thread, if the path goes through
+/// one: `proc/{self,thread-self,PID}[/task/TID]/{root,cwd,fd/N}`.
+fn proc_magic_link(elements: &[&str]) -> Option<usize> {
+    let number = |e: &str| !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit());
+    if elements.first() != Some(&"proc") {
+        return None;
+    }
+    let who = *elements.get(1)?;
+    let mut at = 2;
+    if who != "thread-self" {
+        if who != "self" && !number(who) {
+            return None;
+        }
+        if elements.get(2) == Some(&"task") && elements.get(3).is_some_and(|e| number(e)) {
+            at = 4;
+        }
+    }
+    match *elements.get(at)? {
+        "root" | "cwd" => Some(at),
+        // `fd` itself is a directory of links; `fd/N` is one of them.
+        "fd" if elements.len() > at + 1 => Some(at),
+        _ => None,
     }
 }
 
@@ -349,6 +415,49 @@ mod tests {
             "/srv",
             "/etcetera",
         ] {
+            assert!(!p(narrow).is_broad(), "{narrow}");
+        }
+    }
+
+    #[test]
+    fn magic_links_are_followed_before_deciding_what_is_broad() {
+        let p = |s| PolicyPath::parse(s).expect("valid");
+        let reach = |s| p(s).reach();
+        for (path, reaches) in [
+            ("/proc/self/root", "/"),
+            ("/proc/thread-self/root", "/"),
+            ("/proc/1/root", "/"),
+            ("/proc/self/task/7/root/etc", "/etc"),
+            ("/proc/self/root/proc/self/root/etc", "/etc"),
+            ("/proc/self/root/srv/www", "/srv/www"),
+            ("/proc/self", "/proc/self"),
+            ("/proc/self/fd", "/proc/self/fd"),
+            ("/proc/self/exe", "/proc/self/exe"),
+            ("/proc/rootish/root", "/proc/rootish/root"),
+            ("/srv/proc/self/root", "/srv/proc/self/root"),
+        ] {
+            assert_eq!(reach(path), Reach::Path(p(reaches)), "{path}");
+        }
+        for unknown in [
+            "/proc/self/cwd",
+            "/proc/thread-self/cwd",
+            "/proc/self/cwd/data",
+            "/proc/self/fd/3",
+            "/proc/42/task/42/fd/0",
+            "/proc/self/root/proc/self/cwd",
+        ] {
+            assert_eq!(reach(unknown), Reach::Unknown, "{unknown}");
+        }
+        for broad in [
+            "/proc/self/root",
+            "/proc/thread-self/root",
+            "/proc/self/cwd",
+            "/proc/self/root/etc",
+            "/proc/self/fd/5",
+        ] {
+            assert!(p(broad).is_broad(), "{broad}");
+        }
+        for narrow in ["/proc/self/root/srv", "/proc/self/fd", "/proc/self/exe"] {
             assert!(!p(narrow).is_broad(), "{narrow}");
         }
     }

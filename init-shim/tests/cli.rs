@@ -113,7 +113,7 @@ fn install_copies_the_binary_atomically_with_mode_0755() {
     assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
     assert_eq!(
         std::fs::read(&installed).unwrap(),
-        std::fs::read(support::SHIM).unwrap(),
+        std::fs::read(support::SHIM.as_str()).unwrap(),
         "a byte-for-byte copy"
     );
     // Nothing but the binary is left behind (no temporary file).
@@ -243,7 +243,7 @@ fn the_none_profile_keeps_inherited_descriptors_but_opens_nothing() {
     let out_path = dir.path().join("stdout.txt");
     let out = std::fs::File::create(&out_path).unwrap();
     // busybox is static, so the only grant needed is the program itself.
-    let status = Command::new(support::SHIM)
+    let status = Command::new(support::SHIM.as_str())
         .args(["--no-discover", "--profile", "none", "--rx", BUSYBOX, "--", BUSYBOX, "sh", "-c"])
         .arg("echo written-to-inherited-stdout; cat /etc/hostname || echo cat-failed; ls / || echo ls-failed")
         .stdin(Stdio::null())
@@ -280,6 +280,97 @@ fn a_grant_of_a_whole_broad_directory_warns_but_is_applied() {
         "{run:#?}"
     );
     let run = shim(&["--no-discover", "--ro", "/etc/hostname", "--", "/bin/true"]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(!run.stderr.contains("warning"), "{run:#?}");
+}
+
+#[test]
+fn quiet_runs_print_the_startup_line_only_when_something_is_dropped_or_refused() {
+    // An exec probe that fails: its output (kubelet's event) starts with the program's error.
+    let run = shim(&[
+        "--no-discover",
+        "--quiet",
+        "--ro",
+        "/etc",
+        "--",
+        "/bin/sh",
+        "-c",
+        "cat /nonexistent/ready",
+    ]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr
+            .starts_with("cat: /nonexistent/ready: No such file or directory"),
+        "the program's error comes first: {run:#?}"
+    );
+    assert!(!run.stderr.contains("{\"landlock\""), "{run:#?}");
+    assert!(!run.stderr.contains("warning"), "{run:#?}");
+    // Something requested and dropped: said, with the line, as without --quiet.
+    let run = shim(&[
+        "--no-discover",
+        "--quiet",
+        "--ro",
+        "/nonexistent/config",
+        "--",
+        "/bin/true",
+    ]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stderr.contains("warning: not enforced"), "{run:#?}");
+    assert_eq!(run.startup_line()["outcome"], "partially-enforced");
+    // A refusal is always said.
+    let run = shim(&[
+        "--no-discover",
+        "--quiet",
+        "--mode",
+        "enforce",
+        "--ro",
+        "/nonexistent/config",
+        "--",
+        "/bin/true",
+    ]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert_eq!(run.startup_line()["outcome"], "refused");
+    assert!(run.stderr.contains("refusing to run"), "{run:#?}");
+}
+
+#[test]
+fn grants_that_reach_everything_through_a_link_warn_like_the_directory_itself() {
+    let dir = scratch();
+    let to_root = dir.path().join("to-root");
+    std::os::unix::fs::symlink("/", &to_root).unwrap();
+    for (flag, path, covers) in [
+        ("--rx", "/proc/self/root", "all of / ("),
+        ("--rx", "/proc/thread-self/root", "all of / ("),
+        ("--ro", "/proc/self/root/etc", "all of /etc ("),
+        ("--ro", "/proc/self/cwd", "whatever /proc/self/cwd leads to"),
+        ("--ro", s(&to_root), "all of / ("),
+    ] {
+        // Started in /, as most containers are.
+        let mut command = support::shim_command(&[
+            "--no-discover",
+            flag,
+            path,
+            "--",
+            "/bin/sh",
+            "-c",
+            "cat /etc/shadow > /dev/null && echo read",
+        ]);
+        command.current_dir("/");
+        let run = support::bounded(command, std::time::Duration::from_secs(60));
+        assert_eq!(run.code, Some(0), "{path}: {run:#?}");
+        // The grant is applied as asked (it really covers /etc/shadow), and said.
+        assert_eq!(run.stdout, "read\n", "{path}: {run:#?}");
+        let warning = format!("landlock-shim: warning: {flag} {path} grants {covers}");
+        assert!(run.stderr.contains(&warning), "{warning}: {run:#?}");
+    }
+    // A narrow path through the same link is not broad.
+    let run = shim(&[
+        "--no-discover",
+        "--ro",
+        "/proc/self/root/usr",
+        "--",
+        "/bin/true",
+    ]);
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert!(!run.stderr.contains("warning"), "{run:#?}");
 }

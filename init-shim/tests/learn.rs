@@ -172,7 +172,7 @@ fn the_program_s_exit_status_and_signals_come_through() {
         print('ready', flush=True)\n\
         time.sleep(30)\n\
         sys.exit(1)";
-    let mut child = Command::new(SHIM)
+    let mut child = Command::new(SHIM.as_str())
         .args([
             "--mode",
             "learn",
@@ -188,13 +188,7 @@ fn the_program_s_exit_status_and_signals_come_through() {
         .spawn()
         .expect("start the shim");
     let mut stdout = child.stdout.take().expect("stdout");
-    let mut seen = String::new();
-    let mut buf = [0u8; 64];
-    while !seen.contains("ready") {
-        let n = std::io::Read::read(&mut stdout, &mut buf).expect("read");
-        assert!(n > 0, "the program ended before it was ready: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    let seen = support::read_until(&mut stdout, "ready");
     // SAFETY: kill takes no pointers; the pid is our child.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let mut rest = String::new();
@@ -329,7 +323,7 @@ fn learn_mode_refuses_to_run_when_it_cannot_observe() {
             .args([
                 "-c",
                 &blocker,
-                SHIM,
+                SHIM.as_str(),
                 "--mode",
                 "learn",
                 "--no-discover",
@@ -349,4 +343,100 @@ fn learn_mode_refuses_to_run_when_it_cannot_observe() {
     );
     assert!(run.stderr.contains("seccomp user notification"), "{run:#?}");
     assert!(learn_lines(&run).is_empty(), "{run:#?}");
+}
+
+#[test]
+fn a_script_whose_interpreter_is_a_fifo_cannot_stall_the_supervisor() {
+    let dir = scratch();
+    let fifo = dir.path().join("interpreter");
+    let name = std::ffi::CString::new(s(&fifo)).expect("no NUL");
+    // SAFETY: `name` is a valid NUL-terminated string; mkfifo takes no other pointer.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o755) }, 0, "mkfifo");
+    let script = dir.path().join("script");
+    write(&script, &format!("#!{}\n", s(&fifo)));
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    // The kernel refuses to execute it (a FIFO is no interpreter); the supervisor reads the
+    // `#!` chain while the program waits in execve, and must not wait on the FIFO itself.
+    let body = format!("{}; echo exec-failed $?; exec sleep 60", s(&script));
+    let mut child = support::shim_command(&[
+        "--mode",
+        "learn",
+        "--no-discover",
+        "--",
+        "/bin/sh",
+        "-c",
+        &body,
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("start the shim");
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        let mut buf = [0u8; 64];
+        while !seen.contains('\n') {
+            match std::io::Read::read(&mut stdout, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+        let _ = seen_tx.send(seen);
+    });
+    let seen = seen_rx.recv_timeout(std::time::Duration::from_secs(60));
+    // Signals keep working: SIGTERM to the shim reaches the program, and the shim ends.
+    // SAFETY: kill takes no pointers; the pid is our child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait_with_output());
+    });
+    let ended = done_rx.recv_timeout(std::time::Duration::from_secs(60));
+    if ended.is_err() {
+        // SAFETY: kill takes no pointers; the group is the one the shim leads.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+    let seen = seen.expect("the program went on past the failed exec (the supervisor stalled)");
+    assert!(seen.starts_with("exec-failed 126"), "{seen}");
+    let out = ended
+        .expect("the shim ended on SIGTERM")
+        .expect("wait for the shim");
+    assert_eq!(out.status.code(), Some(128 + 15), "{out:?}");
+    final_line(&Run::from(out));
+}
+
+#[test]
+fn children_reading_their_own_proc_self_are_one_bounded_entry() {
+    // 2,000 subshells, each reading its own /proc/self: each was once "another process's /proc
+    // entry" of its own, and the final line grew by ~140 bytes per child (2.85 MB at 20,000).
+    let body = "i=0; while [ $i -lt 2000 ]; do ( read x < /proc/self/stat ); i=$((i+1)); done";
+    let run = learn(&[], &["/bin/sh", "-c", body]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let last = run
+        .stderr
+        .lines()
+        .rfind(|l| l.starts_with("{\"landlock-learn\""))
+        .expect("a learn line");
+    assert!(last.len() < 16 * 1024, "{} bytes: {last}", last.len());
+    let line = final_line(&run);
+    assert!(
+        line.not_suggested
+            .iter()
+            .all(|n| !n.why.contains("another process's")),
+        "{:#?}",
+        line.not_suggested
+    );
+    // Outside a PID namespace of its own, only the first process's /proc/self is granted:
+    // said once, not suggested.
+    assert!(
+        line.not_suggested
+            .iter()
+            .any(|n| n.path == init_shim::learn::record::CHILDREN_PROC_SELF),
+        "{:#?}",
+        line.not_suggested
+    );
+    assert_eq!(line.counts.not_recorded, 0);
 }

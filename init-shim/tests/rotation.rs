@@ -38,7 +38,7 @@ struct Poller {
 impl Poller {
     fn start(grant: &str, file: &str) -> Self {
         require(PYTHON, "python3");
-        let mut child = Command::new(SHIM)
+        let mut child = Command::new(SHIM.as_str())
             .args([
                 "--no-discover",
                 "--ro",

@@ -20,7 +20,14 @@
 //! glibc (musl's allocator is slower for a busy multi-threaded server). The shim's profile aborts
 //! on panic; the webhook's (release) unwinds, so a panic fails one request, not the server.
 //! Cargo's own lock serialises concurrent builds from several test processes.
+//!
+//! This file is the one owner of those commands for every test: `tests/` uses it as a module
+//! of its library, and the shim's own integration tests include the same file
+//! (`init-shim/tests/support/mod.rs`), so that every sandbox, learn and discovery test runs
+//! the binary that ships. A test process builds each binary once (the path is cached); the
+//! test binaries after the first find cargo's build up to date.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -111,12 +118,25 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
-/// Builds (or finds up to date) the static release binary `bin` of `package` and returns its path.
+/// Builds (or finds up to date) the static release binary `bin` of `package` and returns its
+/// path; once per test process (later calls return the first build's path).
 pub fn static_binary(package: &str, bin: &str) -> Result<PathBuf, BuildError> {
     // One build at a time within a test process; cargo serialises across processes.
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    static BUILT: Mutex<BTreeMap<(String, String), PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let key = (package.to_owned(), bin.to_owned());
+    if let Some(path) = built.get(&key) {
+        return Ok(path.clone());
+    }
+    let path = build(package, bin)?;
+    built.insert(key, path.clone());
+    Ok(path)
+}
 
+/// Runs the build command of `bin` (see the module doc).
+fn build(package: &str, bin: &str) -> Result<PathBuf, BuildError> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(&cargo)
         .current_dir(workspace_root())

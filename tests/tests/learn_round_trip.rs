@@ -76,9 +76,13 @@ struct Workload<'a> {
     drive: &'a dyn Fn() -> String,
 }
 
-/// Runs `workload` under `landlock-shim FLAGS -- PROGRAM`, drives it, waits for it.
+/// Runs `workload` under `landlock-shim FLAGS -- PROGRAM`, drives it, waits for it. Like in a
+/// pod, the shim runs without a controlling terminal (`setsid`): bash, for one, opens
+/// `/dev/tty` at start, which then fails with ENXIO, and learn mode records it.
 fn run(workload: &Workload<'_>, flags: &[String]) -> (Output, String) {
-    let child: Child = Command::new(shim())
+    require("/usr/bin/setsid", "util-linux").expect("setsid");
+    let child: Child = Command::new("/usr/bin/setsid")
+        .arg(shim())
         .args(flags)
         .arg("--")
         .args(&workload.program)
@@ -305,6 +309,48 @@ fn a_shell_script_using_several_utilities() {
         flags.contains(&format!("--rw {}", root.join("out").display())),
         "{flags}"
     );
+}
+
+#[test]
+fn a_bash_script_entrypoint() {
+    require("/bin/bash", "bash").expect("bash");
+    let dir = scratch();
+    let root = dir.path().canonicalize().expect("canonical");
+    for (name, body) in [
+        ("conf/settings.sh", "GREETING='hello from bash'\n"),
+        ("data/words.txt", "b a c a b\n"),
+    ] {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, body).expect("write");
+    }
+    std::fs::create_dir_all(root.join("out")).expect("mkdir");
+    let script = root.join("entrypoint.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/bash\nset -euo pipefail\ncd {root}\n\
+             source conf/settings.sh\n\
+             words=$(tr ' ' '\\n' < data/words.txt | sort -u | wc -l)\n\
+             echo \"words: $words\"\n\
+             printf '%s\\n' \"$GREETING\" > out/greeting.txt\n\
+             while read -r line; do echo \"read: $line\"; done < out/greeting.txt\n",
+            root = root.display()
+        ),
+    )
+    .expect("write script");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let none = String::new;
+    let workload = Workload {
+        name: "a bash script",
+        program: vec![script.display().to_string()],
+        drive: &none,
+    };
+    let flags = round_trip(&workload);
+    // bash opened /dev/tty (ENXIO without a terminal): the suggestion grants it, and the
+    // shipped shim can name it (O_PATH) where a read open fails.
+    assert!(flags.contains("--rw /dev/tty"), "{flags}");
 }
 
 fn learn_pod(annotations: &BTreeMap<String, String>) -> Pod {

@@ -346,3 +346,20 @@ async fn s8_init_containers_and_native_sidecars_are_sandboxed_too() {
     let done = runner.run("app", LIMIT).expect("app");
     assert_eq!(done.stdout, "app-denied\n");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s9_every_process_of_the_container_reads_its_own_proc_self() {
+    // A container has its own PID namespace: the shim is PID 1 and grants /proc, so a
+    // subshell (another process) reads its own /proc/self, in enforce mode.
+    let script =
+        "(head -1 /proc/self/status); (grep -c . /proc/self/maps > /dev/null && echo maps-ok)";
+    let p = admitted(&app_pod(&[("mode", "enforce")], script)).await;
+    let (_, done) = run(p, cluster(), busybox_images(), "app");
+    assert_eq!(done.exit_code, 0, "{done:?}");
+    assert_eq!(done.stdout, "Name:\thead\nmaps-ok\n", "{done:?}");
+    assert!(
+        done.stderr.contains("\"/proc\":\"profile:default\""),
+        "{}",
+        done.stderr
+    );
+}

@@ -361,13 +361,11 @@ impl Injection {
                 container.name
             ));
         }
-        for grant in policy.broad_grants() {
+        for broad in policy.broad_grants() {
             warnings.push(format!(
-                "landlock-injector: container {:?}: {} {} grants all of {} (everything beneath it, e.g. /etc/shadow under /etc); name the narrower paths the program needs",
+                "landlock-injector: container {:?}: {}",
                 container.name,
-                grant.access.flag(),
-                grant.path,
-                grant.path
+                broad.warning()
             ));
         }
         Ok((policy, settings.wrap_exec))
@@ -413,6 +411,12 @@ impl Injection {
             .iter()
             .flatten()
             .any(|m| m.name == self.names.volume && m.mount_path == self.names.dir);
+        // Probes and hooks run quiet: kubelet keeps their output only as an event, which must
+        // start with the program's own error, not the startup line the container printed.
+        let hook_policy = Policy {
+            quiet: true,
+            ..policy.clone()
+        };
         let mut exec = Vec::new();
         for hook in ExecHook::ALL {
             let Some(hook_command) = hook.command(container) else {
@@ -425,7 +429,7 @@ impl Injection {
                     None => wrap_exec.then(|| hook_command.clone()),
                 };
             if let Some(program) = wanted {
-                let expected = init_shim::flags::render_command(&shim, &policy, &program);
+                let expected = init_shim::flags::render_command(&shim, &hook_policy, &program);
                 if expected != *hook_command {
                     exec.push((hook, expected));
                 }
@@ -599,10 +603,11 @@ mod tests {
         let parsed = init_shim::flags::parse(command[1..].iter().map(std::ffi::OsString::from))
             .expect("the shim accepts what the webhook writes");
         assert!(matches!(parsed, init_shim::flags::Command::Run { .. }));
-        // Exec probes and hooks run through the shim with the container's policy.
+        // Exec probes and hooks run through the shim with the container's policy, quiet.
         let ready = strings(&web["readinessProbe"]["exec"]["command"]);
         assert_eq!(ready[..split], command[..split]);
-        assert_eq!(ready[split..], ["--", "/bin/ready"]);
+        assert_eq!(ready[split..], ["--quiet", "--", "/bin/ready"]);
+        assert!(!command.contains(&"--quiet".to_owned()), "{command:?}");
         let warm = strings(&web["lifecycle"]["postStart"]["exec"]["command"]);
         assert_eq!(warm.last().map(String::as_str), Some("/bin/warm"));
         assert_eq!(warm[0], "/landlock-injector/landlock-shim");
@@ -1064,6 +1069,20 @@ mod tests {
                 .warnings
                 .iter()
                 .any(|w| w.contains("container \"a\": --ro /etc grants all of /etc")),
+            "{:?}",
+            edits.warnings
+        );
+        // A magic link to the root is as broad as the root.
+        let p = pod(
+            json!({"landlock-injector.io/inject": "true", "landlock-injector.io/read-exec": "/proc/self/root"}),
+            json!({"containers": [{"name": "a", "image": "x", "command": ["/x"]}]}),
+        );
+        let (_, edits) = wrapped(&p);
+        assert!(
+            edits
+                .warnings
+                .iter()
+                .any(|w| w.contains("container \"a\": --rx /proc/self/root grants all of / (")),
             "{:?}",
             edits.warnings
         );

@@ -249,7 +249,7 @@ mod tests {
     use crate::learn::record::Need;
     use crate::plan::{Plan, RealFs, requests};
     use crate::policy::Policy;
-    use crate::profiles::Profile;
+    use crate::profiles::{ProcView, Profile};
 
     fn record() -> Record {
         let policy = Policy {
@@ -259,7 +259,7 @@ mod tests {
         };
         let plan = Plan::new(
             &policy,
-            requests(&policy, &Findings::default()),
+            requests(&policy, &Findings::default(), ProcView::Shared),
             Kernel::with_version(7),
             &RealFs,
         );

@@ -1,8 +1,15 @@
 //! What executing a file also executes: Landlock checks the execute right on a script's `#!`
 //! interpreter and on an ELF program's loader (`PT_INTERP`) too, but the program's `execve`
 //! names only the file. Read from the file's first bytes, the way the kernel does.
+//!
+//! The files are named by the program, which may be hostile to its observer: each is opened
+//! `O_PATH` first ([`crate::path_fd`]: it never blocks), and read only if it is a regular file,
+//! through that same open file, non-blocking, at most [`HEAD`] bytes. A `#!` line naming a FIFO
+//! (whose read open would wait for a writer forever, and stall the supervisor with it) or a
+//! device (whose open runs a driver) is not read; the kernel refuses to execute those anyway.
 
 use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// How many `#!` levels the kernel follows (`BINPRM_MAX_RECURSION`).
@@ -55,13 +62,29 @@ pub fn executes(file: &Path, cwd: Option<&Path>) -> Executes {
     out
 }
 
+/// The first [`HEAD`] bytes of `path`, if it is a regular file (see the module doc).
 fn head(path: &Path) -> Option<Vec<u8>> {
+    let named = std::fs::File::from(crate::path_fd::open(path).ok()?);
+    if !named.metadata().ok()?.is_file() {
+        return None;
+    }
+    // Reopened through the O_PATH descriptor: the same file, whatever the path names by now.
+    let again = std::ffi::CString::new(format!("/proc/self/fd/{}", named.as_raw_fd())).ok()?;
+    // SAFETY: `again` is a valid NUL-terminated string; open takes no other pointer, and the
+    // descriptor it returns is owned right below.
+    let fd = unsafe {
+        libc::open(
+            again.as_ptr(),
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the kernel just returned this new descriptor; nothing else owns it.
+    let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     let mut buf = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(HEAD)
-        .read_to_end(&mut buf)
-        .ok()?;
+    file.take(HEAD).read_to_end(&mut buf).ok()?;
     Some(buf)
 }
 
@@ -128,6 +151,23 @@ mod tests {
             busybox.interpreters.is_empty(),
             "busybox-static has no loader: {busybox:?}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn an_interpreter_that_is_a_fifo_or_a_device_is_named_but_never_read() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let fifo = dir.path().join("fifo");
+        let name = std::ffi::CString::new(fifo.to_str().expect("UTF-8"))?;
+        // SAFETY: `name` is a valid NUL-terminated string; mkfifo takes no other pointer.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o755) }, 0);
+        for interpreter in [fifo.as_path(), Path::new("/dev/tty")] {
+            let script = dir.path().join("s");
+            std::fs::write(&script, format!("#!{}\n", interpreter.display()))?;
+            // Returns (a read open of the FIFO would wait for a writer forever).
+            let got = executes(&script, None);
+            assert_eq!(got.interpreters, [interpreter.to_path_buf()]);
+        }
         Ok(())
     }
 }

@@ -7,7 +7,8 @@
 //!  "write-exec":[],"bind-tcp":[8000],"connect-tcp":[]},
 //!  "evidence":{"/srv/www":{"why":"listed","seen":12,"examples":["/srv/www/index.html"]}},
 //!  "not_suggested":[{"path":"/etc","why":"..."}],
-//!  "cannot_see":["..."],"counts":{"syscalls":812,"covered":790,"unreadable":0,"io_uring_refused":0}}
+//!  "cannot_see":["..."],"counts":{"syscalls":812,"covered":790,"unreadable":0,"io_uring_refused":0,
+//!  "not_recorded":0}}
 //! ```
 //!
 //! (on one line). `suggest` is the policy in the annotation vocabulary: the path and port flags
@@ -36,6 +37,10 @@ pub struct Counts {
     pub unreadable: u64,
     /// io_uring setups refused (ENOSYS) so that the program used plain syscalls.
     pub io_uring_refused: u64,
+    /// Needs the bounded record had no room for (see [`crate::learn::record`]): not in the
+    /// suggestion, said in `cannot_see`.
+    #[serde(default)]
+    pub not_recorded: u64,
 }
 
 /// One learn line.

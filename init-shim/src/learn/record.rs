@@ -3,9 +3,13 @@
 //! entries were created, renamed or removed; TCP ports bound and connected to; and what could
 //! not be observed or suggested, with the reason.
 //!
-//! Memory stays bounded for programs that touch millions of files (a cache directory): a
-//! directory keeps at most [`ENTRIES_KEPT`] entry names, then only counts; folding needs far
-//! fewer (see [`crate::learn::fold`]).
+//! Memory, and the learn line, stay bounded whatever the program does: a directory keeps at
+//! most [`ENTRIES_KEPT`] entry names, then only counts (folding needs far fewer, see
+//! [`crate::learn::fold`]); at most [`DIRS_KEPT`] directories, [`NOT_SUGGESTABLE_KEPT`]
+//! unsuggestable paths and [`FOREIGN_KEPT`] 32-bit programs are kept, and what did not fit is
+//! counted ([`Counts::not_recorded`]) and reported in the line. Each process's own `/proc/PID`
+//! is recorded as `/proc/self`, so 20,000 children reading their own `/proc/self` are one
+//! entry, not 20,000.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -13,10 +17,21 @@ use std::path::{Path, PathBuf};
 use crate::access::Access;
 use crate::learn::line::Counts;
 use crate::plan::{Plan, Target};
+use crate::profiles::PROC_SELF;
 use crate::values::{PolicyPath, Port};
 
 /// Entry names kept per directory.
 pub const ENTRIES_KEPT: usize = 64;
+/// Directories kept; needs in further directories are counted, not recorded.
+pub const DIRS_KEPT: usize = 4096;
+/// Unsuggestable paths kept (with their reasons); further ones are counted.
+pub const NOT_SUGGESTABLE_KEPT: usize = 256;
+/// 32-bit programs named; further ones are counted.
+pub const FOREIGN_KEPT: usize = 64;
+
+/// The `not_suggested` key under which child processes reading their own `/proc/self` are
+/// noted, when the plan grants only the first process's.
+pub const CHILDREN_PROC_SELF: &str = "/proc/self (of the program's child processes)";
 
 /// What a resolved operation needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +67,14 @@ impl DirRecord {
 /// What the sandbox would grant anyway, as the kernel resolves it.
 #[derive(Debug, Clone, Default)]
 struct Granted(Vec<(PathBuf, Access, Target)>);
+
+impl Granted {
+    /// Whether every process's `/proc/self` is granted (the plan grants `/proc` itself, as in
+    /// a PID namespace of the shim's own), not only the first process's.
+    fn every_proc_self(&self) -> bool {
+        self.covers(Path::new("/proc/1"), Access::Ro, true)
+    }
+}
 
 impl Granted {
     fn from_plan(plan: &Plan) -> Self {
@@ -121,14 +144,19 @@ impl Record {
         std::mem::take(&mut self.changed)
     }
 
-    /// Records one need.
+    /// Records one need of the program's first process.
     pub fn need(&mut self, need: Need) {
+        self.need_by(need, self.main_pid);
+    }
+
+    /// Records one need of process `caller` (its pid: its own `/proc/PID` is `/proc/self`).
+    pub fn need_by(&mut self, need: Need, caller: u32) {
         let (path, access, dir_only) = match &need {
             Need::Entry(path, access) => (path.as_path(), *access, false),
             Need::List(dir) => (dir.as_path(), Access::Ro, true),
             Need::Change(dir) => (dir.as_path(), Access::Rw, true),
         };
-        let Some(path) = self.suggestable(path) else {
+        let Some(path) = self.suggestable(path, caller) else {
             return;
         };
         if self.granted.covers(path.as_path(), access, dir_only) {
@@ -174,31 +202,54 @@ impl Record {
 
     /// Records that a 32-bit program was executed.
     pub fn foreign(&mut self, program: &Path) {
-        self.changed |= self
-            .foreign_programs
-            .insert(program.to_string_lossy().into_owned());
+        let program = program.to_string_lossy().into_owned();
+        if self.foreign_programs.len() >= FOREIGN_KEPT && !self.foreign_programs.contains(&program)
+        {
+            self.not_recorded();
+            return;
+        }
+        self.changed |= self.foreign_programs.insert(program);
     }
 
     fn dir(&mut self, dir: &PolicyPath, update: impl FnOnce(&mut DirRecord) -> bool) {
+        if self.dirs.len() >= DIRS_KEPT && !self.dirs.contains_key(dir) {
+            self.not_recorded();
+            return;
+        }
         let record = self.dirs.entry(dir.clone()).or_default();
         self.changed |= update(record);
     }
 
-    /// The policy path to record for `path`, or `None` (noted in `not_suggestable`): the
-    /// program's own `/proc/PID` becomes `/proc/self` (which the profiles grant; threads'
-    /// `/proc/self/task/TID` are within it); another process's `/proc/PID` cannot be granted
-    /// ahead of time (pids change every run).
-    fn suggestable(&mut self, path: &Path) -> Option<PolicyPath> {
+    /// Counts a need the bounded record had no room for (said in the learn line).
+    fn not_recorded(&mut self) {
+        if self.counts.not_recorded == 0 {
+            self.changed = true;
+        }
+        self.counts.not_recorded += 1;
+    }
+
+    /// The policy path to record for `path`, used by process `caller`, or `None` (noted in
+    /// `not_suggestable`): the caller's own `/proc/PID` and the first process's become
+    /// `/proc/self` (which the profiles grant; threads' `/proc/self/task/TID` are within it);
+    /// another process's `/proc/PID` cannot be granted ahead of time (pids change every run).
+    fn suggestable(&mut self, path: &Path, caller: u32) -> Option<PolicyPath> {
         let text = path.to_string_lossy();
         let mut normalised = text.clone().into_owned();
         if let Some(rest) = text.strip_prefix("/proc/") {
             let (pid, tail) = rest.split_once('/').unwrap_or((rest, ""));
             if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
-                if pid == self.main_pid.to_string() {
+                let pid: Option<u32> = pid.parse().ok();
+                if pid == Some(self.main_pid) || pid == Some(caller) {
+                    if pid != Some(self.main_pid) && !self.granted.every_proc_self() {
+                        self.unsuggestable(
+                            CHILDREN_PROC_SELF,
+                            "a child process read its own /proc/self, which is granted to every process of the program only when the shim is PID 1 of its PID namespace (a container's default, see the README); here only the first process's is, and nothing else can be suggested",
+                        );
+                    }
                     normalised = if tail.is_empty() || tail.starts_with("task/") || tail == "task" {
-                        "/proc/self".to_owned()
+                        PROC_SELF.to_owned()
                     } else {
-                        format!("/proc/self/{tail}")
+                        format!("{PROC_SELF}/{tail}")
                     };
                 } else {
                     return self.unsuggestable(
@@ -215,10 +266,15 @@ impl Record {
     }
 
     fn unsuggestable(&mut self, path: &str, why: &str) -> Option<PolicyPath> {
-        if !self.not_suggestable.contains_key(path) {
-            self.not_suggestable.insert(path.to_owned(), why.to_owned());
-            self.changed = true;
+        if self.not_suggestable.contains_key(path) {
+            return None;
         }
+        if self.not_suggestable.len() >= NOT_SUGGESTABLE_KEPT {
+            self.not_recorded();
+            return None;
+        }
+        self.not_suggestable.insert(path.to_owned(), why.to_owned());
+        self.changed = true;
         None
     }
 }
@@ -246,7 +302,7 @@ mod tests {
     use crate::discovery::Findings;
     use crate::plan::{RealFs, requests};
     use crate::policy::Policy;
-    use crate::profiles::Profile;
+    use crate::profiles::{ProcView, Profile};
 
     fn record(profile: Profile) -> Record {
         let policy = Policy {
@@ -256,7 +312,7 @@ mod tests {
         };
         let plan = Plan::new(
             &policy,
-            requests(&policy, &Findings::default()),
+            requests(&policy, &Findings::default(), ProcView::Shared),
             Kernel::with_version(7),
             &RealFs,
         );
@@ -295,6 +351,52 @@ mod tests {
                 .contains_key("self")
         );
         assert!(r.not_suggestable["/proc/99/status"].contains("pids change"));
+    }
+
+    #[test]
+    fn each_process_reads_its_own_proc_self_and_twenty_thousand_are_one_entry() {
+        let mut r = record(Profile::None);
+        for child in 5000..25_000u32 {
+            r.need_by(
+                Need::Entry(format!("/proc/{child}/status").into(), Access::Ro),
+                child,
+            );
+        }
+        let proc_self = &r.dirs[&PolicyPath::parse("/proc/self").expect("path")];
+        assert_eq!(proc_self.entries.keys().collect::<Vec<_>>(), ["status"]);
+        assert_eq!(r.dirs.len(), 1, "{:?}", r.dirs.keys());
+        // Not another process's entry; said once, because only the first process's is granted
+        // outside a PID namespace of the shim's own.
+        assert_eq!(
+            r.not_suggestable.keys().collect::<Vec<_>>(),
+            [CHILDREN_PROC_SELF]
+        );
+        assert_eq!(r.counts.not_recorded, 0);
+    }
+
+    #[test]
+    fn the_record_is_bounded_and_counts_what_did_not_fit() {
+        let mut r = record(Profile::None);
+        // Another process's /proc entries, 20,000 of them (each child reading its parent's).
+        for other in 5000..25_000u32 {
+            r.need_by(
+                Need::Entry(format!("/proc/{other}/status").into(), Access::Ro),
+                other + 1,
+            );
+        }
+        assert_eq!(r.not_suggestable.len(), NOT_SUGGESTABLE_KEPT);
+        // 20,000 directories.
+        for i in 0..20_000 {
+            r.need(Need::Change(format!("/data/d{i}").into()));
+        }
+        assert_eq!(r.dirs.len(), DIRS_KEPT);
+        assert_eq!(
+            r.counts.not_recorded,
+            (20_000 - NOT_SUGGESTABLE_KEPT + 20_000 - DIRS_KEPT) as u64
+        );
+        // What is already recorded is still updated.
+        r.need(Need::List("/data/d0".into()));
+        assert!(r.dirs[&PolicyPath::parse("/data/d0").expect("path")].listed);
     }
 
     #[test]

@@ -249,7 +249,8 @@ fn reap(pid: libc::pid_t) {
     unsafe { libc::waitpid(pid, &mut status, 0) };
 }
 
-/// The shim's open descriptors, which the program inherits: `0 (/dev/null)`, `1 (pipe)`.
+/// The shim's open descriptors the program inherits (those not close-on-exec): `0 (/dev/null)`,
+/// `1 (pipe)`.
 fn inherited_descriptors() -> Vec<String> {
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
         return Vec::new();
@@ -258,6 +259,11 @@ fn inherited_descriptors() -> Vec<String> {
         .flatten()
         .filter_map(|entry| {
             let fd: u32 = entry.file_name().to_str()?.parse().ok()?;
+            // SAFETY: F_GETFD takes no pointer; an fd that is gone answers -1.
+            let fd_flags = unsafe { libc::fcntl(fd as libc::c_int, libc::F_GETFD) };
+            if fd_flags < 0 || fd_flags & libc::FD_CLOEXEC != 0 {
+                return None; // the shim's own (the plan's paths, ...): exec closes them
+            }
             let target = std::fs::read_link(entry.path()).ok()?;
             let text = target.to_string_lossy();
             if text.starts_with("/proc/") && text.ends_with("/fd") {
@@ -426,10 +432,10 @@ impl Session<'_> {
             return;
         }
         match observed {
-            Some(Ok(observed)) => {
+            Some(Ok((observed, caller))) => {
                 for item in observed {
                     match item {
-                        Observed::Need(need) => self.record.need(need),
+                        Observed::Need(need) => self.record.need_by(need, caller),
                         Observed::Port { bind, port } => self.record.port(bind, port),
                         Observed::Foreign(path) => self.record.foreign(&path),
                     }
@@ -492,6 +498,15 @@ impl Session<'_> {
                 list.join(", ")
             ));
         }
+        if counts.not_recorded > 0 {
+            cannot_see.push(format!(
+                "{} needs not recorded, so not suggested: the record is full (it keeps {} directories, {} unsuggestable paths, {} 32-bit programs, so that neither the supervisor's memory nor this line grow without bound)",
+                counts.not_recorded,
+                crate::learn::record::DIRS_KEPT,
+                crate::learn::record::NOT_SUGGESTABLE_KEPT,
+                crate::learn::record::FOREIGN_KEPT,
+            ));
+        }
         if counts.unreadable > 0 {
             cannot_see.push(format!(
                 "{} syscalls whose arguments could not be read (the caller's memory or descriptors were gone or unreadable)",
@@ -517,9 +532,22 @@ impl Session<'_> {
     }
 }
 
-/// Reads and resolves what `operation` asks for, while the caller is stopped.
-fn observe(caller: &Caller, operation: Operation) -> io::Result<Vec<Observed>> {
+/// Reads and resolves what `operation` asks for, while the caller is stopped; with the
+/// caller's pid, whose own `/proc/PID` is its `/proc/self`.
+fn observe(caller: &Caller, operation: Operation) -> io::Result<(Vec<Observed>, u32)> {
     let mut whose = Lazy::new(caller);
+    let observed = observe_as(caller, operation, &mut whose)?;
+    // Known when a path went through /proc or /dev; otherwise no pid matters (a thread's id is
+    // its process's for single-threaded callers, the common case).
+    let pid = whose.whose.map_or(caller.tid, |w| w.tgid);
+    Ok((observed, pid))
+}
+
+fn observe_as(
+    caller: &Caller,
+    operation: Operation,
+    whose: &mut Lazy<'_>,
+) -> io::Result<Vec<Observed>> {
     let mut out = Vec::new();
     match operation {
         Operation::Open { path, flags } => {
@@ -534,7 +562,7 @@ fn observe(caller: &Caller, operation: Operation) -> io::Result<Vec<Observed>> {
             if flags & libc::O_PATH != 0 {
                 return Ok(out); // no access right is checked for O_PATH
             }
-            let Some(target) = path_of(caller, path, &mut whose)? else {
+            let Some(target) = path_of(caller, path, whose)? else {
                 return Ok(out);
             };
             let meta = std::fs::metadata(&target);
@@ -560,7 +588,7 @@ fn observe(caller: &Caller, operation: Operation) -> io::Result<Vec<Observed>> {
             }
         }
         Operation::Exec(path) => {
-            let Some(target) = path_of(caller, path, &mut whose)? else {
+            let Some(target) = path_of(caller, path, whose)? else {
                 return Ok(out);
             };
             if !target.is_file() {
@@ -583,7 +611,7 @@ fn observe(caller: &Caller, operation: Operation) -> io::Result<Vec<Observed>> {
         Operation::Make(path) => {
             // An entry that exists already fails with EEXIST before Landlock is asked
             // (`mkdir -p` tries every parent): nothing is needed.
-            if let Some(target) = path_of(caller, path, &mut whose)?
+            if let Some(target) = path_of(caller, path, whose)?
                 && std::fs::symlink_metadata(&target).is_err()
                 && let Some(parent) = existing_parent(&target)
             {
@@ -591,23 +619,21 @@ fn observe(caller: &Caller, operation: Operation) -> io::Result<Vec<Observed>> {
             }
         }
         Operation::Remove(path) => {
-            if let Some(parent) =
-                path_of(caller, path, &mut whose)?.and_then(|t| existing_parent(&t))
-            {
+            if let Some(parent) = path_of(caller, path, whose)?.and_then(|t| existing_parent(&t)) {
                 out.push(Observed::Need(Need::Change(parent)));
             }
         }
         Operation::Move { from, to } => {
             for path in [from, to] {
                 if let Some(parent) =
-                    path_of(caller, path, &mut whose)?.and_then(|t| existing_parent(&t))
+                    path_of(caller, path, whose)?.and_then(|t| existing_parent(&t))
                 {
                     out.push(Observed::Need(Need::Change(parent)));
                 }
             }
         }
         Operation::Truncate(path) => {
-            if let Some(target) = path_of(caller, path, &mut whose)?
+            if let Some(target) = path_of(caller, path, whose)?
                 && target.is_file()
             {
                 out.push(Observed::Need(Need::Entry(target, crate::Access::Rw)));

@@ -1,13 +1,29 @@
 //! Shared by the shim's integration tests: run the real `landlock-shim` binary around a probe
 //! that performs real syscalls and prints the errno of each, so tests assert what the kernel did.
+//!
+//! The binary is the one that ships: the static musl build, made with the README's command by
+//! the same code the cross-crate tests use ([`static_build`]), not cargo's debug build of the
+//! host target (musl and glibc differ where it matters: musl's `O_ACCMODE` swallowed `O_PATH`).
 
 #![allow(dead_code)] // Each test file uses a different part.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::LazyLock;
 
-/// The shim under test.
-pub const SHIM: &str = env!("CARGO_BIN_EXE_landlock-shim");
+/// The build commands of the shipped binaries: one file, owned by the cross-crate tests and
+/// included here, so the command exists once.
+#[path = "../../../tests/src/static_build.rs"]
+pub mod static_build;
+
+/// The shim under test: the shipped static musl build, built once per test process.
+pub static SHIM: LazyLock<String> = LazyLock::new(|| {
+    let path = static_build::static_binary("init-shim", "landlock-shim")
+        .unwrap_or_else(|err| panic!("the shipped shim must build for the tests: {err}"));
+    path.to_str()
+        .unwrap_or_else(|| panic!("target path {path:?} is not UTF-8"))
+        .to_owned()
+});
 
 /// Debian's python3 (not a pyenv shim under /root, which the default profile does not grant).
 pub const PYTHON: &str = "/usr/bin/python3";
@@ -201,7 +217,7 @@ impl From<Output> for Run {
 
 /// Runs the shim with `args` and waits.
 pub fn shim(args: &[&str]) -> Run {
-    Command::new(SHIM)
+    Command::new(SHIM.as_str())
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -248,4 +264,70 @@ pub fn script(path: &Path, body: &str) -> PathBuf {
     write(path, &format!("#!/bin/sh\n{body}\n"));
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     path.to_path_buf()
+}
+
+/// The shim as a command with `args`, stdin from /dev/null, in a process group of its own (so
+/// [`bounded`] can end everything it started).
+pub fn shim_command(args: &[&str]) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(SHIM.as_str());
+    command.args(args).stdin(Stdio::null()).process_group(0);
+    command
+}
+
+/// Runs `command` (made by [`shim_command`]) and waits at most `limit`: a run that has not
+/// ended by then is killed with its whole process group, and the test fails naming what hung
+/// and what it printed. Not a speed check: the limit only keeps a hang from stalling the suite.
+pub fn bounded(mut command: Command, limit: std::time::Duration) -> Run {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the shim");
+    let group = child.id() as libc::pid_t;
+    let (done, wait) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let output = child.wait_with_output();
+        let _ = done.send(());
+        output
+    });
+    let hung = wait.recv_timeout(limit).is_err();
+    if hung {
+        // SAFETY: kill takes no pointers; the group is the one the child leads.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    }
+    let run = Run::from(
+        waiter
+            .join()
+            .expect("the waiting thread")
+            .expect("wait for the shim"),
+    );
+    assert!(
+        !hung,
+        "{command:?} did not end within {limit:?} (killed):\n{run:#?}"
+    );
+    run
+}
+
+/// Fails the test unless it runs as root, saying `why` it needs to.
+pub fn require_root(why: &str) {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "this test {why}: run it as root (CI does)");
+}
+
+/// Reads `stdout` until what was read contains `needle`, and returns it; fails the test if
+/// the stream ends first.
+pub fn read_until(stdout: &mut impl std::io::Read, needle: &str) -> String {
+    let mut seen = String::new();
+    let mut buf = [0u8; 64];
+    while !seen.contains(needle) {
+        let n = stdout.read(&mut buf).expect("read");
+        assert!(
+            n > 0,
+            "the program ended before printing {needle:?}: {seen}"
+        );
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    seen
 }
