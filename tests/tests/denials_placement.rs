@@ -1,7 +1,9 @@
 //! Where the denials agent can run, on the real kernel: in a network namespace of its own (a
 //! kind node is one) it receives no audit record and says so in its log, its `/readyz` and its
 //! metrics; on the host it maps a process in a kind-style nested cgroup (the node container's
-//! cgroup in front of kubelet's path) to its pod and container.
+//! cgroup in front of kubelet's path) to its pod and container. Its `/readyz` follows its watch
+//! of this node's pods (an unreachable API server, an API server that lists and then goes away),
+//! and `--enable-audit` raises a small kernel audit backlog limit.
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::MetadataExt as _;
@@ -9,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use landlock_tests::audit::{AuditGuard, audit_status};
 use landlock_tests::static_build::static_binary;
 use landlock_tests::{netns, scrape};
 use webhook::denials::cgroups::{self, ContainerRef, Placement};
@@ -16,7 +19,8 @@ use webhook::denials::cgroups::{self, ContainerRef, Placement};
 const LIMIT: Duration = Duration::from_secs(60);
 const IP: &str = "/usr/sbin/ip";
 
-/// `landlock-webhook denials --no-kube`, killed when dropped; its stderr goes to a file.
+/// `landlock-webhook denials` (`--no-kube` unless told otherwise), killed when dropped; its
+/// stderr goes to a file.
 struct Agent {
     child: Child,
     log: PathBuf,
@@ -24,20 +28,24 @@ struct Agent {
 }
 
 impl Agent {
-    /// Starts the agent with `listen`, in a new network namespace when `own_netns`.
+    /// Starts the agent with `listen` and `--no-kube`, in a new network namespace when `own_netns`.
     fn start(listen: SocketAddr, own_netns: bool) -> Self {
+        Self::start_with(listen, own_netns, &["--no-kube"])
+    }
+
+    /// Starts the agent with `listen` and `args`, in a new network namespace when `own_netns`.
+    fn start_with(listen: SocketAddr, own_netns: bool, args: &[&str]) -> Self {
         let binary = static_binary("webhook", "landlock-webhook").expect("landlock-webhook");
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("agent.log");
         let stderr = std::fs::File::create(&log).expect("log file");
-        let agent = [
-            binary.to_str().expect("UTF-8 path"),
-            "denials",
-            "--no-kube",
-            "--listen",
-            &listen.to_string(),
-        ]
-        .map(str::to_owned);
+        let listen = listen.to_string();
+        let agent: Vec<String> = [binary.to_str().expect("UTF-8 path"), "denials"]
+            .into_iter()
+            .chain(args.iter().copied())
+            .chain(["--listen", &listen])
+            .map(str::to_owned)
+            .collect();
         let mut command = if own_netns {
             assert!(
                 Path::new(IP).exists(),
@@ -92,6 +100,36 @@ impl Agent {
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the agent's log contains `words`.
+    fn wait_for_log(&self, words: &str) {
+        let deadline = Instant::now() + LIMIT;
+        while !self.log().contains(words) {
+            assert!(
+                Instant::now() < deadline,
+                "the agent never logged {words:?}: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `GET path` until its status is `code` (the agent changes its mind as its watch goes).
+    fn get_until(&mut self, listen: SocketAddr, path: &str, code: u16) -> String {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let (got, body) = self.get(listen, path);
+            if got == code {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} stays {got} ({body}), not {code}: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// `GET path` once the agent answers (from the calling thread's network namespace).
@@ -244,4 +282,196 @@ fn a_process_in_a_kind_node_cgroup_seen_from_the_host_maps_to_its_pod_and_contai
             "{layout}"
         );
     }
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+}
+
+/// A kubeconfig for the API server at `server` (a token user: nothing checks it).
+fn kubeconfig(dir: &Path, server: &str) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n"
+    );
+    std::fs::write(&path, text).expect("write the kubeconfig");
+    path
+}
+
+#[test]
+fn an_agent_that_cannot_reach_the_api_server_is_not_ready_and_says_why() {
+    let _audit = AuditGuard::enable();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Bound and released: nothing listens there.
+    let closed = free_port();
+    let config = kubeconfig(dir.path(), &format!("https://{closed}"));
+    let listen = free_port();
+    let mut agent = Agent::start_with(
+        listen,
+        false,
+        &[
+            "--kubeconfig",
+            config.to_str().expect("UTF-8 path"),
+            "--node",
+            "node-a",
+        ],
+    );
+    agent.wait_for_log("watching this node's pods failed");
+    let (code, ready) = agent.get(listen, "/readyz");
+    assert_eq!(code, 503, "/readyz: {ready}");
+    for words in ["watch of this node's pods", "unattributed", "NetworkPolicy"] {
+        assert!(ready.contains(words), "/readyz: {ready}");
+    }
+    let (_, metrics) = agent.get(listen, "/metrics");
+    assert_eq!(
+        scrape::sample(&metrics, "landlock_denials_pod_watch_up"),
+        Some(0.0),
+        "{metrics}"
+    );
+}
+
+/// An API server on loopback (plain HTTP) that lists no pods and holds watches open, until
+/// it is stopped: then it closes every connection and listens no more.
+struct FakeApiServer {
+    addr: SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeApiServer {
+    fn start() -> Self {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake API server");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("address");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut open = Vec::new();
+            while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                stream.set_nonblocking(false).expect("blocking");
+                open.push(stream.try_clone().expect("clone the connection"));
+                let stopping = stopping.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                    let mut stream = stream;
+                    loop {
+                        let mut request = String::new();
+                        if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        // The headers (a GET has no body).
+                        let mut line = String::new();
+                        while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                            line.clear();
+                        }
+                        if request.contains("watch=true") {
+                            // Headers, no event: the watch stays open until the server stops.
+                            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+                            while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
+                            return;
+                        }
+                        let body = r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[]}"#;
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                    }
+                });
+            }
+            drop(listener);
+            for stream in open {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        });
+        Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for FakeApiServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn an_agent_whose_pod_watch_lists_is_ready_and_not_once_the_api_server_is_gone() {
+    let _audit = AuditGuard::enable();
+    let mut server = FakeApiServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = kubeconfig(dir.path(), &format!("http://{}", server.addr));
+    let listen = free_port();
+    let mut agent = Agent::start_with(
+        listen,
+        false,
+        &[
+            "--kubeconfig",
+            config.to_str().expect("UTF-8 path"),
+            "--node",
+            "node-a",
+        ],
+    );
+    let ready = agent.get_until(listen, "/readyz", 200);
+    assert!(ready.starts_with("ok"), "/readyz: {ready}");
+    let (_, metrics) = agent.get(listen, "/metrics");
+    assert_eq!(
+        scrape::sample(&metrics, "landlock_denials_pod_watch_up"),
+        Some(1.0),
+        "{metrics}"
+    );
+    server.stop();
+    let ready = agent.get_until(listen, "/readyz", 503);
+    assert!(
+        ready.contains("watch of this node's pods"),
+        "/readyz: {ready}"
+    );
+    let (_, metrics) = agent.get(listen, "/metrics");
+    assert_eq!(
+        scrape::sample(&metrics, "landlock_denials_pod_watch_up"),
+        Some(0.0),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn enable_audit_raises_a_small_audit_backlog_limit_to_8192_and_leaves_a_larger_one() {
+    // The guard puts back the enabled state and backlog limit it found when it drops.
+    let _audit = AuditGuard::enable();
+    let set = |limit: &str| {
+        let out = Command::new(landlock_tests::audit::AUDITCTL)
+            .args(["-b", limit])
+            .output()
+            .expect("auditctl -b");
+        assert!(out.status.success(), "auditctl -b {limit}");
+    };
+    set("64");
+    let listen = free_port();
+    let agent = Agent::start_with(listen, false, &["--no-kube", "--enable-audit"]);
+    agent.wait_for_log("raised the kernel's audit backlog limit from 64 to 8192");
+    assert_eq!(audit_status().1, 8192, "auditctl -s backlog_limit");
+    drop(agent);
+    set("16384");
+    let agent = Agent::start_with(listen, false, &["--no-kube", "--enable-audit"]);
+    agent.wait_for_log("large enough; left as it is");
+    assert_eq!(audit_status().1, 16384, "a larger limit is left alone");
 }

@@ -72,7 +72,8 @@ struct DenialsArgs {
     /// Map nothing through the API server and post no Events (a plain host).
     #[arg(long)]
     no_kube: bool,
-    /// Switch kernel auditing on when it is off (needs CAP_AUDIT_CONTROL).
+    /// Switch kernel auditing on when it is off, and raise an audit backlog limit below 8192 to
+    /// 8192 (needs CAP_AUDIT_CONTROL).
     #[arg(long)]
     enable_audit: bool,
     /// Address of /metrics, /healthz and /readyz (plain HTTP).

@@ -4,6 +4,17 @@
 //! gone for every reader, auditd included, so the agent says so: a metric with the kernel's
 //! counter and a warning naming the remedy.
 
+/// The backlog limit `--enable-audit` raises a lower one to: room for a burst of about two
+/// thousand denials (four records each) while readers catch up, a few MiB of kernel memory at
+/// most while it lasts. A higher limit is left alone.
+pub const ENABLE_AUDIT_BACKLOG: u32 = 8192;
+
+/// The limit to set for a kernel whose limit is `current`, if any (only ever raised; 0 is
+/// the kernel's "no limit").
+pub fn raised_limit(current: u32) -> Option<u32> {
+    (current != 0 && current < ENABLE_AUDIT_BACKLOG).then_some(ENABLE_AUDIT_BACKLOG)
+}
+
 /// Follows the kernel's `lost` counter between two `AUDIT_GET`s.
 #[derive(Debug, Default)]
 pub struct LostWatch {
@@ -31,6 +42,14 @@ pub fn lost_message(since: u32, backlog_limit: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_backlog_is_only_ever_raised() {
+        assert_eq!(raised_limit(64), Some(ENABLE_AUDIT_BACKLOG));
+        assert_eq!(raised_limit(ENABLE_AUDIT_BACKLOG), None);
+        assert_eq!(raised_limit(65536), None);
+        assert_eq!(raised_limit(0), None, "0 is no limit at all");
+    }
 
     #[test]
     fn counts_what_was_lost_since_the_last_reading() {

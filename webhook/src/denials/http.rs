@@ -1,7 +1,8 @@
 //! The reporter's HTTP surface (plain HTTP, for the kubelet's probes and Prometheus):
 //! `/metrics`, `/healthz`, and `/readyz`, which fails while kernel auditing is known to be off
 //! or the agent is known to be outside the host's initial network namespace (no denial can be
-//! reported then) and says why.
+//! reported then), or while the watch of this node's pods has not listed them or is failing
+//! (denials cannot be attributed to pods nor posted as Events then), and says why.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,15 +42,25 @@ pub fn readiness(
     (code, text.to_owned())
 }
 
+/// The readiness answer while the pod watch does not work.
+pub const POD_WATCH_DOWN: &str = "the watch of this node's pods has not listed them or is failing (is the API server reachable? NetworkPolicy egress to it, RBAC list/watch pods): denials are reported `unattributed` and no Event is posted until it works (landlock_denials_pod_watch_up, and the agent's log: `watching this node's pods failed`)\n";
+
+/// The readiness answer for everything `metrics` knows: [`readiness`], then the pod watch.
+pub fn readiness_of(metrics: &Metrics) -> (StatusCode, String) {
+    let (code, text) = readiness(metrics.audit(), metrics.outside_initial_network_namespace());
+    if code.is_success() && !metrics.pod_watch_ok() {
+        return (StatusCode::SERVICE_UNAVAILABLE, POD_WATCH_DOWN.to_owned());
+    }
+    (code, text)
+}
+
 /// The routes.
 pub fn router(metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",
-            get(|State(m): State<Arc<Metrics>>| async move {
-                readiness(m.audit(), m.outside_initial_network_namespace())
-            }),
+            get(|State(m): State<Arc<Metrics>>| async move { readiness_of(&m) }),
         )
         .route(
             "/metrics",

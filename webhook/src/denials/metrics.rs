@@ -11,6 +11,7 @@
 //! | `landlock_denials_kernel_lost_records` | gauge | the kernel's `lost` counter (every audit record it dropped since boot, mostly a full backlog; -1 unknown: asking needs CAP_AUDIT_CONTROL) |
 //! | `landlock_denials_audit_backlog_limit` | gauge | the kernel's audit backlog limit (`auditctl -b`; -1 unknown) |
 //! | `landlock_denials_initial_network_namespace` | gauge | 1 the agent is in the host's initial network namespace (records reach it), 0 it is not (none can), -1 unknown |
+//! | `landlock_denials_pod_watch_up` | gauge | 1 the watch of this node's pods has listed them and is not failing, 0 not (denials are `unattributed`, no Event is posted); absent with `--no-kube` |
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -70,6 +71,9 @@ pub struct Metrics {
     initial_network_namespace: Gauge<i64, AtomicI64>,
     kernel_lost: Gauge<i64, AtomicI64>,
     backlog_limit: Gauge<i64, AtomicI64>,
+    pod_watch_up: Gauge<i64, AtomicI64>,
+    /// Whether a pod watch runs at all (`--no-kube`: none, and readiness does not depend on it).
+    pod_watch_wanted: std::sync::atomic::AtomicBool,
     /// The inode of the network namespace the agent runs in when it is not the initial one.
     other_network_namespace: AtomicU64,
 }
@@ -90,6 +94,7 @@ impl Default for Metrics {
         kernel_lost.set(-1);
         let backlog_limit = Gauge::<i64, AtomicI64>::default();
         backlog_limit.set(-1);
+        let pod_watch_up = Gauge::<i64, AtomicI64>::default();
         // Full names (counters get `_total`): the first one is exactly `landlock_denials_total`.
         registry.register(
             "landlock_denials",
@@ -138,6 +143,8 @@ impl Default for Metrics {
         );
         Self {
             registry,
+            pod_watch_up,
+            pod_watch_wanted: std::sync::atomic::AtomicBool::new(false),
             denials,
             unattributed,
             unparsed,
@@ -247,6 +254,27 @@ impl Metrics {
     pub fn set_kernel_backlog(&self, lost: u32, backlog_limit: u32) {
         self.kernel_lost.set(i64::from(lost));
         self.backlog_limit.set(i64::from(backlog_limit));
+    }
+
+    /// Registers the pod watch's gauge (0 until [`Self::set_pod_watch_up`]); without this
+    /// call (`--no-kube`) readiness does not depend on a pod watch.
+    pub fn expect_pod_watch(&mut self) {
+        self.pod_watch_wanted.store(true, Ordering::Relaxed);
+        self.registry.register(
+            "landlock_denials_pod_watch_up",
+            "Whether the watch of this node's pods has listed them and is not failing (1) or not (0: denials are unattributed)",
+            self.pod_watch_up.clone(),
+        );
+    }
+
+    /// Records whether the pod watch works.
+    pub fn set_pod_watch_up(&self, up: bool) {
+        self.pod_watch_up.set(i64::from(up));
+    }
+
+    /// `false` while a pod watch is expected and does not work.
+    pub fn pod_watch_ok(&self) -> bool {
+        !self.pod_watch_wanted.load(Ordering::Relaxed) || self.pod_watch_up.get() == 1
     }
 
     /// The text exposition.

@@ -53,7 +53,7 @@ use reporter::{Output, Reporter, Settings};
 pub struct Options {
     /// Map nothing through the API server; post no Events.
     pub no_kube: bool,
-    /// Switch kernel auditing on when it is off.
+    /// Switch kernel auditing on when it is off; raise a lower audit backlog limit to 8192.
     pub enable_audit: bool,
     /// Address of `/metrics`, `/healthz`, `/readyz`.
     pub listen: SocketAddr,
@@ -110,6 +110,38 @@ pub async fn refresh_status(
         );
     }
     Ok(())
+}
+
+/// With `--enable-audit`: raises a kernel audit backlog limit below
+/// [`backlog::ENABLE_AUDIT_BACKLOG`] to it (never lowers one); logs what it did. Not fatal:
+/// without the right, records still flow and a full backlog is reported as it fills.
+async fn raise_backlog() {
+    let current = match netlink::status().await {
+        Ok(status) => status.backlog_limit,
+        Err(e) => {
+            tracing::warn!(error = %e, "--enable-audit: cannot read the audit backlog limit; leaving it (set it on the node: auditctl -b {})", backlog::ENABLE_AUDIT_BACKLOG);
+            return;
+        }
+    };
+    let Some(limit) = backlog::raised_limit(current) else {
+        tracing::info!(
+            backlog_limit = current,
+            "the kernel's audit backlog limit is large enough; left as it is"
+        );
+        return;
+    };
+    match netlink::set_backlog_limit(limit).await {
+        Ok(()) => tracing::info!(
+            backlog_limit = limit,
+            previous = current,
+            "raised the kernel's audit backlog limit from {current} to {limit} (--enable-audit), so bursts of denials are not dropped"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            backlog_limit = current,
+            "--enable-audit: cannot raise the audit backlog limit to {limit}; bursts may be dropped (set it on the node: auditctl -b {limit})"
+        ),
+    }
 }
 
 /// Checks (and with `enable_audit` switches on) kernel auditing; logs what it found.
@@ -202,11 +234,18 @@ fn check_namespaces(proc_root: &std::path::Path) -> NetworkNamespace {
 }
 
 async fn agent(options: Options) -> Result<(), String> {
-    let metrics = Arc::new(Metrics::default());
+    let mut metrics = Metrics::default();
+    if !options.no_kube {
+        metrics.expect_pod_watch();
+    }
+    let metrics = Arc::new(metrics);
     // Before opening the audit socket, so the cause is logged whatever that does.
     metrics.set_network_namespace(&check_namespaces(&options.proc_root));
     let mut reader = AuditReader::open(RECEIVE_BUFFER).map_err(|e| e.to_string())?;
     metrics.set_audit(check_audit(options.enable_audit).await?);
+    if options.enable_audit {
+        raise_backlog().await;
+    }
     let node = match (&options.node, options.no_kube) {
         (Some(node), _) => node.clone(),
         (None, true) => String::new(),
@@ -223,7 +262,10 @@ async fn agent(options: Options) -> Result<(), String> {
             .map_err(|e| {
                 format!("cannot reach the Kubernetes API (use --no-kube on a plain host): {e}")
             })?;
-        let (watched, driver) = pods::watch(client.clone(), &node);
+        let watch_metrics = metrics.clone();
+        let (watched, driver) = pods::watch(client.clone(), &node, move |up| {
+            watch_metrics.set_pod_watch_up(up);
+        });
         tokio::spawn(driver);
         (
             Box::new(watched),

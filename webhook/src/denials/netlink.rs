@@ -18,6 +18,8 @@ use netlink_sys::{AsyncSocket, AsyncSocketExt, SocketAddr, TokioSocket, protocol
 const AUDIT_NLGRP_READLOG: u32 = 1;
 /// `AUDIT_STATUS_ENABLED`: the `mask` bit of `audit_status.enabled`.
 const AUDIT_STATUS_ENABLED: u32 = 0x0001;
+/// `AUDIT_STATUS_BACKLOG_LIMIT`: the `mask` bit of `audit_status.backlog_limit`.
+const AUDIT_STATUS_BACKLOG_LIMIT: u32 = 0x0010;
 /// How long the kernel gets to answer a control request.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -233,6 +235,20 @@ pub async fn set_enabled(on: bool) -> Result<(), NetlinkError> {
         AuditMessage::SetStatus(status),
         NLM_F_REQUEST | NLM_F_ACK,
         "switch kernel auditing (AUDIT_SET)",
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Sets the kernel's audit backlog limit (`AUDIT_SET`, as `auditctl -b`).
+pub async fn set_backlog_limit(limit: u32) -> Result<(), NetlinkError> {
+    let mut status = StatusMessage::new();
+    status.mask = AUDIT_STATUS_BACKLOG_LIMIT;
+    status.backlog_limit = limit;
+    request(
+        AuditMessage::SetStatus(status),
+        NLM_F_REQUEST | NLM_F_ACK,
+        "set the audit backlog limit (AUDIT_SET)",
     )
     .await
     .map(|_| ())

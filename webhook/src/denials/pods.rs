@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
@@ -113,11 +114,54 @@ pub fn find_in<'a>(
     })
 }
 
+/// How long after its last error a failing watch counts as working again when nothing else
+/// says so: a watch that resumes quietly yields no event, while a failing one errs again
+/// within its backoff's ceiling (30 s) plus a connect timeout.
+pub const RECOVERED_AFTER: Duration = Duration::from_secs(90);
+
+/// Whether the watch works, from what its stream yields.
+#[derive(Debug, Default)]
+pub struct WatchHealth {
+    listed: bool,
+    failing: bool,
+}
+
+impl WatchHealth {
+    /// Takes one item of the watch; whether the watch works now.
+    pub fn observe<T, E>(&mut self, event: &Result<watcher::Event<T>, E>) -> bool {
+        match event {
+            Err(_) => self.failing = true,
+            // The first complete list: lookups can find this node's pods from now on.
+            Ok(watcher::Event::InitDone) => {
+                self.listed = true;
+                self.failing = false;
+            }
+            // A (re)list in progress says nothing yet; any other event is the API server talking.
+            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+            Ok(_) => self.failing = false,
+        }
+        self.up()
+    }
+
+    /// No error for [`RECOVERED_AFTER`]: the retried watch works.
+    pub fn quiet(&mut self) -> bool {
+        self.failing = false;
+        self.up()
+    }
+
+    /// Listed once and not failing now.
+    pub fn up(&self) -> bool {
+        self.listed && !self.failing
+    }
+}
+
 /// Watches the pods of node `node`; the future keeps the store current (it retries with
-/// backoff when the API server is unreachable) and never ends.
+/// backoff when the API server is unreachable), calls `up` with whether the watch works
+/// whenever that may have changed, and never ends.
 pub fn watch(
     client: Client,
     node: &str,
+    up: impl Fn(bool) + Send + 'static,
 ) -> (WatchedPods, impl Future<Output = ()> + Send + 'static) {
     let api: Api<Pod> = Api::all(client);
     let (reader, writer) = reflector::store();
@@ -125,11 +169,59 @@ pub fn watch(
     let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
     let driver = async move {
         futures::pin_mut!(stream);
-        while let Some(event) = stream.next().await {
-            if let Err(e) = event {
-                tracing::warn!(error = %e, "watching this node's pods failed; retrying");
+        let mut health = WatchHealth::default();
+        up(false);
+        loop {
+            let event = if health.up() {
+                stream.next().await
+            } else {
+                match tokio::time::timeout(RECOVERED_AFTER, stream.next()).await {
+                    Ok(event) => event,
+                    Err(_) => {
+                        up(health.quiet());
+                        continue;
+                    }
+                }
+            };
+            let Some(event) = event else { break };
+            if let Err(e) = &event {
+                tracing::warn!(error = %e, "watching this node's pods failed; retrying (denials are `unattributed` and /readyz fails until it works)");
+            }
+            let was = health.up();
+            let now = health.observe(&event);
+            if now != was {
+                if now {
+                    tracing::info!("watching this node's pods: listed them");
+                }
+                up(now);
             }
         }
     };
     (WatchedPods(reader), driver)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Item = Result<watcher::Event<Pod>, &'static str>;
+
+    #[test]
+    fn the_watch_is_up_once_listed_and_down_while_it_fails() {
+        let mut health = WatchHealth::default();
+        assert!(!health.observe(&Item::Err("connect")), "never listed");
+        assert!(!health.observe(&Item::Ok(watcher::Event::Init)));
+        assert!(health.observe(&Item::Ok(watcher::Event::InitDone)));
+        assert!(!health.observe(&Item::Err("connect")), "failing");
+        assert!(health.quiet(), "quiet after an error: the retry works");
+        assert!(!health.observe(&Item::Err("connect")));
+        assert!(health.observe(&Item::Ok(watcher::Event::Delete(Pod::default()))));
+    }
+
+    #[test]
+    fn a_watch_that_never_listed_is_not_up_when_quiet() {
+        let mut health = WatchHealth::default();
+        assert!(!health.observe(&Item::Err("connect")));
+        assert!(!health.quiet());
+    }
 }
