@@ -300,15 +300,9 @@ fn kubeconfig(dir: &Path, server: &str) -> PathBuf {
     path
 }
 
-#[test]
-fn an_agent_that_cannot_reach_the_api_server_is_not_ready_and_says_why() {
-    let _audit = AuditGuard::enable();
-    let dir = tempfile::tempdir().expect("tempdir");
-    // Bound and released: nothing listens there.
-    let closed = free_port();
-    let config = kubeconfig(dir.path(), &format!("https://{closed}"));
-    let listen = free_port();
-    let mut agent = Agent::start_with(
+/// The agent, in this network namespace, watching node-a's pods through `config`.
+fn agent_watching_pods(listen: SocketAddr, config: &Path) -> Agent {
+    Agent::start_with(
         listen,
         false,
         &[
@@ -317,7 +311,18 @@ fn an_agent_that_cannot_reach_the_api_server_is_not_ready_and_says_why() {
             "--node",
             "node-a",
         ],
-    );
+    )
+}
+
+#[test]
+fn an_agent_that_cannot_reach_the_api_server_is_not_ready_and_says_why() {
+    let _audit = AuditGuard::enable();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Bound and released: nothing listens there.
+    let closed = free_port();
+    let config = kubeconfig(dir.path(), &format!("https://{closed}"));
+    let listen = free_port();
+    let mut agent = agent_watching_pods(listen, &config);
     agent.wait_for_log("watching this node's pods failed");
     let (code, ready) = agent.get(listen, "/readyz");
     assert_eq!(code, 503, "/readyz: {ready}");
@@ -421,16 +426,7 @@ fn an_agent_whose_pod_watch_lists_is_ready_and_not_once_the_api_server_is_gone()
     let dir = tempfile::tempdir().expect("tempdir");
     let config = kubeconfig(dir.path(), &format!("http://{}", server.addr));
     let listen = free_port();
-    let mut agent = Agent::start_with(
-        listen,
-        false,
-        &[
-            "--kubeconfig",
-            config.to_str().expect("UTF-8 path"),
-            "--node",
-            "node-a",
-        ],
-    );
+    let mut agent = agent_watching_pods(listen, &config);
     let ready = agent.get_until(listen, "/readyz", 200);
     assert!(ready.starts_with("ok"), "/readyz: {ready}");
     let (_, metrics) = agent.get(listen, "/metrics");

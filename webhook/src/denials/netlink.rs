@@ -231,13 +231,7 @@ pub async fn set_enabled(on: bool) -> Result<(), NetlinkError> {
     let mut status = StatusMessage::new();
     status.mask = AUDIT_STATUS_ENABLED;
     status.enabled = u32::from(on);
-    request(
-        AuditMessage::SetStatus(status),
-        NLM_F_REQUEST | NLM_F_ACK,
-        "switch kernel auditing (AUDIT_SET)",
-    )
-    .await
-    .map(|_| ())
+    set_status(status, "switch kernel auditing (AUDIT_SET)").await
 }
 
 /// Sets the kernel's audit backlog limit (`AUDIT_SET`, as `auditctl -b`).
@@ -245,10 +239,15 @@ pub async fn set_backlog_limit(limit: u32) -> Result<(), NetlinkError> {
     let mut status = StatusMessage::new();
     status.mask = AUDIT_STATUS_BACKLOG_LIMIT;
     status.backlog_limit = limit;
+    set_status(status, "set the audit backlog limit (AUDIT_SET)").await
+}
+
+/// Sends one `AUDIT_SET` for the fields in `status.mask` and waits for the kernel's ack.
+async fn set_status(status: StatusMessage, what: &'static str) -> Result<(), NetlinkError> {
     request(
         AuditMessage::SetStatus(status),
         NLM_F_REQUEST | NLM_F_ACK,
-        "set the audit backlog limit (AUDIT_SET)",
+        what,
     )
     .await
     .map(|_| ())
