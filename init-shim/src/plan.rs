@@ -17,11 +17,11 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::access::Access;
-use crate::compat::{self, Kernel, Shortfall};
+use crate::compat::{self, InForce, Kernel, Shortfall};
 use crate::discovery::Findings;
 use crate::policy::{BroadGrant, Covers, Policy};
 use crate::profiles::{ProcView, Profile};
-use crate::values::{Mode, PolicyPath, Port};
+use crate::values::{Mode, PolicyPath, Port, Scoping};
 
 /// Where a grant came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,7 +229,7 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// Network rules: `None` leaves that direction unrestricted.
+/// Port rules of one protocol: `None` leaves that direction unrestricted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Tcp {
     /// Ports that may be bound, when binding is restricted.
@@ -242,6 +242,35 @@ impl Tcp {
     /// Whether any TCP right is restricted.
     pub fn restricted(&self) -> bool {
         self.bind.is_some() || self.connect.is_some()
+    }
+
+    /// Both directions restricted to these ports when any is listed, else unrestricted: what
+    /// the port flags of one protocol mean.
+    fn from_flags(bind: &BTreeSet<Port>, connect: &BTreeSet<Port>) -> Self {
+        if bind.is_empty() && connect.is_empty() {
+            Self::default()
+        } else {
+            Self {
+                bind: Some(bind.clone()),
+                connect: Some(connect.clone()),
+            }
+        }
+    }
+}
+
+/// UDP port rules (`connect` covers connect and sendto); the same shape as TCP's.
+pub type Udp = Tcp;
+
+impl Udp {
+    /// What the UDP port flags mean: each direction is restricted when its flag is given, apart
+    /// from the other (unlike TCP). A server listed with `--bind-udp 53` answers clients on
+    /// whatever port they sent from, which a send rule could not list; a client listed with
+    /// `--connect-udp 53` needs no bind rule.
+    pub fn per_direction(bind: &BTreeSet<Port>, connect: &BTreeSet<Port>) -> Self {
+        Self {
+            bind: (!bind.is_empty()).then(|| bind.clone()),
+            connect: (!connect.is_empty()).then(|| connect.clone()),
+        }
     }
 }
 
@@ -262,26 +291,27 @@ pub struct Plan {
     pub missing: Vec<Skipped>,
     /// TCP rules.
     pub tcp: Tcp,
-    /// Whether signals and abstract UNIX sockets are scoped.
+    /// Whether signals and abstract UNIX sockets are scoped: asked for and the kernel has it.
     pub scope: bool,
-    /// Requested things this kernel cannot enforce.
+    /// Requested things this kernel cannot enforce (`enforce` refuses them).
     pub shortfalls: Vec<Shortfall>,
     /// Whether the TCP guard's seccomp filter goes with the TCP rules (see [`crate::tcp_guard`]):
     /// when TCP rules are in force and the kernel can filter syscalls.
     pub tcp_guard: bool,
+    /// UDP rules (ABI 10).
+    pub udp: Udp,
+    /// What was asked of scoping (`scope` says whether it is applied).
+    pub scoping: Scoping,
+    /// What is in force, as [`compat::assess`] decided: the startup line claims only this.
+    pub in_force: InForce,
+    /// Hardening the kernel lacks: listed as dropped, never refused.
+    pub hardening: Vec<Shortfall>,
 }
 
 impl Plan {
     /// Plans `requests` for `kernel` with the policy's mode, profile, ports and scoping.
     pub fn new(policy: &Policy, requests: Vec<Request>, kernel: Kernel, fs: &impl Stat) -> Self {
-        let tcp = if policy.restricts_tcp() {
-            Tcp {
-                bind: Some(policy.bind_tcp.clone()),
-                connect: Some(policy.connect_tcp.clone()),
-            }
-        } else {
-            Tcp::default()
-        };
+        let tcp = Tcp::from_flags(&policy.bind_tcp, &policy.connect_tcp);
         Self::with_tcp(policy, requests, tcp, kernel, fs)
     }
 
@@ -334,17 +364,19 @@ impl Plan {
                 },
             );
         }
-        let shortfalls = compat::shortfalls(
+        let udp = Udp::per_direction(&policy.bind_udp, &policy.connect_udp);
+        let assessed = compat::assess(
             kernel,
             compat::Request {
                 tcp: tcp.restricted(),
+                udp: udp.restricted(),
                 scope: policy.scope,
             },
         );
-        let tcp_guard = tcp.restricted()
-            && kernel.has(compat::TCP)
+        let in_force = assessed.in_force;
+        let tcp_guard = (in_force.tcp || in_force.udp)
             && kernel.seccomp_filter
-            && crate::tcp_guard::filter().is_some();
+            && crate::tcp_guard::filter(in_force.udp).is_some();
         Self {
             kernel,
             mode: policy.mode,
@@ -353,9 +385,13 @@ impl Plan {
             absent,
             missing,
             tcp,
-            scope: policy.scope,
-            shortfalls,
+            scope: in_force.scope,
+            shortfalls: assessed.shortfalls,
             tcp_guard,
+            udp,
+            scoping: policy.scope,
+            in_force,
+            hardening: assessed.hardening,
         }
     }
 
@@ -537,16 +573,12 @@ mod tests {
                 .any(|r| r.contains("TCP") && r.contains("ABI 4")),
             "{reasons:?}"
         );
-        assert!(
-            reasons
-                .iter()
-                .any(|r| r.contains("scoping") && r.contains("ABI 6")),
-            "{reasons:?}"
-        );
+        // Scoping is hardening unless required: ABI 3 lacks it, enforce does not refuse over it.
+        assert!(!reasons.iter().any(|r| r.contains("scoping")), "{reasons:?}");
 
         let plan = Plan::new(
             &Policy {
-                scope: false,
+                scope: Scoping::Off,
                 ..policy.clone()
             },
             vec![],
