@@ -373,12 +373,21 @@ mod tests {
             }
             // Scoping is hardening by default: it never makes enforce refuse.
             assert!(
-                !assessed.shortfalls.iter().any(|s| s.what.contains("scoping")),
+                !assessed
+                    .shortfalls
+                    .iter()
+                    .any(|s| s.what.contains("scoping")),
                 "ABI {abi}"
             );
             // enforce refuses exactly when a path or port rule cannot be enforced.
             assert_eq!(assessed.shortfalls.is_empty(), abi >= 10, "ABI {abi}");
-            let without_udp = assess(kernel, Request { udp: false, ..everything });
+            let without_udp = assess(
+                kernel,
+                Request {
+                    udp: false,
+                    ..everything
+                },
+            );
             assert_eq!(without_udp.shortfalls.is_empty(), abi >= 4, "ABI {abi}");
             let fs_only = assess(
                 kernel,
@@ -412,7 +421,10 @@ mod tests {
         for abi in 0..=10 {
             let assessed = assess(Kernel::with_version(abi), off);
             assert!(!assessed.in_force.scope);
-            assert!(!assessed.dropped().any(|d| d.contains("scoping")), "ABI {abi}");
+            assert!(
+                !assessed.dropped().any(|d| d.contains("scoping")),
+                "ABI {abi}"
+            );
         }
     }
 

@@ -566,10 +566,7 @@ mod tests {
                 &["--bind-udp", "0", "--", "x"],
                 "--bind-udp \"0\": port out of range",
             ),
-            (
-                &["--connect-udp=dns", "--", "x"],
-                "--connect-udp \"dns\": ",
-            ),
+            (&["--connect-udp=dns", "--", "x"], "--connect-udp \"dns\": "),
             (
                 &["--scope", "always", "--", "x"],
                 "--scope \"always\": unknown scope (expected available, required or off)",

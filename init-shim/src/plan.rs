@@ -574,7 +574,10 @@ mod tests {
             "{reasons:?}"
         );
         // Scoping is hardening unless required: ABI 3 lacks it, enforce does not refuse over it.
-        assert!(!reasons.iter().any(|r| r.contains("scoping")), "{reasons:?}");
+        assert!(
+            !reasons.iter().any(|r| r.contains("scoping")),
+            "{reasons:?}"
+        );
 
         let plan = Plan::new(
             &Policy {
@@ -633,6 +636,114 @@ mod tests {
         // No TCP rules on an ABI 3 kernel, so nothing to guard (the TCP shortfall is reported).
         let plan = Plan::new(&policy, vec![], Kernel::with_version(3), &fs());
         assert!(!plan.tcp_guard);
+        Ok(())
+    }
+
+    /// Ubuntu 24.04 (ABI 4) and the ABIs around it: enforce runs every path and port rule it
+    /// can enforce there, with scoping reported as dropped, unless scoping is required.
+    #[test]
+    fn enforce_runs_on_abi_3_to_5_with_scoping_dropped_unless_required()
+    -> Result<(), crate::ValueError> {
+        let mut policy = Policy {
+            mode: Mode::Enforce,
+            ..Policy::default()
+        };
+        policy.grant(path("/data"), Access::Rw);
+        for abi in 3..=5 {
+            let mut asked = policy.clone();
+            if abi >= 4 {
+                asked.connect_tcp.insert(Port::parse("443")?);
+            }
+            let plan = Plan::new(&asked, vec![], Kernel::with_version(abi), &fs());
+            assert!(
+                plan.is_complete(),
+                "ABI {abi}: {:?}",
+                plan.refusal_reasons()
+            );
+            assert!(!plan.scope, "ABI {abi} cannot scope");
+            assert_eq!(plan.in_force.tcp, abi >= 4);
+            let dropped = crate::startup_line::dropped(&plan);
+            assert!(
+                dropped
+                    .iter()
+                    .any(|d| d == "signal and abstract UNIX socket scoping (needs Landlock ABI 6)"),
+                "ABI {abi}: {dropped:?}"
+            );
+
+            let required = Plan::new(
+                &Policy {
+                    scope: Scoping::Required,
+                    ..asked.clone()
+                },
+                vec![],
+                Kernel::with_version(abi),
+                &fs(),
+            );
+            assert_eq!(
+                required.refusal_reasons(),
+                [
+                    "cannot enforce signal and abstract UNIX socket scoping (--scope required) (needs Landlock ABI 6)"
+                ],
+                "ABI {abi}"
+            );
+        }
+        let six = Plan::new(
+            &Policy {
+                scope: Scoping::Required,
+                ..policy.clone()
+            },
+            vec![],
+            Kernel::with_version(6),
+            &fs(),
+        );
+        assert!(six.is_complete() && six.scope);
+        // Below ABI 3 the filesystem vocabulary itself is not enforceable: enforce refuses.
+        let two = Plan::new(&policy, vec![], Kernel::with_version(2), &fs());
+        assert!(
+            two.refusal_reasons()
+                .iter()
+                .any(|r| r.contains("truncate") && r.contains("ABI 3")),
+            "{:?}",
+            two.refusal_reasons()
+        );
+        Ok(())
+    }
+
+    /// UDP rules need ABI 10: on this machine's ABI 7, enforce refuses naming it and best effort
+    /// drops the UDP rules (and claims none).
+    #[test]
+    fn udp_rules_on_abi_7_are_refused_by_enforce_and_dropped_by_best_effort()
+    -> Result<(), crate::ValueError> {
+        let mut policy = Policy {
+            mode: Mode::Enforce,
+            ..Policy::default()
+        };
+        policy.connect_udp.insert(Port::parse("53")?);
+        let plan = Plan::new(&policy, vec![], Kernel::with_version(7), &fs());
+        assert_eq!(
+            plan.refusal_reasons(),
+            ["cannot enforce UDP bind/connect/send port restrictions (needs Landlock ABI 10)"]
+        );
+        assert_eq!(plan.udp.connect.as_ref().map(BTreeSet::len), Some(1));
+        assert_eq!(plan.udp.bind, None, "UDP directions are restricted apart");
+        assert!(!plan.in_force.udp && !plan.tcp.restricted() && !plan.tcp_guard);
+
+        let best_effort = Plan::new(
+            &Policy {
+                mode: Mode::BestEffort,
+                ..policy.clone()
+            },
+            vec![],
+            Kernel::with_version(7),
+            &fs(),
+        );
+        assert!(
+            crate::startup_line::promised_and_dropped(&best_effort)
+                .iter()
+                .any(|d| d.contains("UDP") && d.contains("ABI 10"))
+        );
+        let ten = Plan::new(&policy, vec![], Kernel::with_version(10), &fs());
+        assert!(ten.is_complete() && ten.in_force.udp && ten.tcp_guard);
         Ok(())
     }
 }

@@ -211,8 +211,14 @@ mod tests {
             "{dropped}"
         );
         assert!(dropped.contains("ro /no/such/path (flag)"), "{dropped}");
-        assert!(dropped.contains("(ioctl_dev) (needs Landlock ABI 5)"), "{dropped}");
-        assert!(dropped.contains("scoping (needs Landlock ABI 6)"), "{dropped}");
+        assert!(
+            dropped.contains("(ioctl_dev) (needs Landlock ABI 5)"),
+            "{dropped}"
+        );
+        assert!(
+            dropped.contains("scoping (needs Landlock ABI 6)"),
+            "{dropped}"
+        );
         assert!(json.get("not_on_this_kernel").is_none());
         assert_eq!(json["exec"], "app");
         assert!(json.get("refused_because").is_none());
