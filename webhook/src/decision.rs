@@ -329,6 +329,9 @@ impl Injection {
             bind_tcp: settings.bind_tcp,
             connect_tcp: settings.connect_tcp,
             discover: settings.discover.mounts,
+            bind_udp: settings.bind_udp,
+            connect_udp: settings.connect_udp,
+            scope: settings.scope,
             ..Policy::default()
         };
         policy.grant_all(settings.paths.iter().map(|(a, p)| (p.clone(), *a)));
