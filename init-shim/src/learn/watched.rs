@@ -323,4 +323,39 @@ mod tests {
             }))
         ));
     }
+
+    #[test]
+    fn sends_decode_with_their_address_and_message_count() {
+        assert_eq!(
+            decode(libc::SYS_sendto as i32, [5, 0x10, 1, 0, 0x2000, 16]),
+            Some(Operation::SendTo {
+                fd: 5,
+                addr: 0x2000,
+                len: 16
+            })
+        );
+        assert_eq!(
+            decode(libc::SYS_sendmsg as i32, [5, 0x3000, 0, 0, 0, 0]),
+            Some(Operation::SendMsg {
+                fd: 5,
+                msghdr: 0x3000,
+                count: 1
+            })
+        );
+        // sendmmsg: at most 16 headers are read.
+        assert_eq!(
+            decode(libc::SYS_sendmmsg as i32, [5, 0x3000, 1024, 0, 0, 0]),
+            Some(Operation::SendMsg {
+                fd: 5,
+                msghdr: 0x3000,
+                count: 16
+            })
+        );
+        // A plain send (sendto without an address) is let through by the filter's first rule.
+        let rules = &filter().arches[0].rules;
+        assert_eq!(
+            rules[0],
+            Rule::when(nr(libc::SYS_sendto), 4, 0, Action::Allow)
+        );
+    }
 }
