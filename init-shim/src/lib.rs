@@ -49,4 +49,4 @@ pub mod values;
 pub use access::Access;
 pub use policy::{BroadGrant, Covers, PathGrant, Policy};
 pub use profiles::Profile;
-pub use values::{Mode, PolicyPath, Port, Reach, ValueError};
+pub use values::{Mode, PolicyPath, Port, Reach, Scoping, ValueError};

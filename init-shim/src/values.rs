@@ -349,6 +349,59 @@ impl fmt::Display for Interval {
     }
 }
 
+/// Whether signals and abstract UNIX sockets are scoped to the sandbox (Landlock ABI 6):
+/// `--scope` and the `scope` annotation.
+///
+/// Scoping is hardening no path or port rule depends on, so by default it is applied where the
+/// kernel has it and reported as dropped where it has not, in every mode, `enforce` included;
+/// `required` makes `enforce` refuse a kernel without it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scoping {
+    /// Scope where the kernel can (ABI 6+); below that, listed as dropped.
+    #[default]
+    Available,
+    /// Scope, and count a kernel without scoping as a shortfall (`enforce` refuses it).
+    Required,
+    /// Do not scope.
+    Off,
+}
+
+impl Scoping {
+    /// Every value, in the order the documentation lists them.
+    pub const ALL: [Scoping; 3] = [Scoping::Available, Scoping::Required, Scoping::Off];
+
+    /// The name used in flags and annotations.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scoping::Available => "available",
+            Scoping::Required => "required",
+            Scoping::Off => "off",
+        }
+    }
+
+    /// Whether scoping is asked for at all.
+    pub fn wanted(self) -> bool {
+        self != Scoping::Off
+    }
+
+    /// Parses a scoping name.
+    pub fn parse(value: &str) -> Result<Self, ValueError> {
+        Self::ALL
+            .into_iter()
+            .find(|scoping| scoping.name() == value)
+            .ok_or_else(|| {
+                ValueError::new(value, "unknown scope (expected available, required or off)")
+            })
+    }
+}
+
+impl fmt::Display for Scoping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,5 +560,17 @@ mod tests {
             err.to_string(),
             "\"strict\": unknown mode (expected enforce, best-effort, dry-run or learn)"
         );
+    }
+
+    #[test]
+    fn scopings_round_trip_and_bad_values_name_the_value() {
+        for scoping in Scoping::ALL {
+            assert_eq!(Scoping::parse(scoping.name()), Ok(scoping));
+        }
+        assert_eq!(
+            Scoping::parse("yes").map_err(|e| e.to_string()),
+            Err("\"yes\": unknown scope (expected available, required or off)".to_owned())
+        );
+        assert_eq!(Scoping::default(), Scoping::Available);
     }
 }

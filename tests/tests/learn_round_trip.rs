@@ -455,3 +455,79 @@ async fn a_pod_learns_then_runs_enforced_with_the_suggested_annotations() {
         enforced.stderr
     );
 }
+
+/// Learn mode records a UDP sendto (127.0.0.1:5353), a UDP connect (port 5354) and a connect to
+/// a pathname UNIX socket; `suggest` prints them as `--connect-udp` and as a `--rw` grant of
+/// the socket (connecting to a pathname socket is a write right, `resolve_unix` from ABI 9).
+/// Only learn and suggest here: enforcing UDP rules needs ABI 10 (the kernel matrix).
+#[test]
+fn udp_sends_and_unix_socket_connects_are_learned_and_suggested() {
+    require(PYTHON, "python3").expect("python3");
+    let dir = scratch();
+    let socket = dir.path().join("app.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind the socket");
+    let program = "import socket, sys\n\
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        u.sendto(b'q', ('127.0.0.1', 5353))\n\
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        c.connect(('127.0.0.1', 5354))\n\
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n\
+        s.connect(sys.argv[1])\n\
+        print('sent')\n";
+    let output = Command::new(shim())
+        .args([
+            "--mode",
+            "learn",
+            "--no-discover",
+            "--",
+            PYTHON,
+            "-c",
+            program,
+        ])
+        .arg(&socket)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the shim");
+    drop(listener);
+    let (out, err) = text(&output);
+    assert_eq!(
+        (output.status.code(), out.as_str()),
+        (Some(0), "sent\n"),
+        "{err}"
+    );
+    let learned = err
+        .lines()
+        .rfind(|l| l.starts_with("{\"landlock-learn\""))
+        .unwrap_or_else(|| panic!("no learn line: {err}"));
+    let json: serde_json::Value = serde_json::from_str(learned).expect("JSON");
+    assert_eq!(
+        json["suggest"]["connect-udp"],
+        serde_json::json!([5353, 5354]),
+        "{learned}"
+    );
+    let socket = socket.to_str().expect("UTF-8 path");
+    assert!(
+        json["suggest"]["write"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|p| p == socket)),
+        "{learned}"
+    );
+
+    let suggestion = suggest(&[("stderr".to_owned(), err.clone())], Format::Flags)
+        .unwrap_or_else(|e| panic!("suggest: {e}\n{err}"));
+    let flags = suggestion.output.trim();
+    assert!(
+        flags.contains("--connect-udp 5353 --connect-udp 5354"),
+        "{flags}"
+    );
+    assert!(flags.contains(&format!("--rw {socket}")), "{flags}");
+    let yaml = suggest(&[("stderr".to_owned(), err.clone())], Format::Yaml)
+        .unwrap_or_else(|e| panic!("suggest: {e}\n{err}"));
+    assert!(
+        yaml.output
+            .lines()
+            .any(|l| l.contains("landlock-injector.io/connect-udp: ") && l.contains("5353,5354")),
+        "{}",
+        yaml.output
+    );
+}

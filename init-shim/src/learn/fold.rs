@@ -160,6 +160,10 @@ pub fn fold(record: &Record) -> Folded {
         out.grants.bind_tcp.clear();
         out.grants.connect_tcp.clear();
     }
+    // UDP ports are restricted apart from TCP, each direction on its own, so an ephemeral TCP
+    // bind does not hold them back.
+    out.grants.bind_udp = record.bind_udp.clone();
+    out.grants.connect_udp = record.connect_udp.clone();
     for (path, why) in &record.not_suggestable {
         out.not_suggested.push(NotSuggested {
             path: path.clone(),

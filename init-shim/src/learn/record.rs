@@ -120,6 +120,10 @@ pub struct Record {
     pub connect_tcp: BTreeSet<Port>,
     /// A bind to port 0 (an ephemeral port) was seen: the vocabulary cannot allow it.
     pub ephemeral_bind: bool,
+    /// UDP ports bound.
+    pub bind_udp: BTreeSet<Port>,
+    /// UDP ports connected or sent to (`connect`, `sendto`, `sendmsg`, `sendmmsg`).
+    pub connect_udp: BTreeSet<Port>,
     /// Paths that cannot be suggested, with the reason.
     pub not_suggestable: BTreeMap<String, String>,
     /// 32-bit programs executed (their syscalls are not observed).
@@ -196,6 +200,20 @@ impl Record {
             &mut self.bind_tcp
         } else {
             &mut self.connect_tcp
+        };
+        self.changed |= set.insert(port);
+    }
+
+    /// Records a UDP port. A bind to port 0 needs no rule (ephemeral binds stay allowed, see
+    /// the shim's ruleset), so it is not recorded.
+    pub fn udp_port(&mut self, bind: bool, port: u16) {
+        let Ok(port) = Port::parse(&port.to_string()) else {
+            return;
+        };
+        let set = if bind {
+            &mut self.bind_udp
+        } else {
+            &mut self.connect_udp
         };
         self.changed |= set.insert(port);
     }
