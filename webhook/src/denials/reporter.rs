@@ -13,10 +13,11 @@ use super::aggregate::Aggregator;
 use super::cgroups::{self, Placement};
 use super::domains::Domains;
 use super::events::{self, EventKey};
+use super::identity::{self, Identity, Mismatch};
 use super::joiner::{Denial, Joined, Joiner};
 use super::metrics::{AuditState, Metrics};
 use super::pods::PodDirectory;
-use super::record::{self, Body};
+use super::record::{self, Body, Stamp};
 use super::report::{Attribution, DenialLine, Unattributed};
 
 /// Limits and intervals; [`Settings::new`] has the defaults.
@@ -105,6 +106,7 @@ pub struct Reporter<P> {
     domains: Domains,
     series: Aggregator<EventKey>,
     waiting: VecDeque<Waiting>,
+    ticks_per_second: u64,
 }
 
 impl<P: PodDirectory> Reporter<P> {
@@ -116,6 +118,7 @@ impl<P: PodDirectory> Reporter<P> {
             domains: Domains::new(settings.max_domains),
             series: Aggregator::new(settings.event_window, settings.max_series),
             waiting: VecDeque::new(),
+            ticks_per_second: identity::ticks_per_second(),
             settings,
             pods,
             pods_learn,
@@ -203,8 +206,8 @@ impl<P: PodDirectory> Reporter<P> {
 
     fn joined(&mut self, joined: Joined, now: Instant) -> Output {
         match joined {
-            Joined::Allocated(allocated) => {
-                let origin = cgroups::placement(&self.settings.proc_root, allocated.pid);
+            Joined::Allocated(allocated, stamp) => {
+                let origin = self.placement_of(allocated.pid, stamp);
                 self.domains.remember(allocated.domain, origin);
                 Output::default()
             }
@@ -232,23 +235,49 @@ impl<P: PodDirectory> Reporter<P> {
 
     /// The placement of a denial: its domain's creator (captured at allocation), else the
     /// denied process itself.
+    /// When the creator's pid was recycled, the denied process itself is tried.
     fn placement(&mut self, denial: &Denial) -> Placement {
-        if let Some(origin) = self.domains.get(denial.access.domain) {
+        let known = self.domains.get(denial.access.domain).cloned();
+        if let Some(origin) = &known
+            && *origin != Placement::Reused
+        {
             return origin.clone();
         }
         let Some(pid) = denial.syscall.as_ref().map(|s| s.pid) else {
-            return Placement::Gone;
+            return known.unwrap_or(Placement::Gone);
         };
-        let placement = cgroups::placement(&self.settings.proc_root, pid);
+        let placement = self.placement_of(pid, denial.stamp);
         self.domains
             .remember(denial.access.domain, placement.clone());
         placement
+    }
+
+    /// Where the process `pid` that the event `stamp` named runs, checked against pid reuse
+    /// (see `identity`): a process at that pid that started after the event is another one,
+    /// and so is one whose start time changes while its cgroup is read.
+    fn placement_of(&self, pid: u32, stamp: Stamp) -> Placement {
+        let proc_root = &self.settings.proc_root;
+        let Some(identity) = Identity::read(proc_root, pid) else {
+            return Placement::Gone;
+        };
+        if let Some(boot) = identity::boot_millis()
+            && identity.started_after(stamp, boot, self.ticks_per_second)
+        {
+            return Placement::Reused;
+        }
+        let placement = cgroups::placement(proc_root, pid);
+        match identity.check(proc_root) {
+            Ok(()) => placement,
+            Err(Mismatch::Gone) => Placement::Gone,
+            Err(Mismatch::Reused { .. }) => Placement::Reused,
+        }
     }
 
     fn attribute(&self, placement: &Placement) -> (Attribution, Option<Unattributed>) {
         match placement {
             Placement::Host => (Attribution::default(), Some(Unattributed::NotInAPod)),
             Placement::Gone => (Attribution::default(), Some(Unattributed::ProcessGone)),
+            Placement::Reused => (Attribution::default(), Some(Unattributed::PidReused)),
             Placement::Container(container) => {
                 let pod = self.pods.find(container);
                 let unattributed = pod.is_none().then_some(Unattributed::UnknownPod);
