@@ -353,3 +353,61 @@ impl<P: PodDirectory> Reporter<P> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::denials::pods::NoPods;
+    use std::process::Command;
+
+    /// A domain record naming the pid of a process that started after the event (what a
+    /// recycled pid looks like to the agent): the denial is not attributed through it.
+    #[test]
+    fn a_creator_pid_held_by_a_younger_process_is_not_attributed() {
+        let mut sleep = Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .expect("sleep (coreutils) runs");
+        let pid = sleep.id();
+        // An event a minute ago: the sleep started after it, so it is not the creator.
+        let then = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs()
+            - 60;
+        let metrics = Arc::new(Metrics::default());
+        let mut reporter = Reporter::new(Settings::new("node"), NoPods, false, metrics.clone());
+        let now = Instant::now();
+        let records = [
+            (
+                record::AUDIT_LANDLOCK_ACCESS,
+                format!(
+                    "audit({then}.100:7): domain=1e4 blockers=fs.read_file path=\"/etc/shadow\" dev=\"vda\" ino=737"
+                ),
+            ),
+            (
+                record::AUDIT_LANDLOCK_DOMAIN,
+                format!(
+                    "audit({then}.100:7): domain=1e4 status=allocated mode=enforcing pid={pid} uid=0 exe=\"/bin/sleep\" comm=\"sleep\""
+                ),
+            ),
+            (record::AUDIT_EOE, format!("audit({then}.100:7): ")),
+        ];
+        let mut out = Output::default();
+        for (kind, text) in &records {
+            out.extend(reporter.handle(*kind, text.as_bytes(), now));
+        }
+        sleep.kill().expect("kill");
+        sleep.wait().expect("reap");
+        assert_eq!(out.lines.len(), 1, "{:?}", out.lines);
+        assert_eq!(out.lines[0].unattributed, Some(Unattributed::PidReused));
+        assert!(out.events.is_empty());
+        assert!(
+            metrics
+                .encode()
+                .contains("landlock_denials_unattributed_total{reason=\"pid-reused\"} 1"),
+            "{}",
+            metrics.encode()
+        );
+    }
+}
