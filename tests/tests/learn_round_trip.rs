@@ -531,3 +531,70 @@ fn udp_sends_and_unix_socket_connects_are_learned_and_suggested() {
         yaml.output
     );
 }
+
+/// A file whose name is not UTF-8 (byte 0xff): learn mode records its exact bytes (escaped as
+/// `\xff`, see `init_shim::path_text`), `suggest` passes them on, and the shim in enforce mode
+/// opens exactly that file: it is readable, and its sibling is not.
+#[test]
+fn a_file_name_that_is_not_utf8_is_learned_suggested_and_granted_exactly() {
+    use std::os::unix::ffi::OsStrExt;
+    require(PYTHON, "python3").expect("python3");
+    let dir = scratch();
+    let odd = dir.path().join(std::ffi::OsStr::from_bytes(b"data-\xff"));
+    std::fs::write(&odd, "odd bytes\n").expect("write the odd file");
+    // What a lossy decoding would name (U+FFFD), and a plain sibling: neither may be granted.
+    let lossy = dir.path().join("data-\u{fffd}");
+    std::fs::write(&lossy, "lossy\n").expect("write");
+    let sibling = dir.path().join("data-plain");
+    std::fs::write(&sibling, "sibling\n").expect("write");
+    let hex = |path: &std::path::Path| {
+        path.as_os_str()
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let reader = |path: &std::path::Path| {
+        vec![
+            PYTHON.to_owned(),
+            "-c".to_owned(),
+            format!(
+                "import sys; sys.stdout.write(open(bytes.fromhex('{}'), 'rb').read().decode())",
+                hex(path)
+            ),
+        ]
+    };
+    let nothing = String::new;
+    let workload = Workload {
+        name: "python3 reading a file named with byte 0xff",
+        program: reader(&odd),
+        drive: &nothing,
+    };
+    let flags = round_trip(&workload);
+    let escaped = format!("--ro {}/data-\\xff", dir.path().display());
+    assert!(
+        flags
+            .split(" --")
+            .any(|f| format!("--{f}") == escaped || f == escaped),
+        "the exact bytes are suggested as {escaped}: {flags}"
+    );
+    assert!(!flags.contains('\u{fffd}'), "{flags}");
+
+    let mut enforce: Vec<String> = flags.split(' ').map(str::to_owned).collect();
+    enforce.push("--no-discover".to_owned());
+    for denied in [&lossy, &sibling] {
+        let other = Workload {
+            name: "python3 reading a sibling",
+            program: reader(denied),
+            drive: &nothing,
+        };
+        let (output, _) = run(&other, &enforce);
+        let (_, err) = text(&output);
+        assert_ne!(
+            output.status.code(),
+            Some(0),
+            "{denied:?} was readable: {err}"
+        );
+        assert!(err.contains("PermissionError"), "{denied:?}: {err}");
+    }
+}

@@ -234,7 +234,7 @@ fn fold_siblings(out: &mut Folded, trees: &mut BTreeSet<PolicyPath>) {
 
 fn parent(path: &PolicyPath) -> Option<PolicyPath> {
     let parent = path.as_path().parent()?;
-    PolicyPath::parse(parent.to_str()?).ok()
+    PolicyPath::from_path(parent).ok()
 }
 
 fn join(dir: &PolicyPath, name: &str) -> String {
