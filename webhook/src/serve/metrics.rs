@@ -46,6 +46,16 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("landlock_webhook");
         let requests = Family::<OutcomeLabel, Counter>::default();
+        // Every outcome exported from the start at 0: dashboards and rates see the series
+        // before the first request of each kind.
+        for outcome in [
+            Outcome::Mutated,
+            Outcome::Unchanged,
+            Outcome::Denied,
+            Outcome::Error,
+        ] {
+            drop(requests.get_or_create(&OutcomeLabel { outcome }));
+        }
         registry.register(
             "admission_requests",
             "Admission requests by outcome",
