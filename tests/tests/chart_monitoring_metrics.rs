@@ -75,8 +75,9 @@ fn queries() -> Vec<(String, String)> {
     out
 }
 
-/// PromQL words that are not metric names.
-const KEYWORDS: [&str; 14] = [
+/// PromQL words that are not metric names: operators, modifiers, and the aggregation
+/// operators, which may stand before `by (..)` rather than right before their `(`.
+const KEYWORDS: [&str; 27] = [
     "by",
     "without",
     "on",
@@ -91,6 +92,19 @@ const KEYWORDS: [&str; 14] = [
     "inf",
     "nan",
     "atan2",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "quantile",
+    "count_values",
+    "group",
+    "limitk",
 ];
 
 /// The metric names a PromQL expression selects: identifiers outside strings, label matchers
