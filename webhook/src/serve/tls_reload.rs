@@ -341,6 +341,11 @@ mod tests {
             assert!(tokio::time::Instant::now() < deadline, "never reloaded");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // Counted once (the half-written pair was not), with the new leaf's notAfter.
+        assert_eq!(resolver.metrics().reloads(), 1);
+        let leaf = &resolver.current().cert[0];
+        let not_after = certificate_metrics::not_after(leaf).expect("notAfter");
+        assert_eq!(resolver.metrics().expiry().seconds_until(not_after), 0);
         task.abort();
     }
 }
