@@ -8,5 +8,6 @@ pub mod fuzz;
 pub mod netns;
 pub mod pod_runner;
 pub mod registry;
+pub mod schema;
 pub mod scrape;
 pub mod static_build;

@@ -87,7 +87,7 @@ async fn a_panic_in_the_review_fails_only_that_request_with_500() {
     let server = tokio::spawn(async move {
         serve::serve_on(
             listener,
-            tls_reload::ReloadingCert::new(generated.certified),
+            tls_reload::ReloadingCert::new(generated.certified).expect("certificate"),
             PanicsOnRequest,
             &options,
             async {
@@ -141,7 +141,7 @@ async fn a_review_stuck_in_cpu_bound_work_gets_503_at_its_deadline_and_others_ar
     let server = tokio::spawn(async move {
         serve::serve_on(
             listener,
-            tls_reload::ReloadingCert::new(generated.certified),
+            tls_reload::ReloadingCert::new(generated.certified).expect("certificate"),
             PanicsOnRequest,
             &options,
             async {

@@ -175,6 +175,11 @@ impl Counters {
 
     /// Registers the counters as `registry_lookups{result}` and `image_cache_hits`.
     pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        // Both results exported from the start at 0, so a failure ratio is defined before the
+        // first failure and the alert's series exist.
+        for result in ["resolved", "failed"] {
+            drop(self.lookups.get_or_create(&[("result", result)]));
+        }
         registry.register(
             "registry_lookups",
             "Image configuration lookups in a registry",

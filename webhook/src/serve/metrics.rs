@@ -7,9 +7,11 @@
 //! | `landlock_webhook_registry_lookups_total` | counter | `result`: `resolved`, `failed` |
 //! | `landlock_webhook_image_cache_hits_total` | counter | |
 //! | `landlock_webhook_certificate_reloads_total` | counter | |
+//! | `landlock_webhook_certificate_expiry_seconds` | gauge | |
 //!
 //! The registry's counters belong to the registry reader and are registered here once, through
-//! [`super::Admission::register_metrics`].
+//! [`super::Admission::register_metrics`]; the certificate's belong to the certificate resolver
+//! ([`super::certificate_metrics`]).
 
 use std::fmt::Write as _;
 
@@ -38,13 +40,22 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<OutcomeLabel, Counter>,
     duration: Histogram,
-    reloads: Counter,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("landlock_webhook");
         let requests = Family::<OutcomeLabel, Counter>::default();
+        // Every outcome exported from the start at 0: dashboards and rates see the series
+        // before the first request of each kind.
+        for outcome in [
+            Outcome::Mutated,
+            Outcome::Unchanged,
+            Outcome::Denied,
+            Outcome::Error,
+        ] {
+            drop(requests.get_or_create(&OutcomeLabel { outcome }));
+        }
         registry.register(
             "admission_requests",
             "Admission requests by outcome",
@@ -57,17 +68,10 @@ impl Default for Metrics {
             "Time to answer an admission request",
             duration.clone(),
         );
-        let reloads = Counter::default();
-        registry.register(
-            "certificate_reloads",
-            "Serving certificates reloaded from disk",
-            reloads.clone(),
-        );
         Self {
             registry,
             requests,
             duration,
-            reloads,
         }
     }
 }
@@ -82,11 +86,6 @@ impl Metrics {
     /// The registry, for metrics owned elsewhere to register themselves once, at start.
     pub fn registry_mut(&mut self) -> &mut Registry {
         &mut self.registry
-    }
-
-    /// Counts one certificate reload.
-    pub fn certificate_reloaded(&self) {
-        self.reloads.inc();
     }
 
     /// The Prometheus text exposition.

@@ -12,7 +12,9 @@
 //! | [`request_body`] | reading a body whole by its deadline, within its size limit |
 //! | [`descriptors`] | the descriptor limit the server runs with |
 //! | [`metrics`] | the Prometheus counters |
+//! | [`certificate_metrics`] | the serving certificate's reload count and expiry |
 
+pub mod certificate_metrics;
 pub mod connection_table;
 pub mod connections;
 pub mod descriptors;
@@ -31,7 +33,6 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use rustls::ServerConfig;
-use rustls::server::ResolvesServerCert;
 
 pub use routes::{Admission, Answer};
 
@@ -240,13 +241,13 @@ where
         .build()
         .map_err(ServeError::Runtime)?;
     runtime.block_on(async move {
-        let (resolver, reload_task): (Arc<dyn ResolvesServerCert>, _) = match (&tls, generated) {
+        let (resolver, reload_task) = match (&tls, generated) {
             (TlsSource::Files(files), _) => {
                 let (resolver, task) = tls_reload::watch(files.clone(), options.reload_interval)?;
                 (resolver, Some(task))
             }
             (TlsSource::SelfSigned { .. }, Some(certified)) => {
-                (tls_reload::ReloadingCert::new(certified), None)
+                (tls_reload::ReloadingCert::new(certified)?, None)
             }
             (TlsSource::SelfSigned { .. }, None) => {
                 return Err(ServeError::Admission(
@@ -268,11 +269,13 @@ where
 /// process is set up (no sandbox, no signals), so tests can run the real stack in-process.
 pub async fn serve_on<A: Admission>(
     listener: std::net::TcpListener,
-    resolver: Arc<dyn ResolvesServerCert>,
+    resolver: Arc<tls_reload::ReloadingCert>,
     admission: A,
     options: &ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
+    let mut metrics = metrics::Metrics::default();
+    resolver.metrics().register(metrics.registry_mut());
     let mut tls = ServerConfig::builder_with_provider(tls_reload::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| ServeError::Admission(format!("TLS configuration: {e}")))?
@@ -281,7 +284,6 @@ pub async fn serve_on<A: Admission>(
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
 
     let draining = Arc::new(AtomicBool::new(false));
-    let mut metrics = metrics::Metrics::default();
     admission.register_metrics(metrics.registry_mut());
     let table = connection_table::ConnectionTable::new(options.max_connections);
     table.register_metrics(metrics.registry_mut());

@@ -17,6 +17,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use super::certificate_metrics::{self, CertificateMetrics};
+
 /// Why a certificate pair could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -43,6 +45,14 @@ pub enum TlsError {
         path: PathBuf,
         /// What the parser or the crypto provider said.
         detail: String,
+    },
+    /// The leaf certificate's notAfter cannot be read (the expiry gauge needs it).
+    #[error("{what}: {detail}")]
+    Expiry {
+        /// The certificate file, or what the certificate is.
+        what: String,
+        /// What the X.509 parser said.
+        detail: super::certificate_metrics::ExpiryError,
     },
     /// The key does not belong to the certificate.
     #[error("the key in {key} does not match the certificate in {cert}: {detail}")]
@@ -143,18 +153,42 @@ pub fn provider() -> Arc<CryptoProvider> {
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
 }
 
-/// A rustls certificate resolver whose pair can be replaced while the server runs.
+/// The notAfter of `certified`'s leaf; `what` names the certificate in the error.
+fn expiry(certified: &CertifiedKey, what: &str) -> Result<i64, TlsError> {
+    let leaf = certified
+        .end_entity_cert()
+        .map_err(|e| TlsError::NoCertificate {
+            path: PathBuf::from(what),
+            detail: e.to_string(),
+        })?;
+    certificate_metrics::not_after(leaf).map_err(|detail| TlsError::Expiry {
+        what: what.to_owned(),
+        detail,
+    })
+}
+
+/// A rustls certificate resolver whose pair can be replaced while the server runs. It keeps the
+/// certificate metrics (reloads, expiry) of the pair it serves.
 #[derive(Debug)]
 pub struct ReloadingCert {
     current: RwLock<Arc<CertifiedKey>>,
+    metrics: CertificateMetrics,
 }
 
 impl ReloadingCert {
-    /// Starts with `initial`.
-    pub fn new(initial: Arc<CertifiedKey>) -> Arc<Self> {
-        Arc::new(Self {
+    /// Starts with `initial`; fails when its leaf's notAfter cannot be read.
+    pub fn new(initial: Arc<CertifiedKey>) -> Result<Arc<Self>, TlsError> {
+        let metrics = CertificateMetrics::default();
+        metrics.loaded(expiry(&initial, "the serving certificate")?);
+        Ok(Arc::new(Self {
             current: RwLock::new(initial),
-        })
+            metrics,
+        }))
+    }
+
+    /// The serving certificate's metrics, to register once before serving.
+    pub fn metrics(&self) -> &CertificateMetrics {
+        &self.metrics
     }
 
     /// The pair new handshakes get.
@@ -166,11 +200,12 @@ impl ReloadingCert {
             .clone()
     }
 
-    fn replace(&self, next: Arc<CertifiedKey>) {
+    fn replace(&self, next: Arc<CertifiedKey>, not_after: i64) {
         *self
             .current
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+        self.metrics.reloaded(not_after);
     }
 }
 
@@ -187,7 +222,14 @@ pub fn watch(
     interval: Duration,
 ) -> Result<(Arc<ReloadingCert>, tokio::task::JoinHandle<()>), TlsError> {
     let mut last = files.snapshot()?;
-    let resolver = ReloadingCert::new(files.certified(&last)?);
+    let what = files.cert.display().to_string();
+    let resolver = ReloadingCert::new(files.certified(&last)?).map_err(|e| match e {
+        TlsError::Expiry { detail, .. } => TlsError::Expiry {
+            what: what.clone(),
+            detail,
+        },
+        other => other,
+    })?;
     let handle = {
         let resolver = resolver.clone();
         tokio::spawn(async move {
@@ -201,12 +243,13 @@ pub fn watch(
                         return Ok(None);
                     }
                     let certified = files.certified(&snapshot)?;
-                    Ok(Some((snapshot, certified)))
+                    let not_after = expiry(&certified, &what)?;
+                    Ok(Some((snapshot, certified, not_after)))
                 });
                 match result {
                     Ok(None) => last_error = None,
-                    Ok(Some((snapshot, certified))) => {
-                        resolver.replace(certified);
+                    Ok(Some((snapshot, certified, not_after))) => {
+                        resolver.replace(certified, not_after);
                         last = snapshot;
                         last_error = None;
                         tracing::info!(cert = %files.cert.display(), "serving certificate reloaded");
@@ -298,6 +341,11 @@ mod tests {
             assert!(tokio::time::Instant::now() < deadline, "never reloaded");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // Counted once (the half-written pair was not), with the new leaf's notAfter.
+        assert_eq!(resolver.metrics().reloads(), 1);
+        let leaf = &resolver.current().cert[0];
+        let not_after = certificate_metrics::not_after(leaf).expect("notAfter");
+        assert_eq!(resolver.metrics().expiry().seconds_until(not_after), 0);
         task.abort();
     }
 }
