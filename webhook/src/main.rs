@@ -59,9 +59,14 @@ enum Command {
     /// workload run sandboxed.
     Suggest {
         /// yaml: the metadata.annotations to paste; kubectl: the `kubectl annotate` command;
-        /// flags: the shim flags, `NAME: FLAGS...` per container.
+        /// flags: the shim flags, `NAME: FLAGS...` per container; json: all of it, with each
+        /// path's coverage (in how many replicas it was needed).
         #[arg(long, value_enum, default_value_t = webhook::suggest::Format::Yaml)]
         format: webhook::suggest::Format,
+        /// Keep only what at least K replicas of a container needed (a replica is one pod, or
+        /// one run outside a pod); what is left out is reported on stderr (and in --format json).
+        #[arg(long, value_name = "K", value_parser = parse_min_coverage)]
+        min_coverage: Option<usize>,
         /// Files of shim output or denial lines; stdin when none.
         files: Vec<PathBuf>,
     },
@@ -135,6 +140,14 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// `--min-coverage K`: a whole number of replicas (0 and K > replicas are refused by suggest,
+/// which knows the input).
+fn parse_min_coverage(value: &str) -> Result<usize, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number of replicas (a whole number, at least 1)"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
@@ -146,14 +159,24 @@ fn main() -> ExitCode {
             common,
         } => commands::inject(&common.into_common(), &lookup, file.as_ref()),
         Command::Review { lookup, common } => commands::review(&common.into_common(), &lookup),
-        Command::Suggest { format, files } => webhook::suggest::run(&files, format)
-            .map(|suggestion| {
-                for note in &suggestion.notes {
-                    eprintln!("landlock-webhook: suggest: {note}");
-                }
-                print!("{}", suggestion.output);
-            })
-            .map_err(|err| format!("suggest: {err}")),
+        Command::Suggest {
+            format,
+            min_coverage,
+            files,
+        } => webhook::suggest::run_with(
+            &files,
+            webhook::suggest::Options {
+                format,
+                min_coverage,
+            },
+        )
+        .map(|suggestion| {
+            for note in &suggestion.notes {
+                eprintln!("landlock-webhook: suggest: {note}");
+            }
+            print!("{}", suggestion.output);
+        })
+        .map_err(|err| format!("suggest: {err}")),
         Command::Denials(args) => webhook::denials::run(webhook::denials::Options {
             no_kube: args.no_kube,
             enable_audit: args.enable_audit,

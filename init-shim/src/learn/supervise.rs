@@ -195,9 +195,12 @@ fn start(program: &OsStr, args: &[OsString]) -> Result<Started, LearnError> {
         reap(pid);
         setup("taking the filter's listener from the program's process (learn mode needs ptrace access to its own child: same user, not blocked by Yama)")(err)
     })?;
+    let listener = Listener::new(listener);
+    // Only latency: without it (a kernel before 6.6) learning works the same, slower.
+    let _ = listener.sync_wake_up();
     Ok(Started {
         pid,
-        listener: Listener::new(listener),
+        listener,
         signals,
         inherited,
     })

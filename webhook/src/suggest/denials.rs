@@ -42,6 +42,7 @@ fn recognised(line: &DenialLine) -> Result<Recognised, String> {
         notes: Vec::new(),
         source: Some(source),
         uses: Vec::new(),
+        ends_run: false,
     };
     let names: Vec<String> = line.blockers.split(',').map(str::to_owned).collect();
     let port = || {

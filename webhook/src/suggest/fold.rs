@@ -12,17 +12,19 @@ use crate::suggest::input::{Observation, Source};
 
 /// Replaces the uses of `observations` by one folded observation per source.
 pub fn fold_uses(observations: &mut Vec<Observation>) {
-    let mut records: BTreeMap<Source, Record> = BTreeMap::new();
+    // Per source and replica: folding stays within one run, as learn mode's does.
+    let mut records: BTreeMap<(Source, String), Record> = BTreeMap::new();
     for observation in observations.iter_mut() {
         if observation.uses.is_empty() {
             continue;
         }
-        let record = records.entry(observation.source.clone()).or_default();
+        let key = (observation.source.clone(), observation.replica.clone());
+        let record = records.entry(key).or_default();
         for need in std::mem::take(&mut observation.uses) {
             record.need(need);
         }
     }
-    for (source, record) in records {
+    for ((source, replica), record) in records {
         let folded = fold::fold(&record);
         observations.push(Observation {
             source,
@@ -34,6 +36,7 @@ pub fn fold_uses(observations: &mut Vec<Observation>) {
                 .map(|n| format!("{} not suggested: {}", n.path, n.why))
                 .collect(),
             uses: Vec::new(),
+            replica,
         });
     }
 }

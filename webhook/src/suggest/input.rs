@@ -1,6 +1,14 @@
 //! Reading shim output: `kubectl logs --all-containers --prefix` lines (`[pod/NAME/CONTAINER]
 //! TEXT`), several replicas concatenated, or a plain run's stderr. Each recogniser decides
 //! whether a line is one of its observations; lines nobody recognises are skipped.
+//!
+//! A *replica* is one run of one container: the lines of one pod (kubectl's prefix, or the pod
+//! a denial line names) are one replica of each of its containers. Lines without a pod are told
+//! apart by input order: each input (file, stdin) starts a new replica, and so does every learn
+//! line after a `"final":true` one (a run prints its last line at exit), so `cat a.log b.log`
+//! and `suggest a.log b.log` both count two runs.
+
+use std::collections::BTreeMap;
 
 use init_shim::Profile;
 use init_shim::grants::Grants;
@@ -32,6 +40,8 @@ pub struct Observation {
     /// Paths used, still to fold with the other uses of the same source
     /// ([`crate::suggest::fold`]) into `grants`.
     pub uses: Vec<Need>,
+    /// Which replica (run) of the container the line came from (see the module doc).
+    pub replica: String,
 }
 
 /// A line that is an observation but cannot be read.
@@ -60,6 +70,9 @@ pub struct Recognised {
     pub source: Option<Source>,
     /// Paths used, still to fold with the other uses of the same source.
     pub uses: Vec<Need>,
+    /// Whether the line is the last of its run (a final learn line): the next line without a
+    /// pod is another replica.
+    pub ends_run: bool,
 }
 
 /// Recognises one kind of line.
@@ -91,6 +104,7 @@ impl Recogniser for LearnLines {
                         notes,
                         source: None,
                         uses: Vec::new(),
+                        ends_run: learned.is_final,
                     })
                 }),
         )
@@ -127,6 +141,11 @@ pub fn split_prefix(text: &str) -> (Source, &str) {
     }
 }
 
+/// The replica name of a pod's lines.
+pub fn replica_of_pod(pod: &str) -> String {
+    format!("pod {pod}")
+}
+
 /// Reads every observation in `text` (named `input` in errors).
 pub fn read(
     input: &str,
@@ -134,18 +153,33 @@ pub fn read(
     recognisers: &[Box<dyn Recogniser>],
 ) -> Result<Vec<Observation>, InputError> {
     let mut out = Vec::new();
+    // Runs without a pod, per container: how many ended so far in this input.
+    let mut ended: BTreeMap<Option<String>, usize> = BTreeMap::new();
     for (index, raw) in text.lines().enumerate() {
         let (source, line) = split_prefix(raw);
         for recogniser in recognisers {
             match recogniser.recognise(line) {
                 None => continue,
                 Some(Ok(found)) => {
+                    let source = found.source.unwrap_or_else(|| source.clone());
+                    let replica = match &source.pod {
+                        Some(pod) => replica_of_pod(pod),
+                        None => {
+                            let runs = ended.entry(source.container.clone()).or_default();
+                            let replica = format!("{input} run {}", *runs + 1);
+                            if found.ends_run {
+                                *runs += 1;
+                            }
+                            replica
+                        }
+                    };
                     out.push(Observation {
-                        source: found.source.unwrap_or_else(|| source.clone()),
+                        source,
                         grants: found.grants,
                         profile: found.profile,
                         notes: found.notes,
                         uses: found.uses,
+                        replica,
                     });
                     break;
                 }

@@ -8,7 +8,7 @@
 //! | [`denials`] | what a denial line asks for (a path, a port, or nothing an annotation can allow) |
 //! | [`fold`] | which directories the paths named one by one fold into (the learn-mode rules) |
 //! | [`merge`] | one policy per container from every replica, and where replicas disagree |
-//! | [`render`] | the output: annotations (YAML), a `kubectl annotate` command, shim flags |
+//! | [`render`] | the output: annotations (YAML), a `kubectl annotate` command, shim flags, JSON |
 //!
 //! Observations are in the annotation vocabulary ([`init_shim::grants::Grants`]), whatever
 //! line they came from: each kind of line is one [`input::Recogniser`].
@@ -22,6 +22,7 @@ pub mod render;
 use std::io::Read;
 use std::path::PathBuf;
 
+pub use merge::{CoverageError, Dropped};
 pub use render::Format;
 
 /// Why `suggest` could not produce a policy.
@@ -38,6 +39,9 @@ pub enum SuggestError {
     /// A line that is an observation but cannot be understood.
     #[error(transparent)]
     Input(#[from] input::InputError),
+    /// A `--min-coverage` that does not fit the input.
+    #[error(transparent)]
+    Coverage(#[from] merge::CoverageError),
     /// Nothing to suggest from.
     #[error(
         "no learn or denial lines in the input ({0}): run the workload with landlock-injector.io/mode: learn (or landlock-shim --mode learn) and pass its logs, or pass the output of landlock-webhook denials"
@@ -54,8 +58,28 @@ pub struct Suggestion {
     pub notes: Vec<String>,
 }
 
+/// How to suggest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// The output format.
+    pub format: Format,
+    /// Keep only what at least this many replicas of a container needed (`None`: everything).
+    pub min_coverage: Option<usize>,
+}
+
 /// Reads `files` (stdin when empty) and renders the suggestion in `format`.
 pub fn run(files: &[PathBuf], format: Format) -> Result<Suggestion, SuggestError> {
+    run_with(
+        files,
+        Options {
+            format,
+            min_coverage: None,
+        },
+    )
+}
+
+/// Reads `files` (stdin when empty) and renders the suggestion as `options` say.
+pub fn run_with(files: &[PathBuf], options: Options) -> Result<Suggestion, SuggestError> {
     let mut texts = Vec::new();
     if files.is_empty() {
         let mut text = String::new();
@@ -75,11 +99,26 @@ pub fn run(files: &[PathBuf], format: Format) -> Result<Suggestion, SuggestError
         })?;
         texts.push((name, text));
     }
-    suggest(&texts, format)
+    suggest_with(&texts, options)
 }
 
 /// The suggestion for named texts (the pure core of [`run`]).
 pub fn suggest(texts: &[(String, String)], format: Format) -> Result<Suggestion, SuggestError> {
+    suggest_with(
+        texts,
+        Options {
+            format,
+            min_coverage: None,
+        },
+    )
+}
+
+/// The suggestion for named texts, as `options` say (the pure core of [`run_with`]).
+pub fn suggest_with(
+    texts: &[(String, String)],
+    options: Options,
+) -> Result<Suggestion, SuggestError> {
+    let format = options.format;
     let mut observations = Vec::new();
     for (name, text) in texts {
         observations.extend(input::read(name, text, &input::recognisers())?);
@@ -89,8 +128,17 @@ pub fn suggest(texts: &[(String, String)], format: Format) -> Result<Suggestion,
         let names: Vec<&str> = texts.iter().map(|(n, _)| n.as_str()).collect();
         return Err(SuggestError::Empty(names.join(", ")));
     }
-    let merged = merge::merge(&observations);
+    let merged = match options.min_coverage {
+        Some(min) => merge::merge_with_min_coverage(&observations, min)?,
+        None => merge::merge(&observations),
+    };
     let mut notes = merged.notes.clone();
+    notes.extend(merged.dropped.iter().map(|d| {
+        format!(
+            "dropped (--min-coverage {}): {d}",
+            options.min_coverage.unwrap_or_default()
+        )
+    }));
     notes.extend(denials::additions_only(&observations));
     notes.extend(observations.iter().flat_map(|o| o.notes.iter().cloned()));
     notes.sort();

@@ -1,7 +1,10 @@
 //! The suggestion as the user pastes it: `yaml` (the `metadata.annotations` of the pod or pod
 //! template: pod-level keys for what every container needs, `<container>.<key>` for the rest,
 //! `mode: enforce`), `kubectl` (the `kubectl annotate` command for a pod manifest) or `flags`
-//! (the shim's flags, `NAME: FLAGS...` per container, or just `FLAGS...` outside a pod).
+//! (the shim's flags, `NAME: FLAGS...` per container, or just `FLAGS...` outside a pod) or
+//! `json` (all of it, with coverage). When the input holds more than one replica of a
+//! container, the YAML says above each key in how many replicas each value was needed
+//! (`# read /srv: coverage: 2 of 3`).
 
 use std::collections::BTreeSet;
 
@@ -21,12 +24,16 @@ pub enum Format {
     Kubectl,
     /// landlock-shim flags.
     Flags,
+    /// JSON: the annotations, each container's grants with their coverage, and what
+    /// `--min-coverage` dropped.
+    Json,
 }
 
 /// Renders `merged` in `format`.
 pub fn render(merged: &Merged, format: Format) -> String {
     match format {
-        Format::Yaml => yaml(&annotations(merged)),
+        Format::Yaml => with_coverage_comments(yaml(&annotations(merged)), merged),
+        Format::Json => json(merged),
         Format::Kubectl => kubectl(&annotations(merged)),
         Format::Flags => merged
             .containers
@@ -151,6 +158,159 @@ fn yaml(annotations: &[(String, String)]) -> String {
     serde_yaml::to_string(&root).unwrap_or_default()
 }
 
+/// The coverage of `value` under the setting `key` in `container`.
+fn coverage_of(container: &Container, key: &str, value: &str) -> Option<usize> {
+    let coverage = &container.coverage;
+    let port = || value.parse::<u16>().ok();
+    if key == grants::BIND_TCP {
+        return coverage
+            .bind_tcp
+            .iter()
+            .find(|(p, _)| Some(p.get()) == port())
+            .map(|(_, n)| *n);
+    }
+    if key == grants::CONNECT_TCP {
+        return coverage
+            .connect_tcp
+            .iter()
+            .find(|(p, _)| Some(p.get()) == port())
+            .map(|(_, n)| *n);
+    }
+    coverage
+        .paths
+        .iter()
+        .find(|(p, _)| p.as_str() == value)
+        .map(|(_, n)| *n)
+}
+
+/// `# KEY VALUE: coverage: N of M` lines above each annotation, when some container has more
+/// than one replica in the input.
+fn with_coverage_comments(text: String, merged: &Merged) -> String {
+    if merged.containers.iter().all(|c| c.coverage.replicas <= 1) {
+        return text;
+    }
+    let mut comments: Vec<(String, Vec<String>)> = Vec::new();
+    for (full_key, value) in annotations(merged) {
+        let Some(key) = full_key.strip_prefix(PREFIX) else {
+            continue;
+        };
+        // `NAME.KEY` is one container's; a plain key is every container's.
+        let (containers, setting): (Vec<&Container>, &str) = match key.split_once('.') {
+            Some((name, setting)) => (
+                merged
+                    .containers
+                    .iter()
+                    .filter(|c| c.name.as_deref() == Some(name))
+                    .collect(),
+                setting,
+            ),
+            None => (merged.containers.iter().collect(), key),
+        };
+        let mut lines = Vec::new();
+        for item in value.split(',') {
+            let counts: Vec<String> = containers
+                .iter()
+                .filter_map(|c| {
+                    let n = coverage_of(c, setting, item)?;
+                    let of = format!("{n} of {}", c.coverage.replicas);
+                    Some(match (&c.name, containers.len() > 1) {
+                        (Some(name), true) => format!("{of} ({name})"),
+                        _ => of,
+                    })
+                })
+                .collect();
+            if !counts.is_empty() {
+                lines.push(format!(
+                    "# {setting} {item}: coverage: {}",
+                    counts.join(", ")
+                ));
+            }
+        }
+        comments.push((full_key, lines));
+    }
+    let mut out = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        if let Some((_, lines)) = comments.iter().find(|(key, _)| {
+            trimmed
+                .strip_prefix(key.as_str())
+                .is_some_and(|r| r.starts_with(':'))
+        }) {
+            for comment in lines {
+                out.push_str(&format!("{indent}{comment}\n"));
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The JSON format: one object with `annotations`, `containers` (grants with coverage) and
+/// `dropped`.
+fn json(merged: &Merged) -> String {
+    use serde_json::{Map, Value, json};
+    let annotations: Map<String, Value> = annotations(merged)
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let containers: Vec<Value> = merged
+        .containers
+        .iter()
+        .map(|c| {
+            let paths: Vec<Value> = c
+                .grants
+                .paths
+                .iter()
+                .map(|(path, access)| {
+                    json!({
+                        "right": access.annotation_key(),
+                        "path": path.as_str(),
+                        "coverage": c.coverage.paths.get(path).copied().unwrap_or_default(),
+                    })
+                })
+                .collect();
+            let ports =
+                |counts: &std::collections::BTreeMap<init_shim::Port, usize>| -> Vec<Value> {
+                    counts
+                        .iter()
+                        .map(|(port, n)| json!({"port": port.get(), "coverage": n}))
+                        .collect()
+                };
+            json!({
+                "name": c.name,
+                "profile": c.profile.name(),
+                "replicas": c.coverage.replicas,
+                "paths": paths,
+                grants::BIND_TCP: ports(&c.coverage.bind_tcp),
+                grants::CONNECT_TCP: ports(&c.coverage.connect_tcp),
+            })
+        })
+        .collect();
+    let dropped: Vec<Value> = merged
+        .dropped
+        .iter()
+        .map(|d| {
+            json!({
+                "container": d.container,
+                "right": d.key,
+                "value": d.value,
+                "kept": d.kept,
+                "coverage": d.seen,
+                "replicas": d.replicas,
+                "by": d.by,
+            })
+        })
+        .collect();
+    let root = json!({
+        "annotations": annotations,
+        "containers": containers,
+        "dropped": dropped,
+    });
+    format!("{root}\n")
+}
+
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
@@ -183,6 +343,7 @@ mod tests {
             name: name.map(str::to_owned),
             grants,
             profile: Profile::Default,
+            coverage: Default::default(),
         }
     }
 
@@ -198,6 +359,7 @@ mod tests {
                 container(Some("sidecar"), &[("/etc/app", Access::Ro)], &[]),
             ],
             notes: vec![],
+            dropped: vec![],
         };
         let got = render(&merged, Format::Yaml);
         assert_eq!(
@@ -221,6 +383,7 @@ mod tests {
         let merged = Merged {
             containers: vec![container(None, &[("/srv", Access::Ro)], &[])],
             notes: vec![],
+            dropped: vec![],
         };
         assert_eq!(
             render(&merged, Format::Flags),
