@@ -4,7 +4,7 @@
 //! so the vocabulary exists once. Grammar (the design brief's contract):
 //!
 //! ```text
-//! landlock-shim [--ro PATH]... [--rx PATH]... [--rw PATH]... [--rwx PATH]...
+//! landlock-shim [--ro PATH]... [--rx PATH]... [--rw PATH]... [--rwx PATH]... [--list PATH]...
 //!               [--bind-tcp PORT]... [--connect-tcp PORT]...
 //!               [--mode enforce|best-effort|dry-run|learn] [--learn-interval D] [--profile NAME]
 //!               [--no-discover] [--no-scope] [--quiet] -- PROGRAM [ARG]...
@@ -25,6 +25,7 @@ use crate::values::{Interval, Mode, PolicyPath, Port, ValueError};
 /// The usage text printed by `--help` and referred to by errors.
 pub const USAGE: &str = "\
 usage: landlock-shim [--ro PATH]... [--rx PATH]... [--rw PATH]... [--rwx PATH]...
+                     [--list PATH]...
                      [--bind-tcp PORT]... [--connect-tcp PORT]...
                      [--mode enforce|best-effort|dry-run|learn] [--learn-interval D]
                      [--profile default|minimal|none]
@@ -32,6 +33,7 @@ usage: landlock-shim [--ro PATH]... [--rx PATH]... [--rw PATH]... [--rwx PATH]..
        landlock-shim install DIR
        landlock-shim --version | --help
 
+  --list PATH        list directories under PATH, without reading any file
   --ro PATH          read files and list directories under PATH
   --rx PATH          --ro plus execute
   --rw PATH          --ro plus every write right (create, remove, rename, truncate, ...)

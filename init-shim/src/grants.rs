@@ -1,4 +1,4 @@
-//! A policy in the annotation vocabulary: paths under `read`, `read-exec`, `write`,
+//! A policy in the annotation vocabulary: paths under `list`, `read`, `read-exec`, `write`,
 //! `write-exec` and ports under `bind-tcp`, `connect-tcp`. It is what learn mode suggests (the
 //! `suggest` object of the learn line), what `landlock-webhook suggest` merges across
 //! containers and replicas, and what any other source of observations (denial reports) speaks.
@@ -128,10 +128,10 @@ impl fmt::Display for Grants {
 }
 
 impl Serialize for Grants {
-    /// `{"read":[...],"read-exec":[...],"write":[...],"write-exec":[...],"bind-tcp":[...],
-    /// "connect-tcp":[...]}`, every key present.
+    /// `{"list":[...],"read":[...],"read-exec":[...],"write":[...],"write-exec":[...],
+    /// "bind-tcp":[...],"connect-tcp":[...]}`, every key present.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(6))?;
+        let mut map = serializer.serialize_map(Some(Access::ALL.len() + 2))?;
         for access in Access::ALL {
             map.serialize_entry(access.annotation_key(), &self.with_access(access))?;
         }
@@ -165,7 +165,7 @@ impl<'de> Deserialize<'de> for Grants {
                     }
                     (None, other) => {
                         return Err(D::Error::custom(format!(
-                            "unknown key {other:?} (expected read, read-exec, write, write-exec, bind-tcp or connect-tcp)"
+                            "unknown key {other:?} (expected list, read, read-exec, write, write-exec, bind-tcp or connect-tcp)"
                         )));
                     }
                 }
@@ -193,7 +193,7 @@ mod tests {
         let json = serde_json::to_string(&g)?;
         assert_eq!(
             json,
-            r#"{"read":[],"read-exec":["/srv"],"write":["/var/cache/app"],"write-exec":[],"bind-tcp":[8080],"connect-tcp":[]}"#
+            r#"{"list":[],"read":[],"read-exec":["/srv"],"write":["/var/cache/app"],"write-exec":[],"bind-tcp":[8080],"connect-tcp":[]}"#
         );
         assert_eq!(serde_json::from_str::<Grants>(&json)?, g);
         assert_eq!(

@@ -4,11 +4,12 @@
 //!
 //! ```json
 //! {"landlock":"landlock-shim 0.1.0","outcome":"enforced","mode":"best-effort","abi":7,
-//!  "profile":"default","ro":{"/etc/app":"discovered:configmap","/etc/hosts":"profile:default"},
+//!  "profile":"default","list":{},"ro":{"/etc/app":"discovered:configmap","/etc/hosts":"profile:default"},
 //!  "rx":{"/usr":"profile:default"},"rw":{"/tmp":"profile:default"},"rwx":{},
 //!  "tcp_bind":"unrestricted","tcp_connect":"unrestricted",
 //!  "scoped":["signal","abstract-unix-socket"],"syscalls_denied":[],"dropped":[],"absent":["/lib32"],
-//!  "not_on_this_kernel":["resolve_unix (ABI 9)"],"exec":"python3"}
+//!  "not_on_this_kernel":["resolve_unix (ABI 9)"],"exec":"python3",
+//!  "exec_path":"/usr/bin/python3"}
 //! ```
 //!
 //! (on one line). `syscalls_denied` lists what the TCP guard's seccomp filter fails when TCP
@@ -60,6 +61,7 @@ struct Line<'a> {
     mode: &'static str,
     abi: i32,
     profile: &'static str,
+    list: BTreeMap<&'a str, String>,
     ro: BTreeMap<&'a str, String>,
     rx: BTreeMap<&'a str, String>,
     rw: BTreeMap<&'a str, String>,
@@ -73,11 +75,21 @@ struct Line<'a> {
     not_on_this_kernel: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     exec: Option<&'a str>,
+    /// The file `exec` resolved to through `PATH`, when it was found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exec_path: Option<&'a str>,
 }
 
-/// Renders the startup line of `component` (e.g. `landlock-shim 0.1.0`) for `plan`.
-pub fn render(component: &str, plan: &Plan, verdict: &Verdict, exec: Option<&str>) -> String {
-    let mut sets: [BTreeMap<&str, String>; 4] = Default::default();
+/// Renders the startup line of `component` (e.g. `landlock-shim 0.1.0`) for `plan`; `exec`
+/// is the program as given, `exec_path` the file it resolves to through `PATH`.
+pub fn render(
+    component: &str,
+    plan: &Plan,
+    verdict: &Verdict,
+    exec: Option<&str>,
+    exec_path: Option<&str>,
+) -> String {
+    let mut sets: [BTreeMap<&str, String>; 5] = Default::default();
     for grant in &plan.grants {
         let index = Access::ALL
             .iter()
@@ -86,7 +98,7 @@ pub fn render(component: &str, plan: &Plan, verdict: &Verdict, exec: Option<&str
         let sources: Vec<String> = grant.sources.iter().map(ToString::to_string).collect();
         sets[index].insert(grant.path.as_str(), sources.join("+"));
     }
-    let [ro, rx, rw, rwx] = sets;
+    let [list, ro, rx, rw, rwx] = sets;
     let (outcome, refused_because) = match verdict {
         Verdict::Applied(outcome) => (outcome.name(), None),
         Verdict::Refused(reasons) => ("refused", Some(reasons.as_slice())),
@@ -98,6 +110,7 @@ pub fn render(component: &str, plan: &Plan, verdict: &Verdict, exec: Option<&str
         mode: plan.mode.name(),
         abi: plan.kernel.version,
         profile: plan.profile.name(),
+        list,
         ro,
         rx,
         rw,
@@ -118,6 +131,7 @@ pub fn render(component: &str, plan: &Plan, verdict: &Verdict, exec: Option<&str
         absent: plan.absent.iter().map(|a| a.path.as_str()).collect(),
         not_on_this_kernel: plan.kernel.missing_hardening(),
         exec,
+        exec_path,
     };
     serde_json::to_string(&line).unwrap_or_else(|err| format!("{{\"landlock\":\"{err}\"}}"))
 }
@@ -172,6 +186,7 @@ mod tests {
             &plan,
             &Verdict::Applied(Outcome::PartiallyEnforced),
             Some("app"),
+            Some("/usr/bin/app"),
         );
         assert!(!line.contains('\n'));
         let json: serde_json::Value = serde_json::from_str(&line)?;
@@ -197,6 +212,8 @@ mod tests {
                 .contains("ioctl_dev (ABI 5)")
         );
         assert_eq!(json["exec"], "app");
+        assert_eq!(json["exec_path"], "/usr/bin/app");
+        assert_eq!(json["list"], serde_json::json!({}));
         assert!(json.get("refused_because").is_none());
         Ok(())
     }
@@ -208,6 +225,7 @@ mod tests {
             "x 1",
             &plan,
             &Verdict::Refused(vec!["cannot enforce y".into()]),
+            None,
             None,
         );
         let json: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");

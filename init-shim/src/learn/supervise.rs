@@ -569,10 +569,8 @@ fn observe_as(
             if flags & libc::O_TMPFILE == libc::O_TMPFILE {
                 out.push(Observed::Need(Need::Change(target)));
             } else if meta.is_err() {
-                if flags & libc::O_CREAT != 0
-                    && let Some(parent) = existing_parent(&target)
-                {
-                    out.push(Observed::Need(Need::Change(parent)));
+                if flags & libc::O_CREAT != 0 && existing_parent(&target).is_some() {
+                    out.push(Observed::Need(Need::Made(target)));
                 }
             } else if meta.is_ok_and(|m| m.is_dir()) {
                 out.push(Observed::Need(Need::List(target)));
@@ -613,22 +611,24 @@ fn observe_as(
             // (`mkdir -p` tries every parent): nothing is needed.
             if let Some(target) = path_of(caller, path, whose)?
                 && std::fs::symlink_metadata(&target).is_err()
-                && let Some(parent) = existing_parent(&target)
+                && existing_parent(&target).is_some()
             {
-                out.push(Observed::Need(Need::Change(parent)));
+                out.push(Observed::Need(Need::Made(target)));
             }
         }
         Operation::Remove(path) => {
-            if let Some(parent) = path_of(caller, path, whose)?.and_then(|t| existing_parent(&t)) {
-                out.push(Observed::Need(Need::Change(parent)));
+            if let Some(target) = path_of(caller, path, whose)?
+                && existing_parent(&target).is_some()
+            {
+                out.push(Observed::Need(Need::Made(target)));
             }
         }
         Operation::Move { from, to } => {
             for path in [from, to] {
-                if let Some(parent) =
-                    path_of(caller, path, whose)?.and_then(|t| existing_parent(&t))
+                if let Some(target) = path_of(caller, path, whose)?
+                    && existing_parent(&target).is_some()
                 {
-                    out.push(Observed::Need(Need::Change(parent)));
+                    out.push(Observed::Need(Need::Made(target)));
                 }
             }
         }

@@ -116,6 +116,12 @@ pub fn plan(needs: &Needs, kernel: Kernel) -> Result<Plan, SelfSandboxError> {
 pub fn apply(needs: &Needs) -> Result<(Outcome, String), SelfSandboxError> {
     let plan = plan(needs, Kernel::detect())?;
     let outcome = ruleset::apply(&plan)?;
-    let line = startup_line::render(&crate::component(), &plan, &Verdict::Applied(outcome), None);
+    let line = startup_line::render(
+        &crate::component(),
+        &plan,
+        &Verdict::Applied(outcome),
+        None,
+        None,
+    );
     Ok((outcome, line))
 }
