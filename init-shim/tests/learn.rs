@@ -440,3 +440,72 @@ fn children_reading_their_own_proc_self_are_one_bounded_entry() {
     );
     assert_eq!(line.counts.not_recorded, 0);
 }
+
+#[test]
+fn a_listed_working_directory_is_list_only_and_a_home_one_is_a_warning() {
+    require(PYTHON, "python3");
+    let dir = scratch();
+    let cwd = std::fs::canonicalize(dir.path()).expect("canonical");
+    write(&cwd.join("app.py"), "import os\nos.listdir('.')\n");
+    write(&cwd.join("secret.key"), "never read\n");
+    let run: Run = Command::new(support::SHIM.as_str())
+        .args([
+            "--mode",
+            "learn",
+            "--no-discover",
+            "--",
+            "python3",
+            "app.py",
+        ])
+        .current_dir(&cwd)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run landlock-shim")
+        .into();
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let line = final_line(&run);
+    let here = s(&cwd).to_owned();
+    assert_eq!(paths_in(&line, "list", &cwd), [here.clone()], "{line:#?}");
+    assert!(!paths(&line, "read").contains(&here), "{line:#?}");
+    assert!(
+        paths(&line, "read").contains(&format!("{here}/app.py")),
+        "{line:#?}"
+    );
+    // What ran, not only what was typed; and where.
+    assert_eq!(line.program, "python3");
+    let ran = line.program_path.clone().expect("program_path");
+    assert!(ran.starts_with('/') && ran.ends_with("/python3"), "{ran}");
+    assert_eq!(line.cwd.as_deref(), Some(here.as_str()));
+    assert!(line.warnings.is_empty(), "{:?}", line.warnings);
+    // Only the program's descriptors (stdin, stdout, stderr here), not the shim's own.
+    let descriptors = line
+        .cannot_see
+        .iter()
+        .find(|c| c.starts_with("descriptors open before the program started"))
+        .expect("the descriptors entry");
+    assert!(
+        descriptors.contains("(0 (/dev/null), 1 (pipe), 2 (pipe))"),
+        "{descriptors}"
+    );
+
+    // Started from a home directory, listing it is suggested with a warning.
+    let run: Run = Command::new(support::SHIM.as_str())
+        .args(["--mode", "learn", "--no-discover", "--", "/bin/ls"])
+        .current_dir("/root")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run landlock-shim")
+        .into();
+    let line = final_line(&run);
+    assert!(
+        paths(&line, "list").contains(&"/root".to_owned()),
+        "{line:#?}"
+    );
+    assert!(
+        line.warnings
+            .iter()
+            .any(|w| w.starts_with("list: /root is the working directory")),
+        "{:?}",
+        line.warnings
+    );
+}

@@ -148,6 +148,9 @@ fn main() -> ExitCode {
         Command::Review { lookup, common } => commands::review(&common.into_common(), &lookup),
         Command::Suggest { format, files } => webhook::suggest::run(&files, format)
             .map(|suggestion| {
+                for warning in &suggestion.warnings {
+                    eprintln!("landlock-webhook: suggest: warning: {warning}");
+                }
                 for note in &suggestion.notes {
                     eprintln!("landlock-webhook: suggest: {note}");
                 }
