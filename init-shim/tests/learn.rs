@@ -119,9 +119,11 @@ fn a_scripted_workload_is_suggested_with_the_right_rights_and_nothing_already_gr
     let line = final_line(&run);
     assert_eq!(
         paths_in(&line, "read", &root),
-        [p("config"), p("listed"), p("single/only.conf")],
+        [p("config"), p("single/only.conf")],
         "{line:#?}"
     );
+    // Listed, but no file in it read: names only.
+    assert_eq!(paths_in(&line, "list", &root), [p("listed")], "{line:#?}");
     assert_eq!(
         paths_in(&line, "write", &root),
         [p("cache"), p("spool")],
@@ -149,6 +151,13 @@ fn a_scripted_workload_is_suggested_with_the_right_rights_and_nothing_already_gr
     let config = &line.evidence[&p("config")];
     assert_eq!(config.seen, 3, "{config:?}");
     assert!(config.why.contains("3 entries used (read)"), "{config:?}");
+    // Created entries are the evidence of a written directory, by name.
+    let spool = &line.evidence[&p("spool")];
+    assert_eq!(
+        (spool.seen, spool.examples.clone()),
+        (2, vec![p("spool/final"), p("spool/tmp.1")]),
+        "{spool:?}"
+    );
     assert!(line.counts.covered > 0 && line.counts.syscalls > line.counts.covered);
     // The startup line says nothing is enforced.
     assert_eq!(run.startup_line()["outcome"], "learning");
