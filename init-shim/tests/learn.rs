@@ -474,7 +474,11 @@ fn a_listed_working_directory_is_list_only_and_a_home_one_is_a_warning() {
     assert_eq!(run.code, Some(0), "{run:#?}");
     let line = final_line(&run);
     let here = s(&cwd).to_owned();
-    assert_eq!(paths_in(&line, "list", &cwd), [here.clone()], "{line:#?}");
+    assert_eq!(
+        paths_in(&line, "list", &cwd),
+        std::slice::from_ref(&here),
+        "{line:#?}"
+    );
     assert!(!paths(&line, "read").contains(&here), "{line:#?}");
     assert!(
         paths(&line, "read").contains(&format!("{here}/app.py")),
