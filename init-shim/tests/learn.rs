@@ -489,7 +489,11 @@ fn a_listed_working_directory_is_list_only_and_a_home_one_is_a_warning() {
     let ran = line.program_path.clone().expect("program_path");
     assert!(ran.starts_with('/') && ran.ends_with("/python3"), "{ran}");
     assert_eq!(line.cwd.as_deref(), Some(here.as_str()));
-    assert!(line.warnings.is_empty(), "{:?}", line.warnings);
+    assert!(
+        !line.warnings.iter().any(|w| w.contains(&here)),
+        "{:?}",
+        line.warnings
+    );
     // Only the program's descriptors (stdin, stdout, stderr, and whatever the test runner
     // itself passes on), not the shim's own: it holds the profile's paths open (/usr, /etc/...)
     // close-on-exec while it builds the plan.
