@@ -229,7 +229,8 @@ pub fn discover(mountinfo: &str, fs: &impl Probe) -> Result<Findings, MountinfoE
         } else {
             continue;
         };
-        match PolicyPath::parse(&mount.mount_point) {
+        // The mount point is bytes, not escaped text (a backslash in it is a backslash).
+        match PolicyPath::parse(&crate::path_text::encode(mount.mount_point.as_bytes())) {
             Ok(path) => findings.volumes.push(Discovered { path, what }),
             Err(err) => findings.passed.push(Passed {
                 mount_point: mount.mount_point.clone(),

@@ -6,8 +6,10 @@
 //! ```text
 //! landlock-shim [--ro PATH]... [--rx PATH]... [--rw PATH]... [--rwx PATH]... [--list PATH]...
 //!               [--bind-tcp PORT]... [--connect-tcp PORT]...
+//!               [--bind-udp PORT]... [--connect-udp PORT]...
 //!               [--mode enforce|best-effort|dry-run|learn] [--learn-interval D] [--profile NAME]
-//!               [--no-discover] [--no-scope] [--quiet] -- PROGRAM [ARG]...
+//!               [--no-discover] [--scope available|required|off] [--no-scope] [--quiet]
+//!               -- PROGRAM [ARG]...
 //! landlock-shim install DIR
 //! landlock-shim --version | --help
 //! ```
@@ -20,16 +22,17 @@ use std::path::PathBuf;
 use crate::access::Access;
 use crate::policy::Policy;
 use crate::profiles::Profile;
-use crate::values::{Interval, Mode, PolicyPath, Port, ValueError};
+use crate::values::{Interval, Mode, PolicyPath, Port, Scoping, ValueError};
 
 /// The usage text printed by `--help` and referred to by errors.
 pub const USAGE: &str = "\
 usage: landlock-shim [--ro PATH]... [--rx PATH]... [--rw PATH]... [--rwx PATH]...
                      [--list PATH]...
                      [--bind-tcp PORT]... [--connect-tcp PORT]...
+                     [--bind-udp PORT]... [--connect-udp PORT]...
                      [--mode enforce|best-effort|dry-run|learn] [--learn-interval D]
-                     [--profile default|minimal|none]
-                     [--no-discover] [--no-scope] [--quiet] -- PROGRAM [ARG]...
+                     [--profile default|minimal|none] [--no-discover]
+                     [--scope available|required|off] [--quiet] -- PROGRAM [ARG]...
        landlock-shim install DIR
        landlock-shim --version | --help
 
@@ -40,6 +43,10 @@ usage: landlock-shim [--ro PATH]... [--rx PATH]... [--rw PATH]... [--rwx PATH]..
   --rwx PATH         --rw plus execute
   --bind-tcp PORT    allow binding this TCP port (any port flag restricts TCP to the listed ports)
   --connect-tcp PORT allow connecting to this TCP port
+  --bind-udp PORT    allow binding this UDP port (any --bind-udp restricts UDP binds to the
+                     listed ports; Landlock ABI 10)
+  --connect-udp PORT allow connecting and sending datagrams to this UDP port (any
+                     --connect-udp restricts UDP sends to the listed ports; Landlock ABI 10)
   --mode MODE        best-effort (default): apply what the kernel supports, report the rest;
                      enforce: refuse to run unless everything is enforced;
                      dry-run: log the policy and run unrestricted;
@@ -48,7 +55,10 @@ usage: landlock-shim [--ro PATH]... [--rx PATH]... [--rw PATH]... [--rwx PATH]..
   --learn-interval D with learn: print what was learned every D when it changed (30s)
   --profile NAME     base paths: default (distribution image), minimal (static binary), none
   --no-discover      do not grant the kubelet-written volumes found in /proc/self/mountinfo
-  --no-scope         do not scope signals and abstract UNIX sockets to the sandbox
+  --scope WHEN       scope signals and abstract UNIX sockets to the sandbox (ABI 6):
+                     available (default): where the kernel can, else listed as dropped;
+                     required: enforce refuses a kernel without it; off: never
+  --no-scope         the same as --scope off
   --quiet            print no startup line unless the sandbox fails or something requested
                      is dropped (for exec probes and lifecycle hooks)
 ";
@@ -65,8 +75,14 @@ pub mod names {
     pub const PROFILE: &str = "--profile";
     /// `--no-discover`
     pub const NO_DISCOVER: &str = "--no-discover";
-    /// `--no-scope`
+    /// `--no-scope` (the same as `--scope off`)
     pub const NO_SCOPE: &str = "--no-scope";
+    /// `--scope available|required|off`
+    pub const SCOPE: &str = "--scope";
+    /// `--bind-udp PORT`
+    pub const BIND_UDP: &str = "--bind-udp";
+    /// `--connect-udp PORT`
+    pub const CONNECT_UDP: &str = "--connect-udp";
     /// `--quiet`
     pub const QUIET: &str = "--quiet";
     /// `--learn-interval D` (only with `--mode learn`)
@@ -166,6 +182,7 @@ where
     let mut mode_seen: Option<String> = None;
     let mut profile_seen: Option<String> = None;
     let mut interval_seen: Option<String> = None;
+    let mut scope_seen: Option<String> = None;
     let mut first = true;
 
     while let Some(arg) = args.next() {
@@ -223,6 +240,19 @@ where
                 let port = Port::parse(&value(&flag)?).map_err(invalid(&flag))?;
                 policy.connect_tcp.insert(port);
             }
+            names::BIND_UDP => {
+                let port = Port::parse(&value(&flag)?).map_err(invalid(&flag))?;
+                policy.bind_udp.insert(port);
+            }
+            names::CONNECT_UDP => {
+                let port = Port::parse(&value(&flag)?).map_err(invalid(&flag))?;
+                policy.connect_udp.insert(port);
+            }
+            names::SCOPE => {
+                let given = value(&flag)?;
+                once(names::SCOPE, &mut scope_seen, &given)?;
+                policy.scope = Scoping::parse(&given).map_err(invalid(&flag))?;
+            }
             names::MODE => {
                 let given = value(&flag)?;
                 once(&flag, &mut mode_seen, &given)?;
@@ -244,7 +274,10 @@ where
                 }
                 match flag.as_str() {
                     names::NO_DISCOVER => policy.discover = false,
-                    names::NO_SCOPE => policy.scope = false,
+                    names::NO_SCOPE => {
+                        once(names::SCOPE, &mut scope_seen, Scoping::Off.name())?;
+                        policy.scope = Scoping::Off;
+                    }
                     _ => policy.quiet = true,
                 }
             }
@@ -273,6 +306,14 @@ pub fn render(policy: &Policy) -> Vec<String> {
         out.push(names::CONNECT_TCP.to_owned());
         out.push(port.to_string());
     }
+    for port in &policy.bind_udp {
+        out.push(names::BIND_UDP.to_owned());
+        out.push(port.to_string());
+    }
+    for port in &policy.connect_udp {
+        out.push(names::CONNECT_UDP.to_owned());
+        out.push(port.to_string());
+    }
     out.push(names::MODE.to_owned());
     out.push(policy.mode.name().to_owned());
     if let Some(interval) = policy.learn_interval {
@@ -284,8 +325,11 @@ pub fn render(policy: &Policy) -> Vec<String> {
     if !policy.discover {
         out.push(names::NO_DISCOVER.to_owned());
     }
-    if !policy.scope {
-        out.push(names::NO_SCOPE.to_owned());
+    // The default (`available`) is not written out, so that pod specs wrapped before `--scope`
+    // existed read the same; `off` is written as `--scope off` (`--no-scope` still parses).
+    if policy.scope != Scoping::Available {
+        out.push(names::SCOPE.to_owned());
+        out.push(policy.scope.name().to_owned());
     }
     if policy.quiet {
         out.push(names::QUIET.to_owned());
@@ -360,6 +404,9 @@ mod tests {
             "--connect-tcp=443",
             "--connect-tcp",
             "5432",
+            "--bind-udp",
+            "5353",
+            "--connect-udp=53",
             "--mode",
             "enforce",
             "--profile=minimal",
@@ -399,9 +446,21 @@ mod tests {
                 .collect::<Vec<_>>(),
             [443, 5432]
         );
+        assert_eq!(
+            policy.bind_udp.iter().map(|p| p.get()).collect::<Vec<_>>(),
+            [5353]
+        );
+        assert_eq!(
+            policy
+                .connect_udp
+                .iter()
+                .map(|p| p.get())
+                .collect::<Vec<_>>(),
+            [53]
+        );
         assert_eq!(policy.mode, Mode::Enforce);
         assert_eq!(policy.profile, Profile::Minimal);
-        assert!(!policy.discover && !policy.scope && policy.quiet);
+        assert!(!policy.discover && policy.scope == Scoping::Off && policy.quiet);
         Ok(())
     }
 
@@ -413,6 +472,8 @@ mod tests {
         }
         policy.bind_tcp.insert(Port::parse("8443")?);
         policy.connect_tcp.insert(Port::parse("53")?);
+        policy.connect_udp.insert(Port::parse("53")?);
+        policy.bind_udp.insert(Port::parse("5353")?);
         let variants = [
             Policy::default(),
             policy.clone(),
@@ -424,8 +485,13 @@ mod tests {
             },
             Policy {
                 mode: Mode::Enforce,
-                scope: false,
+                scope: Scoping::Off,
                 quiet: true,
+                ..policy.clone()
+            },
+            Policy {
+                mode: Mode::Enforce,
+                scope: Scoping::Required,
                 ..policy.clone()
             },
             Policy {
@@ -498,6 +564,19 @@ mod tests {
                 "unexpected argument \"python3\"",
             ),
             (&["--no-scope=yes", "--", "x"], "--no-scope takes no value"),
+            (
+                &["--bind-udp", "0", "--", "x"],
+                "--bind-udp \"0\": port out of range",
+            ),
+            (&["--connect-udp=dns", "--", "x"], "--connect-udp \"dns\": "),
+            (
+                &["--scope", "always", "--", "x"],
+                "--scope \"always\": unknown scope (expected available, required or off)",
+            ),
+            (
+                &["--scope", "required", "--no-scope", "--", "x"],
+                "--scope given twice (\"required\", then \"off\")",
+            ),
             (&["--quiet=1", "--", "x"], "--quiet takes no value"),
             (
                 &["--learn-interval", "10s", "--", "x"],

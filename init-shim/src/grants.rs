@@ -20,6 +20,10 @@ use crate::values::{PolicyPath, Port};
 pub const BIND_TCP: &str = "bind-tcp";
 /// The annotation key for ports that may be connected to.
 pub const CONNECT_TCP: &str = "connect-tcp";
+/// The annotation key for UDP ports that may be bound.
+pub const BIND_UDP: &str = "bind-udp";
+/// The annotation key for UDP ports that may be connected or sent to.
+pub const CONNECT_UDP: &str = "connect-udp";
 
 /// Whether a path is granted as a directory (everything beneath) or as itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -39,6 +43,10 @@ pub struct Grants {
     pub bind_tcp: BTreeSet<Port>,
     /// Ports that may be connected to.
     pub connect_tcp: BTreeSet<Port>,
+    /// UDP ports that may be bound.
+    pub bind_udp: BTreeSet<Port>,
+    /// UDP ports that may be connected or sent to.
+    pub connect_udp: BTreeSet<Port>,
 }
 
 impl Grants {
@@ -55,11 +63,17 @@ impl Grants {
         }
         self.bind_tcp.extend(other.bind_tcp.iter().copied());
         self.connect_tcp.extend(other.connect_tcp.iter().copied());
+        self.bind_udp.extend(other.bind_udp.iter().copied());
+        self.connect_udp.extend(other.connect_udp.iter().copied());
     }
 
     /// Whether nothing is granted.
     pub fn is_empty(&self) -> bool {
-        self.paths.is_empty() && self.bind_tcp.is_empty() && self.connect_tcp.is_empty()
+        self.paths.is_empty()
+            && self.bind_tcp.is_empty()
+            && self.connect_tcp.is_empty()
+            && self.bind_udp.is_empty()
+            && self.connect_udp.is_empty()
     }
 
     /// The paths granted with exactly `access`, sorted.
@@ -84,6 +98,12 @@ impl Grants {
         out.connect_tcp = self
             .connect_tcp
             .difference(&other.connect_tcp)
+            .copied()
+            .collect();
+        out.bind_udp = self.bind_udp.difference(&other.bind_udp).copied().collect();
+        out.connect_udp = self
+            .connect_udp
+            .difference(&other.connect_udp)
             .copied()
             .collect();
         out
@@ -156,7 +176,12 @@ impl fmt::Display for Grants {
                 parts.push(format!("{}={}", access.annotation_key(), list.join(",")));
             }
         }
-        for (key, ports) in [(BIND_TCP, &self.bind_tcp), (CONNECT_TCP, &self.connect_tcp)] {
+        for (key, ports) in [
+            (BIND_TCP, &self.bind_tcp),
+            (CONNECT_TCP, &self.connect_tcp),
+            (BIND_UDP, &self.bind_udp),
+            (CONNECT_UDP, &self.connect_udp),
+        ] {
             if !ports.is_empty() {
                 let list: Vec<String> = ports.iter().map(ToString::to_string).collect();
                 parts.push(format!("{key}={}", list.join(",")));
@@ -167,15 +192,21 @@ impl fmt::Display for Grants {
 }
 
 impl Serialize for Grants {
-    /// `{"list":[...],"read":[...],"read-exec":[...],"write":[...],"write-exec":[...],
-    /// "bind-tcp":[...],"connect-tcp":[...]}`, every key present.
+    /// `{"list":[...],"read":[...],"read-exec":[...],"write":[...],"write-exec":[...],"bind-tcp":[...],
+    /// "connect-tcp":[...]}`, every key present; `"bind-udp"` and `"connect-udp"` too when they
+    /// list a port (lines without UDP read as before).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(Access::ALL.len() + 2))?;
+        let mut map = serializer.serialize_map(None)?;
         for access in Access::ALL {
             map.serialize_entry(access.annotation_key(), &self.with_access(access))?;
         }
         map.serialize_entry(BIND_TCP, &self.bind_tcp)?;
         map.serialize_entry(CONNECT_TCP, &self.connect_tcp)?;
+        for (key, ports) in [(BIND_UDP, &self.bind_udp), (CONNECT_UDP, &self.connect_udp)] {
+            if !ports.is_empty() {
+                map.serialize_entry(key, ports)?;
+            }
+        }
         map.end()
     }
 }
@@ -202,9 +233,15 @@ impl<'de> Deserialize<'de> for Grants {
                     (None, CONNECT_TCP) => {
                         grants.connect_tcp.insert(Port::parse(&text).map_err(bad)?);
                     }
+                    (None, BIND_UDP) => {
+                        grants.bind_udp.insert(Port::parse(&text).map_err(bad)?);
+                    }
+                    (None, CONNECT_UDP) => {
+                        grants.connect_udp.insert(Port::parse(&text).map_err(bad)?);
+                    }
                     (None, other) => {
                         return Err(D::Error::custom(format!(
-                            "unknown key {other:?} (expected list, read, read-exec, write, write-exec, bind-tcp or connect-tcp)"
+                            "unknown key {other:?} (expected list, read, read-exec, write, write-exec, bind-tcp, connect-tcp, bind-udp or connect-udp)"
                         )));
                     }
                 }
@@ -276,6 +313,17 @@ mod tests {
             err.to_string()
                 .contains("read: \"etc\": path must be absolute"),
             "{err}"
+        );
+        g.connect_udp.insert(Port::parse("53").expect("port"));
+        let json = serde_json::to_string(&g)?;
+        assert!(
+            json.ends_with(r#""connect-tcp":[],"connect-udp":[53]}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Grants>(&json)?, g);
+        assert!(
+            g.to_string().ends_with("bind-tcp=8080 connect-udp=53"),
+            "{g}"
         );
         let err = serde_json::from_str::<Grants>(r#"{"exec":["/x"]}"#).expect_err("unknown");
         assert!(err.to_string().contains("unknown key \"exec\""), "{err}");

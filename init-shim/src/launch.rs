@@ -78,7 +78,7 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
     }
     // Whether the startup line is printed: always, but in a quiet run only when something
     // requested is dropped (a refusal or a failure to apply is always said).
-    let announce = !policy.quiet || !startup_line::dropped(&plan).is_empty();
+    let announce = !policy.quiet || !startup_line::promised_and_dropped(&plan).is_empty();
     if plan.mode == Mode::Learn {
         if announce {
             say(startup_line::render(
@@ -115,7 +115,7 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
                 "landlock-shim: warning: this kernel has no Landlock: {program_name:?} runs WITHOUT a sandbox"
             );
         }
-        for dropped in startup_line::dropped(&plan) {
+        for dropped in startup_line::promised_and_dropped(&plan) {
             eprintln!("landlock-shim: warning: not enforced: {dropped}");
         }
     }

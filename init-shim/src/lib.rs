@@ -13,6 +13,7 @@
 //! | [`discovery`]| which mounts are kubelet-written volumes (`/proc/self/mountinfo`) |
 //! | [`grants`]   | a policy in the annotation vocabulary (what learn mode suggests) |
 //! | [`path_fd`]  | opening a path only to name it (`O_PATH`, flags unchanged on musl) |
+//! | [`path_text`]| path bytes as text that round-trips (`\xHH` escapes)          |
 //! | [`plan`]     | the merged grants with their sources, what is skipped, dropped |
 //! | [`ruleset`]  | applying a plan with Landlock (no_new_privs, restrict self)    |
 //! | [`seccomp`]  | classic-BPF seccomp filters: rules, install, availability      |
@@ -37,6 +38,7 @@ pub mod install;
 pub mod launch;
 pub mod learn;
 pub mod path_fd;
+pub mod path_text;
 pub mod plan;
 pub mod policy;
 pub mod profiles;
@@ -49,4 +51,4 @@ pub mod values;
 pub use access::Access;
 pub use policy::{BroadGrant, Covers, PathGrant, Policy};
 pub use profiles::Profile;
-pub use values::{Mode, PolicyPath, Port, Reach, ValueError};
+pub use values::{Mode, PolicyPath, Port, Reach, Scoping, ValueError};

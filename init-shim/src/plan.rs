@@ -17,11 +17,11 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::access::Access;
-use crate::compat::{self, Kernel, Shortfall};
+use crate::compat::{self, InForce, Kernel, Shortfall};
 use crate::discovery::Findings;
 use crate::policy::{BroadGrant, Covers, Policy};
 use crate::profiles::{ProcView, Profile};
-use crate::values::{Mode, PolicyPath, Port};
+use crate::values::{Mode, PolicyPath, Port, Scoping};
 
 /// Where a grant came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,7 +229,7 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// Network rules: `None` leaves that direction unrestricted.
+/// Port rules of one protocol: `None` leaves that direction unrestricted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Tcp {
     /// Ports that may be bound, when binding is restricted.
@@ -242,6 +242,35 @@ impl Tcp {
     /// Whether any TCP right is restricted.
     pub fn restricted(&self) -> bool {
         self.bind.is_some() || self.connect.is_some()
+    }
+
+    /// Both directions restricted to these ports when any is listed, else unrestricted: what
+    /// the port flags of one protocol mean.
+    fn from_flags(bind: &BTreeSet<Port>, connect: &BTreeSet<Port>) -> Self {
+        if bind.is_empty() && connect.is_empty() {
+            Self::default()
+        } else {
+            Self {
+                bind: Some(bind.clone()),
+                connect: Some(connect.clone()),
+            }
+        }
+    }
+}
+
+/// UDP port rules (`connect` covers connect and sendto); the same shape as TCP's.
+pub type Udp = Tcp;
+
+impl Udp {
+    /// What the UDP port flags mean: each direction is restricted when its flag is given, apart
+    /// from the other (unlike TCP). A server listed with `--bind-udp 53` answers clients on
+    /// whatever port they sent from, which a send rule could not list; a client listed with
+    /// `--connect-udp 53` needs no bind rule.
+    pub fn per_direction(bind: &BTreeSet<Port>, connect: &BTreeSet<Port>) -> Self {
+        Self {
+            bind: (!bind.is_empty()).then(|| bind.clone()),
+            connect: (!connect.is_empty()).then(|| connect.clone()),
+        }
     }
 }
 
@@ -262,26 +291,27 @@ pub struct Plan {
     pub missing: Vec<Skipped>,
     /// TCP rules.
     pub tcp: Tcp,
-    /// Whether signals and abstract UNIX sockets are scoped.
+    /// Whether signals and abstract UNIX sockets are scoped: asked for and the kernel has it.
     pub scope: bool,
-    /// Requested things this kernel cannot enforce.
+    /// Requested things this kernel cannot enforce (`enforce` refuses them).
     pub shortfalls: Vec<Shortfall>,
     /// Whether the TCP guard's seccomp filter goes with the TCP rules (see [`crate::tcp_guard`]):
     /// when TCP rules are in force and the kernel can filter syscalls.
     pub tcp_guard: bool,
+    /// UDP rules (ABI 10).
+    pub udp: Udp,
+    /// What was asked of scoping (`scope` says whether it is applied).
+    pub scoping: Scoping,
+    /// What is in force, as [`compat::assess`] decided: the startup line claims only this.
+    pub in_force: InForce,
+    /// Hardening the kernel lacks: listed as dropped, never refused.
+    pub hardening: Vec<Shortfall>,
 }
 
 impl Plan {
     /// Plans `requests` for `kernel` with the policy's mode, profile, ports and scoping.
     pub fn new(policy: &Policy, requests: Vec<Request>, kernel: Kernel, fs: &impl Stat) -> Self {
-        let tcp = if policy.restricts_tcp() {
-            Tcp {
-                bind: Some(policy.bind_tcp.clone()),
-                connect: Some(policy.connect_tcp.clone()),
-            }
-        } else {
-            Tcp::default()
-        };
+        let tcp = Tcp::from_flags(&policy.bind_tcp, &policy.connect_tcp);
         Self::with_tcp(policy, requests, tcp, kernel, fs)
     }
 
@@ -334,17 +364,19 @@ impl Plan {
                 },
             );
         }
-        let shortfalls = compat::shortfalls(
+        let udp = Udp::per_direction(&policy.bind_udp, &policy.connect_udp);
+        let assessed = compat::assess(
             kernel,
             compat::Request {
                 tcp: tcp.restricted(),
+                udp: udp.restricted(),
                 scope: policy.scope,
             },
         );
-        let tcp_guard = tcp.restricted()
-            && kernel.has(compat::TCP)
+        let in_force = assessed.in_force;
+        let tcp_guard = (in_force.tcp || in_force.udp)
             && kernel.seccomp_filter
-            && crate::tcp_guard::filter().is_some();
+            && crate::tcp_guard::filter(in_force.udp).is_some();
         Self {
             kernel,
             mode: policy.mode,
@@ -353,9 +385,13 @@ impl Plan {
             absent,
             missing,
             tcp,
-            scope: policy.scope,
-            shortfalls,
+            scope: in_force.scope,
+            shortfalls: assessed.shortfalls,
             tcp_guard,
+            udp,
+            scoping: policy.scope,
+            in_force,
+            hardening: assessed.hardening,
         }
     }
 
@@ -537,16 +573,15 @@ mod tests {
                 .any(|r| r.contains("TCP") && r.contains("ABI 4")),
             "{reasons:?}"
         );
+        // Scoping is hardening unless required: ABI 3 lacks it, enforce does not refuse over it.
         assert!(
-            reasons
-                .iter()
-                .any(|r| r.contains("scoping") && r.contains("ABI 6")),
+            !reasons.iter().any(|r| r.contains("scoping")),
             "{reasons:?}"
         );
 
         let plan = Plan::new(
             &Policy {
-                scope: false,
+                scope: Scoping::Off,
                 ..policy.clone()
             },
             vec![],
@@ -601,6 +636,114 @@ mod tests {
         // No TCP rules on an ABI 3 kernel, so nothing to guard (the TCP shortfall is reported).
         let plan = Plan::new(&policy, vec![], Kernel::with_version(3), &fs());
         assert!(!plan.tcp_guard);
+        Ok(())
+    }
+
+    /// Ubuntu 24.04 (ABI 4) and the ABIs around it: enforce runs every path and port rule it
+    /// can enforce there, with scoping reported as dropped, unless scoping is required.
+    #[test]
+    fn enforce_runs_on_abi_3_to_5_with_scoping_dropped_unless_required()
+    -> Result<(), crate::ValueError> {
+        let mut policy = Policy {
+            mode: Mode::Enforce,
+            ..Policy::default()
+        };
+        policy.grant(path("/data"), Access::Rw);
+        for abi in 3..=5 {
+            let mut asked = policy.clone();
+            if abi >= 4 {
+                asked.connect_tcp.insert(Port::parse("443")?);
+            }
+            let plan = Plan::new(&asked, vec![], Kernel::with_version(abi), &fs());
+            assert!(
+                plan.is_complete(),
+                "ABI {abi}: {:?}",
+                plan.refusal_reasons()
+            );
+            assert!(!plan.scope, "ABI {abi} cannot scope");
+            assert_eq!(plan.in_force.tcp, abi >= 4);
+            let dropped = crate::startup_line::dropped(&plan);
+            assert!(
+                dropped
+                    .iter()
+                    .any(|d| d == "signal and abstract UNIX socket scoping (needs Landlock ABI 6)"),
+                "ABI {abi}: {dropped:?}"
+            );
+
+            let required = Plan::new(
+                &Policy {
+                    scope: Scoping::Required,
+                    ..asked.clone()
+                },
+                vec![],
+                Kernel::with_version(abi),
+                &fs(),
+            );
+            assert_eq!(
+                required.refusal_reasons(),
+                [
+                    "cannot enforce signal and abstract UNIX socket scoping (--scope required) (needs Landlock ABI 6)"
+                ],
+                "ABI {abi}"
+            );
+        }
+        let six = Plan::new(
+            &Policy {
+                scope: Scoping::Required,
+                ..policy.clone()
+            },
+            vec![],
+            Kernel::with_version(6),
+            &fs(),
+        );
+        assert!(six.is_complete() && six.scope);
+        // Below ABI 3 the filesystem vocabulary itself is not enforceable: enforce refuses.
+        let two = Plan::new(&policy, vec![], Kernel::with_version(2), &fs());
+        assert!(
+            two.refusal_reasons()
+                .iter()
+                .any(|r| r.contains("truncate") && r.contains("ABI 3")),
+            "{:?}",
+            two.refusal_reasons()
+        );
+        Ok(())
+    }
+
+    /// UDP rules need ABI 10: on this machine's ABI 7, enforce refuses naming it and best effort
+    /// drops the UDP rules (and claims none).
+    #[test]
+    fn udp_rules_on_abi_7_are_refused_by_enforce_and_dropped_by_best_effort()
+    -> Result<(), crate::ValueError> {
+        let mut policy = Policy {
+            mode: Mode::Enforce,
+            ..Policy::default()
+        };
+        policy.connect_udp.insert(Port::parse("53")?);
+        let plan = Plan::new(&policy, vec![], Kernel::with_version(7), &fs());
+        assert_eq!(
+            plan.refusal_reasons(),
+            ["cannot enforce UDP bind/connect/send port restrictions (needs Landlock ABI 10)"]
+        );
+        assert_eq!(plan.udp.connect.as_ref().map(BTreeSet::len), Some(1));
+        assert_eq!(plan.udp.bind, None, "UDP directions are restricted apart");
+        assert!(!plan.in_force.udp && !plan.tcp.restricted() && !plan.tcp_guard);
+
+        let best_effort = Plan::new(
+            &Policy {
+                mode: Mode::BestEffort,
+                ..policy.clone()
+            },
+            vec![],
+            Kernel::with_version(7),
+            &fs(),
+        );
+        assert!(
+            crate::startup_line::promised_and_dropped(&best_effort)
+                .iter()
+                .any(|d| d.contains("UDP") && d.contains("ABI 10"))
+        );
+        let ten = Plan::new(&policy, vec![], Kernel::with_version(10), &fs());
+        assert!(ten.is_complete() && ten.in_force.udp && ten.tcp_guard);
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::access::Access;
 use crate::profiles::Profile;
-use crate::values::{Interval, Mode, PolicyPath, Port, Reach};
+use crate::values::{Interval, Mode, PolicyPath, Port, Reach, Scoping};
 
 /// One path and the access set requested for it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -74,8 +74,9 @@ pub struct Policy {
     pub profile: Profile,
     /// Whether the shim discovers kubelet-written volumes from its mount table.
     pub discover: bool,
-    /// Whether to scope signals and abstract UNIX sockets to the sandbox (ABI 6).
-    pub scope: bool,
+    /// Whether to scope signals and abstract UNIX sockets to the sandbox (ABI 6), and whether
+    /// `enforce` requires it (`--scope`).
+    pub scope: Scoping,
     /// How often learn mode prints what it learned (`--learn-interval`; only with `learn`).
     #[serde(skip)]
     pub learn_interval: Option<Interval>,
@@ -85,6 +86,10 @@ pub struct Policy {
     /// and the container's start has already said what the sandbox allows.
     #[serde(skip)]
     pub quiet: bool,
+    /// UDP ports the program may bind (Landlock ABI 10).
+    pub bind_udp: BTreeSet<Port>,
+    /// UDP ports the program may connect or send datagrams to (Landlock ABI 10).
+    pub connect_udp: BTreeSet<Port>,
 }
 
 impl Default for Policy {
@@ -96,9 +101,11 @@ impl Default for Policy {
             mode: Mode::default(),
             profile: Profile::default(),
             discover: true,
-            scope: true,
+            scope: Scoping::Available,
             learn_interval: None,
             quiet: false,
+            bind_udp: BTreeSet::new(),
+            connect_udp: BTreeSet::new(),
         }
     }
 }
@@ -148,6 +155,13 @@ impl Policy {
     pub fn restricts_tcp(&self) -> bool {
         !self.bind_tcp.is_empty() || !self.connect_tcp.is_empty()
     }
+
+    /// Whether UDP is restricted, decided apart from TCP the same way: with no UDP port listed,
+    /// UDP is left alone (a TCP rule does not take DNS away); with any, only the listed ports
+    /// may be bound, connected or sent to.
+    pub fn restricts_udp(&self) -> bool {
+        !self.bind_udp.is_empty() || !self.connect_udp.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -159,7 +173,8 @@ mod tests {
         let policy = Policy::default();
         assert_eq!(policy.mode, Mode::BestEffort);
         assert_eq!(policy.profile, Profile::Default);
-        assert!(policy.discover && policy.scope && !policy.restricts_tcp());
+        assert!(policy.discover && policy.scope == Scoping::Available && !policy.restricts_tcp());
+        assert!(!policy.restricts_udp());
     }
 
     #[test]

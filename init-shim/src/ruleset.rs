@@ -16,15 +16,15 @@ use std::os::fd::AsFd;
 
 use landlock::{
     Access as _, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath,
-    RestrictionStatus, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetError, RulesetStatus,
-    Scope,
+    RestrictSelfAttr as _, RestrictionStatus, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    RulesetError, RulesetStatus, Scope,
 };
 use serde::Serialize;
 
 use crate::compat;
 use crate::path_fd;
 use crate::plan::{Plan, Target};
-use crate::values::{Mode, Port};
+use crate::values::{Mode, Port, Scoping};
 use crate::{seccomp, tcp_guard};
 
 /// What applying the plan did.
@@ -111,8 +111,28 @@ pub fn apply(plan: &Plan) -> Result<Outcome, SandboxError> {
     if !net.is_empty() {
         ruleset = ruleset.handle_access(net)?;
     }
+    let mut udp = BitFlags::<AccessNet>::EMPTY;
+    if plan.udp.bind.is_some() {
+        udp |= AccessNet::BindUdp;
+    }
+    if plan.udp.connect.is_some() {
+        udp |= AccessNet::ConnectSendUdp;
+    }
+    if !udp.is_empty() {
+        ruleset = ruleset.handle_access(udp)?;
+    }
     if plan.scope {
-        ruleset = ruleset.scope(Scope::Signal | Scope::AbstractUnixSocket)?;
+        // Scoping is hardening unless `--scope required` (see crate::compat): only then does
+        // enforce make it a hard requirement.
+        let level = if plan.scoping == Scoping::Required {
+            required
+        } else {
+            CompatLevel::BestEffort
+        };
+        ruleset = ruleset
+            .set_compatibility(level)
+            .scope(Scope::Signal | Scope::AbstractUnixSocket)?
+            .set_compatibility(required);
     }
 
     let mut created = ruleset
@@ -121,6 +141,10 @@ pub fn apply(plan: &Plan) -> Result<Outcome, SandboxError> {
         // Denials by the program the shim executes go to the audit log (ABI 7), where
         // troubleshooting starts; by default Landlock only logs the same executable.
         .log_new_exec(true)?
+        // Every thread of the process (ABI 8, TSYNC), for a program that sandboxes itself after
+        // starting threads; below ABI 8 only the calling thread is restricted, which is why the
+        // webhook restricts itself before it starts any (see its self_sandbox module).
+        .all_threads(true)?
         .no_new_privs(true);
 
     for grant in &plan.grants {
@@ -156,17 +180,42 @@ pub fn apply(plan: &Plan) -> Result<Outcome, SandboxError> {
             created = created.add_rule(NetPort::new(Port::get(*port), right))?;
         }
     }
+    for port in udp_rules(plan) {
+        created = created.add_rule(port)?;
+    }
 
     let status = created.restrict_self()?;
     let outcome = outcome(plan, &status)?;
     // After restrict_self, which set no_new_privs; on every thread, for programs that sandbox
     // themselves after starting threads.
     if plan.tcp_guard
-        && let Some(filter) = tcp_guard::filter()
+        && let Some(filter) = tcp_guard::filter(plan.in_force.udp)
     {
         seccomp::install(&filter, seccomp::Install::AllThreads)?;
     }
     Ok(outcome)
+}
+
+/// The UDP port rules of `plan`. When both directions are restricted, binding port 0 is allowed
+/// too: the kernel binds an unbound socket to an ephemeral port on its first `connect` or
+/// `sendto`, and Landlock checks that bind as a bind of port 0 (no fixed port can be taken that
+/// way), so a client listed with `--connect-udp 53` keeps resolving.
+fn udp_rules(plan: &Plan) -> Vec<NetPort> {
+    let mut out = Vec::new();
+    if let Some(bind) = &plan.udp.bind {
+        for port in bind {
+            out.push(NetPort::new(Port::get(*port), AccessNet::BindUdp));
+        }
+        if plan.udp.connect.is_some() {
+            out.push(NetPort::new(0, AccessNet::BindUdp));
+        }
+    }
+    if let Some(connect) = &plan.udp.connect {
+        for port in connect {
+            out.push(NetPort::new(Port::get(*port), AccessNet::ConnectSendUdp));
+        }
+    }
+    out
 }
 
 /// Reconciles what the kernel did with what the plan expected.

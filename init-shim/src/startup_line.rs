@@ -7,13 +7,18 @@
 //!  "profile":"default","list":{},"ro":{"/etc/app":"discovered:configmap","/etc/hosts":"profile:default"},
 //!  "rx":{"/usr":"profile:default"},"rw":{"/tmp":"profile:default"},"rwx":{},
 //!  "tcp_bind":"unrestricted","tcp_connect":"unrestricted",
-//!  "scoped":["signal","abstract-unix-socket"],"syscalls_denied":[],"dropped":[],"absent":["/lib32"],
-//!  "not_on_this_kernel":["resolve_unix (ABI 9)"],"exec":"python3",
-//!  "exec_path":"/usr/bin/python3"}
+//!  "udp_bind":"unrestricted","udp_connect":"unrestricted",
+//!  "scoped":["signal","abstract-unix-socket"],"syscalls_denied":[],
+//!  "dropped":["connecting to pathname UNIX sockets only under write grants (resolve_unix) (needs Landlock ABI 9)"],
+//!  "absent":["/lib32"],"exec":"python3","exec_path":"/usr/bin/python3"}
 //! ```
 //!
-//! (on one line). `syscalls_denied` lists what the TCP guard's seccomp filter fails when TCP
-//! rules are in force (MPTCP sockets, io_uring; see [`crate::tcp_guard`]). `dropped` lists what was requested but is not enforced; `absent` lists
+//! (on one line). The line claims only what is in force on this kernel ([`crate::compat::assess`]):
+//! port lists and `scoped` appear only when the kernel enforces them; whatever was requested
+//! (or is hardening the kernel lacks) and is not enforced is in `dropped` and nowhere else, so
+//! ports asked for on an ABI 3 kernel show as `"unrestricted"`, which is the truth.
+//! `syscalls_denied` lists what the port guard's seccomp filter fails when port rules are in
+//! force (MPTCP and UDP-Lite sockets, io_uring; see [`crate::tcp_guard`]); `absent` lists
 //! profile paths this image does not have (normal); `refused_because` appears when `enforce`
 //! refused to run the program.
 
@@ -43,11 +48,12 @@ enum Ports<'a> {
     Only(&'a BTreeSet<Port>),
 }
 
-impl<'a> From<&'a Option<BTreeSet<Port>>> for Ports<'a> {
-    fn from(ports: &'a Option<BTreeSet<Port>>) -> Self {
+impl<'a> Ports<'a> {
+    /// The ports a direction is restricted to, when that restriction is in force.
+    fn claim(ports: &'a Option<BTreeSet<Port>>, in_force: bool) -> Self {
         match ports {
-            Some(ports) => Ports::Only(ports),
-            None => Ports::Unrestricted("unrestricted"),
+            Some(ports) if in_force => Ports::Only(ports),
+            _ => Ports::Unrestricted("unrestricted"),
         }
     }
 }
@@ -68,11 +74,12 @@ struct Line<'a> {
     rwx: BTreeMap<&'a str, String>,
     tcp_bind: Ports<'a>,
     tcp_connect: Ports<'a>,
+    udp_bind: Ports<'a>,
+    udp_connect: Ports<'a>,
     scoped: Vec<&'static str>,
-    syscalls_denied: &'static [&'static str],
+    syscalls_denied: Vec<&'static str>,
     dropped: Vec<String>,
     absent: Vec<&'a str>,
-    not_on_this_kernel: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     exec: Option<&'a str>,
     /// The file `exec` resolved to through `PATH`, when it was found.
@@ -115,29 +122,39 @@ pub fn render(
         rx,
         rw,
         rwx,
-        tcp_bind: (&plan.tcp.bind).into(),
-        tcp_connect: (&plan.tcp.connect).into(),
+        tcp_bind: Ports::claim(&plan.tcp.bind, plan.in_force.tcp),
+        tcp_connect: Ports::claim(&plan.tcp.connect, plan.in_force.tcp),
+        udp_bind: Ports::claim(&plan.udp.bind, plan.in_force.udp),
+        udp_connect: Ports::claim(&plan.udp.connect, plan.in_force.udp),
         scoped: if plan.scope {
             vec!["signal", "abstract-unix-socket"]
         } else {
             Vec::new()
         },
-        syscalls_denied: if plan.tcp_guard {
-            tcp_guard::DENIES
-        } else {
-            &[]
+        syscalls_denied: match (plan.tcp_guard, plan.in_force.udp) {
+            (false, _) => Vec::new(),
+            (true, false) => tcp_guard::DENIES.to_vec(),
+            (true, true) => [tcp_guard::DENIES, tcp_guard::DENIES_WITH_UDP].concat(),
         },
         dropped: dropped(plan),
         absent: plan.absent.iter().map(|a| a.path.as_str()).collect(),
-        not_on_this_kernel: plan.kernel.missing_hardening(),
         exec,
         exec_path,
     };
     serde_json::to_string(&line).unwrap_or_else(|err| format!("{{\"landlock\":\"{err}\"}}"))
 }
 
-/// What was requested but is not enforced, one human sentence each.
+/// What was requested (or is hardening the kernel lacks) and is not enforced, one human
+/// sentence each: the line's `dropped`.
 pub fn dropped(plan: &Plan) -> Vec<String> {
+    let mut out = promised_and_dropped(plan);
+    out.extend(plan.hardening.iter().map(ToString::to_string));
+    out
+}
+
+/// What the policy promises and is not enforced (what `enforce` refuses over): the part of
+/// [`dropped`] that best-effort warns about on every start and that a quiet run announces.
+pub fn promised_and_dropped(plan: &Plan) -> Vec<String> {
     plan.shortfalls
         .iter()
         .map(ToString::to_string)
@@ -196,8 +213,10 @@ mod tests {
         assert_eq!(json["rwx"]["/tmp"], "profile:minimal+flag");
         assert_eq!(json["ro"]["/proc"], "discovered:configmap");
         assert_eq!(json["rw"]["/dev/null"], "profile:minimal");
-        assert_eq!(json["tcp_bind"], serde_json::json!([]));
-        assert_eq!(json["tcp_connect"], serde_json::json!([443]));
+        // ABI 3 has no TCP rules: the ports are dropped, and the line does not claim them.
+        assert_eq!(json["tcp_bind"], "unrestricted");
+        assert_eq!(json["tcp_connect"], "unrestricted");
+        assert_eq!(json["scoped"], serde_json::json!([]));
         // ABI 3 cannot enforce TCP rules, so there is nothing for the guard to protect.
         assert_eq!(json["syscalls_denied"], serde_json::json!([]));
         let dropped = json["dropped"].to_string();
@@ -207,10 +226,14 @@ mod tests {
         );
         assert!(dropped.contains("ro /no/such/path (flag)"), "{dropped}");
         assert!(
-            json["not_on_this_kernel"]
-                .to_string()
-                .contains("ioctl_dev (ABI 5)")
+            dropped.contains("(ioctl_dev) (needs Landlock ABI 5)"),
+            "{dropped}"
         );
+        assert!(
+            dropped.contains("scoping (needs Landlock ABI 6)"),
+            "{dropped}"
+        );
+        assert!(json.get("not_on_this_kernel").is_none());
         assert_eq!(json["exec"], "app");
         assert_eq!(json["exec_path"], "/usr/bin/app");
         assert_eq!(json["list"], serde_json::json!({}));
@@ -233,5 +256,63 @@ mod tests {
         assert_eq!(json["refused_because"][0], "cannot enforce y");
         assert_eq!(json["tcp_bind"], "unrestricted");
         assert_eq!(json["scoped"][0], "signal");
+    }
+
+    /// The claims, ABI 0 to 10, for a policy asking for everything: each port list and the
+    /// scopes appear only where the kernel enforces them, and are in `dropped` otherwise.
+    #[test]
+    fn the_line_claims_only_what_is_in_force_on_every_abi() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let mut policy = Policy {
+            profile: Profile::None,
+            ..Policy::default()
+        };
+        policy.bind_tcp.insert(Port::parse("8080")?);
+        policy.connect_tcp.insert(Port::parse("80")?);
+        policy.bind_udp.insert(Port::parse("5353")?);
+        policy.connect_udp.insert(Port::parse("53")?);
+        for abi in 0..=10 {
+            let plan = Plan::new(&policy, vec![], Kernel::with_version(abi), &RealFs);
+            let line = render(
+                "x 1",
+                &plan,
+                &Verdict::Applied(Outcome::Enforced),
+                None,
+                None,
+            );
+            let json: serde_json::Value = serde_json::from_str(&line)?;
+            let dropped = json["dropped"].to_string();
+            let tcp = abi >= 4;
+            let udp = abi >= 10;
+            let scoped = abi >= 6;
+            let claims = |key: &str, port: u16, yes: bool| {
+                let want = if yes {
+                    serde_json::json!([port])
+                } else {
+                    serde_json::json!("unrestricted")
+                };
+                assert_eq!(json[key], want, "ABI {abi} {key}: {line}");
+            };
+            claims("tcp_bind", 8080, tcp);
+            claims("tcp_connect", 80, tcp);
+            claims("udp_bind", 5353, udp);
+            claims("udp_connect", 53, udp);
+            assert_eq!(dropped.contains("TCP"), !tcp, "ABI {abi}: {dropped}");
+            assert_eq!(dropped.contains("UDP bind"), !udp, "ABI {abi}: {dropped}");
+            assert_eq!(
+                json["scoped"].as_array().map(Vec::len),
+                Some(if scoped { 2 } else { 0 }),
+                "ABI {abi}"
+            );
+            assert_eq!(dropped.contains("scoping"), !scoped, "ABI {abi}: {dropped}");
+            let denied = json["syscalls_denied"].to_string();
+            assert_eq!(denied.contains("MPTCP"), tcp, "ABI {abi}: {denied}");
+            assert_eq!(denied.contains("UDPLITE"), udp, "ABI {abi}: {denied}");
+            if abi == 2 {
+                assert!(dropped.contains("truncate"), "{dropped}");
+                assert!(!dropped.contains("(refer)"), "{dropped}");
+            }
+        }
+        Ok(())
     }
 }

@@ -5,13 +5,17 @@
 //! value and what is wrong with it; callers add where the value came from (the flag, or the
 //! annotation and container).
 
+use std::ffi::OsString;
 use std::fmt;
 use std::num::NonZeroU16;
-use std::path::Path;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::path_text;
 
 /// A value that failed validation: the value as given and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,50 +48,86 @@ pub const BROAD_DIRS: &[&str] = &["/", "/etc", "/proc", "/sys", "/dev"];
 /// Normalised form matters because Landlock rules are attached to what the path resolves to when
 /// the shim opens it: a path that says `..` or `.` would make the grant in a pod spec read
 /// differently from what it grants.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PolicyPath(#[serde(deserialize_with = "policy_path")] String);
+///
+/// A path is any bytes, so its text (in flags, annotations, lines) is the escape form of
+/// [`crate::path_text`]: `\xHH` for a byte that is not printable UTF-8 and for the backslash.
+/// [`PolicyPath::as_str`] is that text, in canonical form (what [`crate::path_text::encode`]
+/// writes); [`PolicyPath::as_path`] the exact bytes, which is what the shim opens.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PolicyPath {
+    /// The canonical escaped text (compared, ordered and hashed: it determines the bytes).
+    text: String,
+    /// The decoded bytes.
+    path: PathBuf,
+}
 
-fn policy_path<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    PolicyPath::parse(&text)
-        .map(|p| p.0)
-        .map_err(serde::de::Error::custom)
+impl Serialize for PolicyPath {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for PolicyPath {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        PolicyPath::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 impl PolicyPath {
-    /// Validates `value` as a policy path.
+    /// Validates `value`, a path in the escape form of [`crate::path_text`], as a policy path.
     pub fn parse(value: &str) -> Result<Self, ValueError> {
-        let problem = if value.is_empty() {
+        let bytes = path_text::decode(value).map_err(|e| ValueError::new(value, e.to_string()))?;
+        let problem = if bytes.is_empty() {
             Some("empty path")
-        } else if value.contains('\0') {
+        } else if bytes.contains(&0) {
             Some("path contains a NUL byte")
-        } else if !value.starts_with('/') {
+        } else if bytes[0] != b'/' {
             Some("path must be absolute (start with '/')")
-        } else if value == "/" {
+        } else if bytes == b"/" {
             None
         } else {
-            value[1..].split('/').find_map(|element| match element {
-                "" => Some("path has an empty element (a doubled or trailing '/')"),
-                "." => Some("path has a '.' element; write the path without it"),
-                ".." => Some("path has a '..' element; write the path it resolves to"),
-                _ => None,
-            })
+            bytes[1..]
+                .split(|&b| b == b'/')
+                .find_map(|element| match element {
+                    b"" => Some("path has an empty element (a doubled or trailing '/')"),
+                    b"." => Some("path has a '.' element; write the path without it"),
+                    b".." => Some("path has a '..' element; write the path it resolves to"),
+                    _ => None,
+                })
         };
         match problem {
             Some(problem) => Err(ValueError::new(value, problem)),
-            None => Ok(Self(value.to_owned())),
+            None => Ok(Self {
+                text: path_text::encode(&bytes),
+                path: PathBuf::from(OsString::from_vec(bytes)),
+            }),
         }
     }
 
-    /// The path as a string.
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// Validates the exact bytes of `path` as a policy path (what learn mode records).
+    pub fn from_path(path: &Path) -> Result<Self, ValueError> {
+        Self::parse(&path_text::encode(path.as_os_str().as_bytes()))
     }
 
-    /// The path as a [`Path`].
+    /// A path from canonical text known to be valid (a part of a valid path's text cut at a
+    /// `/`, which never splits an escape).
+    fn from_valid_text(text: String) -> Self {
+        let path = match path_text::decode_os(&text) {
+            Ok(bytes) => PathBuf::from(bytes),
+            Err(_) => PathBuf::from(&text),
+        };
+        Self { text, path }
+    }
+
+    /// The path as text, in the escape form (what flags, annotations and lines carry).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The path's exact bytes, as a [`Path`] (what is opened).
     pub fn as_path(&self) -> &Path {
-        Path::new(&self.0)
+        &self.path
     }
 
     /// Whether granting this path whole is almost never what a person means: what it reaches
@@ -112,14 +152,14 @@ impl PolicyPath {
         let mut path = self.clone();
         // Each step removes a `/proc/.../root` prefix, so a path of N elements takes < N steps.
         loop {
-            let elements: Vec<&str> = path.0.split('/').skip(1).collect();
+            let elements: Vec<&str> = path.text.split('/').skip(1).collect();
             let Some(link) = proc_magic_link(&elements) else {
                 return Reach::Path(path);
             };
             match elements[link] {
                 "root" => {
                     let rest = elements[link + 1..].join("/");
-                    path = PolicyPath(format!("/{rest}"));
+                    path = PolicyPath::from_valid_text(format!("/{rest}"));
                 }
                 _ => return Reach::Unknown,
             }
@@ -128,9 +168,10 @@ impl PolicyPath {
 
     /// Whether `self` is `other` or lies beneath it.
     pub fn is_within(&self, other: &PolicyPath) -> bool {
-        other.0 == "/"
-            || self.0 == other.0
-            || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
+        other.text == "/"
+            || self.text == other.text
+            || (self.text.starts_with(&other.text)
+                && self.text.as_bytes().get(other.text.len()) == Some(&b'/'))
     }
 }
 
@@ -173,7 +214,7 @@ fn proc_magic_link(elements: &[&str]) -> Option<usize> {
 
 impl fmt::Display for PolicyPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -349,6 +390,59 @@ impl fmt::Display for Interval {
     }
 }
 
+/// Whether signals and abstract UNIX sockets are scoped to the sandbox (Landlock ABI 6):
+/// `--scope` and the `scope` annotation.
+///
+/// Scoping is hardening no path or port rule depends on, so by default it is applied where the
+/// kernel has it and reported as dropped where it has not, in every mode, `enforce` included;
+/// `required` makes `enforce` refuse a kernel without it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scoping {
+    /// Scope where the kernel can (ABI 6+); below that, listed as dropped.
+    #[default]
+    Available,
+    /// Scope, and count a kernel without scoping as a shortfall (`enforce` refuses it).
+    Required,
+    /// Do not scope.
+    Off,
+}
+
+impl Scoping {
+    /// Every value, in the order the documentation lists them.
+    pub const ALL: [Scoping; 3] = [Scoping::Available, Scoping::Required, Scoping::Off];
+
+    /// The name used in flags and annotations.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scoping::Available => "available",
+            Scoping::Required => "required",
+            Scoping::Off => "off",
+        }
+    }
+
+    /// Whether scoping is asked for at all.
+    pub fn wanted(self) -> bool {
+        self != Scoping::Off
+    }
+
+    /// Parses a scoping name.
+    pub fn parse(value: &str) -> Result<Self, ValueError> {
+        Self::ALL
+            .into_iter()
+            .find(|scoping| scoping.name() == value)
+            .ok_or_else(|| {
+                ValueError::new(value, "unknown scope (expected available, required or off)")
+            })
+    }
+}
+
+impl fmt::Display for Scoping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,7 +458,7 @@ mod tests {
             "/x.y",
         ] {
             assert_eq!(
-                PolicyPath::parse(ok).map(|p| p.0),
+                PolicyPath::parse(ok).map(|p| p.text),
                 Ok(ok.to_owned()),
                 "{ok}"
             );
@@ -389,6 +483,34 @@ mod tests {
             assert_eq!(err.value, bad);
             assert!(err.problem.contains(reason), "{bad}: {err}");
             assert!(err.to_string().starts_with(&format!("{bad:?}: ")), "{err}");
+        }
+    }
+
+    #[test]
+    fn escaped_paths_name_their_exact_bytes() {
+        let odd = PolicyPath::parse("/srv/\\xff\\x5cname").expect("valid");
+        assert_eq!(odd.as_path().as_os_str().as_bytes(), b"/srv/\xff\\name");
+        assert_eq!(odd.as_str(), "/srv/\\xff\\x5cname");
+        assert_eq!(
+            PolicyPath::from_path(odd.as_path()).as_ref(),
+            Ok(&odd),
+            "bytes to text and back"
+        );
+        // Escapes of plain characters mean those characters: one path, one canonical text.
+        assert_eq!(
+            PolicyPath::parse("/\\x73rv").map(|p| p.text),
+            Ok("/srv".into())
+        );
+        // Validation is of the bytes, so an escaped `..` or NUL is refused like a plain one.
+        for (bad, reason) in [
+            ("/a/\\x2e\\x2e", "'..'"),
+            ("/a\\x00b", "NUL"),
+            ("/a\\x2f/b", "empty element"),
+            ("/a\\b", "bad escape"),
+        ] {
+            let err = PolicyPath::parse(bad).expect_err(bad);
+            assert_eq!(err.value, bad);
+            assert!(err.problem.contains(reason), "{bad}: {err}");
         }
     }
 
@@ -507,5 +629,17 @@ mod tests {
             err.to_string(),
             "\"strict\": unknown mode (expected enforce, best-effort, dry-run or learn)"
         );
+    }
+
+    #[test]
+    fn scopings_round_trip_and_bad_values_name_the_value() {
+        for scoping in Scoping::ALL {
+            assert_eq!(Scoping::parse(scoping.name()), Ok(scoping));
+        }
+        assert_eq!(
+            Scoping::parse("yes").map_err(|e| e.to_string()),
+            Err("\"yes\": unknown scope (expected available, required or off)".to_owned())
+        );
+        assert_eq!(Scoping::default(), Scoping::Available);
     }
 }

@@ -375,6 +375,99 @@ fn grants_that_reach_everything_through_a_link_warn_like_the_directory_itself() 
     assert!(!run.stderr.contains("warning"), "{run:#?}");
 }
 
+/// UDP rules need Landlock ABI 10. Below it (this machine: ABI 7) enforce refuses, naming the
+/// ABI, and best effort runs with the UDP rules in `dropped`, claiming no UDP port.
+#[test]
+fn udp_rules_below_abi_10_are_refused_by_enforce_and_dropped_by_best_effort() {
+    let enforce = shim(&[
+        "--no-discover",
+        "--mode",
+        "enforce",
+        "--connect-udp",
+        "53",
+        "--",
+        "/bin/true",
+    ]);
+    let line = enforce.startup_line();
+    let abi = line["abi"].as_i64().expect("abi in the line");
+    if abi >= 10 {
+        assert_eq!(enforce.code, Some(0), "{enforce:#?}");
+        assert_eq!(line["udp_connect"], serde_json::json!([53]));
+        return;
+    }
+    assert_eq!(enforce.code, Some(1), "{enforce:#?}");
+    assert_eq!(line["outcome"], "refused");
+    assert!(
+        enforce.stderr.contains(
+            "refusing to run \"/bin/true\" in enforce mode: cannot enforce UDP bind/connect/send port restrictions (needs Landlock ABI 10)"
+        ),
+        "{enforce:#?}"
+    );
+
+    let best_effort = shim(&[
+        "--no-discover",
+        "--bind-udp",
+        "5353",
+        "--connect-udp",
+        "53",
+        "--",
+        "/bin/true",
+    ]);
+    assert_eq!(best_effort.code, Some(0), "{best_effort:#?}");
+    let line = best_effort.startup_line();
+    assert_eq!(line["outcome"], "partially-enforced");
+    assert_eq!(line["udp_bind"], "unrestricted");
+    assert_eq!(line["udp_connect"], "unrestricted");
+    assert!(
+        line["dropped"]
+            .to_string()
+            .contains("UDP bind/connect/send port restrictions (needs Landlock ABI 10)"),
+        "{line}"
+    );
+    assert!(
+        best_effort
+            .stderr
+            .contains("warning: not enforced: UDP bind/connect/send port restrictions"),
+        "{best_effort:#?}"
+    );
+}
+
+/// Scoping is hardening by default: `--scope required` makes it a promise, which a kernel
+/// without it (ABI < 6) fails; here (ABI 6+) it is enforced and in `scoped`, and `--scope off`
+/// leaves it out of both `scoped` and `dropped`.
+#[test]
+fn scope_required_is_enforced_here_and_scope_off_claims_nothing() {
+    let run = shim(&[
+        "--no-discover",
+        "--mode",
+        "enforce",
+        "--scope",
+        "required",
+        "--",
+        "/bin/true",
+    ]);
+    let line = run.startup_line();
+    if line["abi"].as_i64() < Some(6) {
+        assert_eq!(run.code, Some(1), "{run:#?}");
+        assert!(
+            run.stderr
+                .contains("--scope required) (needs Landlock ABI 6)"),
+            "{run:#?}"
+        );
+        return;
+    }
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(line["outcome"], "enforced");
+    assert_eq!(
+        line["scoped"],
+        serde_json::json!(["signal", "abstract-unix-socket"])
+    );
+    let off = shim(&["--no-discover", "--scope", "off", "--", "/bin/true"]);
+    let line = off.startup_line();
+    assert_eq!(line["scoped"], serde_json::json!([]));
+    assert!(!line["dropped"].to_string().contains("scoping"), "{line}");
+}
+
 #[test]
 fn a_path_entry_that_cannot_be_executed_is_a_warning_and_the_startup_line_names_the_file() {
     let dir = support::scratch();

@@ -461,3 +461,146 @@ async fn a_pod_learns_then_runs_enforced_with_the_suggested_annotations() {
         enforced.stderr
     );
 }
+
+/// Learn mode records a UDP sendto (127.0.0.1:5353), a UDP connect (port 5354) and a connect to
+/// a pathname UNIX socket; `suggest` prints them as `--connect-udp` and as a `--rw` grant of
+/// the socket (connecting to a pathname socket is a write right, `resolve_unix` from ABI 9).
+/// Only learn and suggest here: enforcing UDP rules needs ABI 10 (the kernel matrix).
+#[test]
+fn udp_sends_and_unix_socket_connects_are_learned_and_suggested() {
+    require(PYTHON, "python3").expect("python3");
+    let dir = scratch();
+    let socket = dir.path().join("app.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind the socket");
+    let program = "import socket, sys\n\
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        u.sendto(b'q', ('127.0.0.1', 5353))\n\
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        c.connect(('127.0.0.1', 5354))\n\
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n\
+        s.connect(sys.argv[1])\n\
+        print('sent')\n";
+    let output = Command::new(shim())
+        .args([
+            "--mode",
+            "learn",
+            "--no-discover",
+            "--",
+            PYTHON,
+            "-c",
+            program,
+        ])
+        .arg(&socket)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the shim");
+    drop(listener);
+    let (out, err) = text(&output);
+    assert_eq!(
+        (output.status.code(), out.as_str()),
+        (Some(0), "sent\n"),
+        "{err}"
+    );
+    let learned = err
+        .lines()
+        .rfind(|l| l.starts_with("{\"landlock-learn\""))
+        .unwrap_or_else(|| panic!("no learn line: {err}"));
+    let json: serde_json::Value = serde_json::from_str(learned).expect("JSON");
+    assert_eq!(
+        json["suggest"]["connect-udp"],
+        serde_json::json!([5353, 5354]),
+        "{learned}"
+    );
+    let socket = socket.to_str().expect("UTF-8 path");
+    assert!(
+        json["suggest"]["write"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|p| p == socket)),
+        "{learned}"
+    );
+
+    let suggestion = suggest(&[("stderr".to_owned(), err.clone())], Format::Flags)
+        .unwrap_or_else(|e| panic!("suggest: {e}\n{err}"));
+    let flags = suggestion.output.trim();
+    assert!(
+        flags.contains("--connect-udp 5353 --connect-udp 5354"),
+        "{flags}"
+    );
+    assert!(flags.contains(&format!("--rw {socket}")), "{flags}");
+    let yaml = suggest(&[("stderr".to_owned(), err.clone())], Format::Yaml)
+        .unwrap_or_else(|e| panic!("suggest: {e}\n{err}"));
+    assert!(
+        yaml.output
+            .lines()
+            .any(|l| l.contains("landlock-injector.io/connect-udp: ") && l.contains("5353,5354")),
+        "{}",
+        yaml.output
+    );
+}
+
+/// A file whose name is not UTF-8 (byte 0xff): learn mode records its exact bytes (escaped as
+/// `\xff`, see `init_shim::path_text`), `suggest` passes them on, and the shim in enforce mode
+/// opens exactly that file: it is readable, and its sibling is not.
+#[test]
+fn a_file_name_that_is_not_utf8_is_learned_suggested_and_granted_exactly() {
+    use std::os::unix::ffi::OsStrExt;
+    require(PYTHON, "python3").expect("python3");
+    let dir = scratch();
+    let odd = dir.path().join(std::ffi::OsStr::from_bytes(b"data-\xff"));
+    std::fs::write(&odd, "odd bytes\n").expect("write the odd file");
+    // What a lossy decoding would name (U+FFFD), and a plain sibling: neither may be granted.
+    let lossy = dir.path().join("data-\u{fffd}");
+    std::fs::write(&lossy, "lossy\n").expect("write");
+    let sibling = dir.path().join("data-plain");
+    std::fs::write(&sibling, "sibling\n").expect("write");
+    let hex = |path: &std::path::Path| {
+        path.as_os_str()
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let reader = |path: &std::path::Path| {
+        vec![
+            PYTHON.to_owned(),
+            "-c".to_owned(),
+            format!(
+                "import sys; sys.stdout.write(open(bytes.fromhex('{}'), 'rb').read().decode())",
+                hex(path)
+            ),
+        ]
+    };
+    let nothing = String::new;
+    let workload = Workload {
+        name: "python3 reading a file named with byte 0xff",
+        program: reader(&odd),
+        drive: &nothing,
+    };
+    let flags = round_trip(&workload);
+    let escaped = format!("--ro {}/data-\\xff", dir.path().display());
+    assert!(
+        flags
+            .split(" --")
+            .any(|f| format!("--{f}") == escaped || f == escaped),
+        "the exact bytes are suggested as {escaped}: {flags}"
+    );
+    assert!(!flags.contains('\u{fffd}'), "{flags}");
+
+    let mut enforce: Vec<String> = flags.split(' ').map(str::to_owned).collect();
+    enforce.push("--no-discover".to_owned());
+    for denied in [&lossy, &sibling] {
+        let other = Workload {
+            name: "python3 reading a sibling",
+            program: reader(denied),
+            drive: &nothing,
+        };
+        let (output, _) = run(&other, &enforce);
+        let (_, err) = text(&output);
+        assert_ne!(
+            output.status.code(),
+            Some(0),
+            "{denied:?} was readable: {err}"
+        );
+        assert!(err.contains("PermissionError"), "{denied:?}: {err}");
+    }
+}

@@ -1,7 +1,7 @@
-//! What Landlock (ABI 7) does not stop, as the README's *What the sandbox does not stop* says:
+//! What Landlock (ABI 7) does not stop, as init-shim/README.md's *What the sandbox does not stop* says:
 //! a program under the shipped static shim, `--mode enforce --profile minimal`, connects to a
 //! pathname UNIX socket under a directory it was never granted, and executes code it wrote into
-//! a memfd. When a kernel or shim change closes a gap, this test fails and the README must change.
+//! a memfd. When a kernel or shim change closes a gap, this test fails and init-shim/README.md must change.
 
 use std::os::unix::net::UnixListener;
 use std::process::Command;

@@ -4,7 +4,7 @@
 use landlock_tests::static_build::static_binary;
 use std::process::Command;
 
-/// Size budget for the release shim (1.5 MiB, issue 11). The README reports the measured size.
+/// Size budget for the release shim (1.5 MiB, issue 11). init-shim/README.md reports the measured size.
 const MAX_BYTES: u64 = 3 * 512 * 1024;
 
 fn output(program: &str, args: &[&str]) -> (Option<i32>, String) {

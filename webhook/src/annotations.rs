@@ -1,8 +1,8 @@
 //! The `landlock-injector.io/*` annotations: the whole user interface of the webhook.
 //!
 //! Pod-level keys apply to every container; `<container>.<key>` applies to one. Merge rule:
-//! paths and ports add up (pod level plus container level); `mode`, `profile`, `discover` and
-//! `wrap-exec` at container level replace the pod level, which replaces the namespace's
+//! paths and ports add up (pod level plus container level); `mode`, `profile`, `discover`,
+//! `scope` and `wrap-exec` at container level replace the pod level, which replaces the namespace's
 //! defaults ([`Defaults`]). Every value is checked with the init-shim library's own parsers, so
 //! the webhook accepts exactly what the shim accepts.
 //!
@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
-use init_shim::{Access, Mode, PolicyPath, Port, Profile, ValueError};
+use init_shim::{Access, Mode, PolicyPath, Port, Profile, Scoping, ValueError};
 
 use crate::limits::{self, MAX_PATHS_PER_CONTAINER};
 
@@ -38,6 +38,12 @@ pub const PROFILE: &str = "profile";
 pub const DISCOVER: &str = "discover";
 /// `"false"` leaves exec probes and exec lifecycle hooks outside the sandbox.
 pub const WRAP_EXEC: &str = "wrap-exec";
+/// UDP ports the program may bind (Landlock ABI 10).
+pub const BIND_UDP: &str = "bind-udp";
+/// UDP ports the program may connect or send datagrams to (Landlock ABI 10).
+pub const CONNECT_UDP: &str = "connect-udp";
+/// Signal and abstract-UNIX-socket scoping: `available` (default), `required`, `off`.
+pub const SCOPE: &str = "scope";
 
 /// Which volume discovery runs: the webhook's (volumes in the pod spec) and the shim's
 /// (kubelet-written volumes in its mount table, which catches volumes added after the webhook).
@@ -129,6 +135,12 @@ pub struct Settings {
     pub discover: Option<Discover>,
     /// Whether exec probes and hooks are wrapped, if set at this level.
     pub wrap_exec: Option<bool>,
+    /// UDP ports to bind.
+    pub bind_udp: BTreeSet<Port>,
+    /// UDP ports to connect or send to.
+    pub connect_udp: BTreeSet<Port>,
+    /// Scoping, if set at this level.
+    pub scope: Option<Scoping>,
 }
 
 /// The parsed annotations of one pod.
@@ -159,6 +171,12 @@ pub struct Effective {
     pub discover: Discover,
     /// Container level, else pod level, else on.
     pub wrap_exec: bool,
+    /// UDP ports to bind from both levels.
+    pub bind_udp: BTreeSet<Port>,
+    /// UDP ports to connect or send to from both levels.
+    pub connect_udp: BTreeSet<Port>,
+    /// Container level, else pod level, else `available`.
+    pub scope: Scoping,
 }
 
 impl Annotations {
@@ -168,10 +186,14 @@ impl Annotations {
         let mut paths = self.pod.paths.clone();
         let mut bind_tcp = self.pod.bind_tcp.clone();
         let mut connect_tcp = self.pod.connect_tcp.clone();
+        let mut bind_udp = self.pod.bind_udp.clone();
+        let mut connect_udp = self.pod.connect_udp.clone();
         if let Some(own) = own {
             paths.extend(own.paths.iter().cloned());
             bind_tcp.extend(own.bind_tcp.iter().copied());
             connect_tcp.extend(own.connect_tcp.iter().copied());
+            bind_udp.extend(own.bind_udp.iter().copied());
+            connect_udp.extend(own.connect_udp.iter().copied());
         }
         Effective {
             paths,
@@ -195,6 +217,12 @@ impl Annotations {
                 .and_then(|s| s.wrap_exec)
                 .or(self.pod.wrap_exec)
                 .unwrap_or(true),
+            bind_udp,
+            connect_udp,
+            scope: own
+                .and_then(|s| s.scope)
+                .or(self.pod.scope)
+                .unwrap_or_default(),
         }
     }
 }
@@ -259,6 +287,7 @@ pub fn parse(
 fn known_keys() -> String {
     let mut keys: Vec<&str> = Access::ALL.iter().map(|a| a.annotation_key()).collect();
     keys.extend([BIND_TCP, CONNECT_TCP, MODE, PROFILE, DISCOVER, WRAP_EXEC]);
+    keys.extend([BIND_UDP, CONNECT_UDP, SCOPE]);
     keys.join(", ")
 }
 
@@ -291,6 +320,17 @@ fn apply(settings: &mut Settings, setting: &str, value: &str) -> Result<(), Stri
                 set.insert(Port::parse(element).map_err(problem)?);
             }
         }
+        BIND_UDP | CONNECT_UDP => {
+            let set = if setting == BIND_UDP {
+                &mut settings.bind_udp
+            } else {
+                &mut settings.connect_udp
+            };
+            for element in elements(value)? {
+                set.insert(Port::parse(element).map_err(problem)?);
+            }
+        }
+        SCOPE => settings.scope = Some(Scoping::parse(value).map_err(problem)?),
         MODE => settings.mode = Some(Mode::parse(value).map_err(problem)?),
         PROFILE => settings.profile = Some(Profile::parse(value).map_err(problem)?),
         DISCOVER => settings.discover = Some(Discover::parse(value)?),
@@ -358,6 +398,11 @@ mod tests {
                 ("web.mode", "dry-run"),
                 ("sidecar.profile", "minimal"),
                 ("sidecar.discover", "false"),
+                ("connect-udp", "53"),
+                ("web.connect-udp", "123"),
+                ("web.bind-udp", "5353"),
+                ("scope", "required"),
+                ("sidecar.scope", "off"),
             ]),
             CONTAINERS,
         )
@@ -373,11 +418,18 @@ mod tests {
             ["ro:/etc/app", "ro:/srv", "rw:/data", "rx:/opt/tools"]
         );
         assert_eq!(web.connect_tcp.len(), 2);
+        let ports = |set: &BTreeSet<Port>| set.iter().map(|p| p.get()).collect::<Vec<_>>();
+        assert_eq!(ports(&web.connect_udp), [53, 123]);
+        assert_eq!(ports(&web.bind_udp), [5353]);
+        assert_eq!(web.scope, Scoping::Required);
         assert_eq!(web.mode, Mode::DryRun);
         assert_eq!(web.profile, Profile::Default);
         assert_eq!(web.discover, Discover::ALL);
         assert!(web.wrap_exec);
         let sidecar = parsed.effective("sidecar", &Defaults::default());
+        assert_eq!(sidecar.scope, Scoping::Off);
+        assert_eq!(ports(&sidecar.connect_udp), [53]);
+        assert!(sidecar.bind_udp.is_empty());
         assert_eq!(sidecar.mode, Mode::Enforce);
         assert_eq!(sidecar.profile, Profile::Minimal);
         assert_eq!(
@@ -410,6 +462,18 @@ mod tests {
             (
                 &[("connect-tcp", "70000")],
                 r#"value "70000": "70000": port out of range"#,
+            ),
+            (
+                &[("bind-udp", "0")],
+                r#"annotation "landlock-injector.io/bind-udp": value "0": "0": port out of range"#,
+            ),
+            (
+                &[("web.connect-udp", "53,dns")],
+                r#"annotation "landlock-injector.io/web.connect-udp" (container "web"): value "53,dns": "dns": not a port number"#,
+            ),
+            (
+                &[("scope", "always")],
+                r#"annotation "landlock-injector.io/scope": value "always": "always": unknown scope (expected available, required or off)"#,
             ),
             (
                 &[("mode", "strict")],

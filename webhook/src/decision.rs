@@ -329,6 +329,9 @@ impl Injection {
             bind_tcp: settings.bind_tcp,
             connect_tcp: settings.connect_tcp,
             discover: settings.discover.mounts,
+            bind_udp: settings.bind_udp,
+            connect_udp: settings.connect_udp,
+            scope: settings.scope,
             ..Policy::default()
         };
         policy.grant_all(settings.paths.iter().map(|(a, p)| (p.clone(), *a)));
@@ -564,6 +567,34 @@ mod tests {
 
     fn strings(v: &Value) -> Vec<String> {
         serde_json::from_value(v.clone()).expect("strings")
+    }
+
+    /// The UDP and scope annotations reach the shim as its own flags, which parse back.
+    #[test]
+    fn udp_and_scope_annotations_render_as_shim_flags() {
+        let mut pod = demo();
+        let annotations = &mut pod["metadata"]["annotations"];
+        annotations["landlock-injector.io/connect-udp"] = json!("53");
+        annotations["landlock-injector.io/web.bind-udp"] = json!("5353");
+        annotations["landlock-injector.io/web.scope"] = json!("required");
+        let (p, _) = wrapped(&pod);
+        let command = strings(&p["spec"]["containers"][0]["command"]);
+        let flags = command.join(" ");
+        for expected in ["--bind-udp 5353", "--connect-udp 53", "--scope required"] {
+            assert!(flags.contains(expected), "{flags}");
+        }
+        let Ok(init_shim::flags::Command::Run { policy, .. }) =
+            init_shim::flags::parse(command[1..].iter().map(std::ffi::OsString::from))
+        else {
+            panic!("the shim accepts what the webhook writes: {flags}");
+        };
+        assert_eq!(policy.scope, init_shim::Scoping::Required);
+        assert_eq!(policy.connect_udp.len(), 1);
+        let migrate = strings(&p["spec"]["initContainers"][1]["command"]).join(" ");
+        assert!(
+            migrate.contains("--connect-udp 53") && !migrate.contains("--scope"),
+            "{migrate}"
+        );
     }
 
     #[test]

@@ -101,7 +101,9 @@ pub fn discover(
         };
         // Kubernetes accepts a trailing slash on mount paths; the policy model does not.
         let trimmed = mount.mount_path.trim_end_matches('/');
-        let path = PolicyPath::parse(if trimmed.is_empty() { "/" } else { trimmed })
+        // A mountPath is plain text (a backslash in it is a backslash), so it is escaped first.
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let path = PolicyPath::parse(&init_shim::path_text::encode(trimmed.as_bytes()))
             .map_err(|e| fail(e.to_string()))?;
         let read_only = mount.read_only == Some(true);
         let writable = |claim_read_only: bool| {

@@ -97,6 +97,13 @@ async fn admission_health_and_metrics_over_https() {
         "{}",
         server.log()
     );
+    // It restricted itself before starting any thread: below ABI 8 (no TSYNC) Landlock
+    // restricts only the calling thread, so there must have been no other.
+    assert!(
+        server.log().contains("\"threads_at_restriction\":1,"),
+        "{}",
+        server.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -41,6 +41,14 @@ impl SocketKind {
             && self.kind == libc::SOCK_STREAM
             && matches!(self.protocol, 0 | libc::IPPROTO_TCP | libc::IPPROTO_MPTCP)
     }
+
+    /// Whether Landlock's UDP rules apply (UDP-Lite included: under UDP rules the port guard
+    /// refuses it, so programs use plain UDP on the same ports).
+    pub fn is_udp(self) -> bool {
+        matches!(self.domain, libc::AF_INET | libc::AF_INET6)
+            && self.kind == libc::SOCK_DGRAM
+            && matches!(self.protocol, 0 | libc::IPPROTO_UDP | libc::IPPROTO_UDPLITE)
+    }
 }
 
 impl Caller {

@@ -280,6 +280,10 @@ pub fn fold_on(record: &Record, disk: Disk) -> Folded {
         out.grants.bind_tcp.clear();
         out.grants.connect_tcp.clear();
     }
+    // UDP ports are restricted apart from TCP, each direction on its own, so an ephemeral TCP
+    // bind does not hold them back.
+    out.grants.bind_udp = record.bind_udp.clone();
+    out.grants.connect_udp = record.connect_udp.clone();
     for (path, why) in &record.not_suggestable {
         out.not_suggested.push(NotSuggested {
             path: path.clone(),
@@ -378,7 +382,7 @@ fn fold_siblings(record: &Record, disk: Disk, out: &mut Folded, trees: &mut BTre
 
 fn parent(path: &PolicyPath) -> Option<PolicyPath> {
     let parent = path.as_path().parent()?;
-    PolicyPath::parse(parent.to_str()?).ok()
+    PolicyPath::from_path(parent).ok()
 }
 
 fn join(dir: &PolicyPath, name: &str) -> String {

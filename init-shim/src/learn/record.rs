@@ -12,10 +12,12 @@
 //! entry, not 20,000.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::access::Access;
 use crate::learn::line::Counts;
+use crate::path_text;
 use crate::plan::{Plan, Target};
 use crate::profiles::PROC_SELF;
 use crate::values::{PolicyPath, Port};
@@ -124,6 +126,10 @@ pub struct Record {
     pub connect_tcp: BTreeSet<Port>,
     /// A bind to port 0 (an ephemeral port) was seen: the vocabulary cannot allow it.
     pub ephemeral_bind: bool,
+    /// UDP ports bound.
+    pub bind_udp: BTreeSet<Port>,
+    /// UDP ports connected or sent to (`connect`, `sendto`, `sendmsg`, `sendmmsg`).
+    pub connect_udp: BTreeSet<Port>,
     /// Paths that cannot be suggested, with the reason.
     pub not_suggestable: BTreeMap<String, String>,
     /// 32-bit programs executed (their syscalls are not observed).
@@ -196,8 +202,9 @@ impl Record {
                     self.dir(&path, |d| !std::mem::replace(&mut d.listed, true));
                     return;
                 };
-                let name = name.to_string_lossy().into_owned();
-                let Ok(parent) = PolicyPath::parse(&parent.to_string_lossy()) else {
+                // Exact bytes, escaped (see `path_text`): a lossy name would be another file.
+                let name = path_text::encode(name.as_bytes());
+                let Ok(parent) = PolicyPath::from_path(parent) else {
                     return;
                 };
                 self.dir(&parent, |d| add_entry(d, name, access));
@@ -222,9 +229,23 @@ impl Record {
         self.changed |= set.insert(port);
     }
 
+    /// Records a UDP port. A bind to port 0 needs no rule (ephemeral binds stay allowed, see
+    /// the shim's ruleset), so it is not recorded.
+    pub fn udp_port(&mut self, bind: bool, port: u16) {
+        let Ok(port) = Port::parse(&port.to_string()) else {
+            return;
+        };
+        let set = if bind {
+            &mut self.bind_udp
+        } else {
+            &mut self.connect_udp
+        };
+        self.changed |= set.insert(port);
+    }
+
     /// Records that a 32-bit program was executed.
     pub fn foreign(&mut self, program: &Path) {
-        let program = program.to_string_lossy().into_owned();
+        let program = path_text::encode(program.as_os_str().as_bytes());
         if self.foreign_programs.len() >= FOREIGN_KEPT && !self.foreign_programs.contains(&program)
         {
             self.not_recorded();
@@ -255,8 +276,8 @@ impl Record {
     /// `/proc/self` (which the profiles grant; threads' `/proc/self/task/TID` are within it);
     /// another process's `/proc/PID` cannot be granted ahead of time (pids change every run).
     fn suggestable(&mut self, path: &Path, caller: u32) -> Option<PolicyPath> {
-        let text = path.to_string_lossy();
-        let mut normalised = text.clone().into_owned();
+        let text = path_text::encode(path.as_os_str().as_bytes());
+        let mut normalised = text.clone();
         if let Some(rest) = text.strip_prefix("/proc/") {
             let (pid, tail) = rest.split_once('/').unwrap_or((rest, ""));
             if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {

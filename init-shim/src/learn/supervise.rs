@@ -312,6 +312,7 @@ fn inherited_descriptors() -> Vec<String> {
 enum Observed {
     Need(Need),
     Port { bind: bool, port: u16 },
+    UdpPort { bind: bool, port: u16 },
     Foreign(PathBuf),
 }
 
@@ -470,6 +471,7 @@ impl Session<'_> {
                     match item {
                         Observed::Need(need) => self.record.need_by(need, caller),
                         Observed::Port { bind, port } => self.record.port(bind, port),
+                        Observed::UdpPort { bind, port } => self.record.udp_port(bind, port),
                         Observed::Foreign(path) => self.record.foreign(&path),
                     }
                 }
@@ -499,6 +501,12 @@ impl Session<'_> {
         suggest
             .connect_tcp
             .extend(self.policy.connect_tcp.iter().copied());
+        suggest
+            .bind_udp
+            .extend(self.policy.bind_udp.iter().copied());
+        suggest
+            .connect_udp
+            .extend(self.policy.connect_udp.iter().copied());
         suggest.extend(&folded.grants);
         suggest.minimise(|p| {
             if p.as_path().is_dir() {
@@ -680,18 +688,105 @@ fn observe_as(
             addr,
             len,
             bind,
-        } => {
-            let len = usize::try_from(len.min(28)).unwrap_or(0);
-            let sockaddr = caller.read(addr, len)?;
-            if let Some(port) = tcp_port(&sockaddr)
-                && caller.socket(whose.get()?.tgid, fd)?.is_tcp()
-            {
-                out.push(Observed::Port { bind, port });
+        } => net(caller, fd, (addr, len), Net::from(bind), whose, &mut out)?,
+        Operation::SendTo { fd, addr, len } if addr != 0 => {
+            net(caller, fd, (addr, len), Net::Send, whose, &mut out)?;
+        }
+        Operation::SendTo { .. } => {}
+        Operation::SendMsg { fd, msghdr, count } => {
+            // struct mmsghdr is a msghdr (msg_name at 0, msg_namelen at 8) and a u32, padded
+            // to 64 bytes on 64-bit; sendmsg is one of them without the stride mattering.
+            for i in 0..count {
+                let header = caller.read(msghdr + i * 64, 12)?;
+                let (Some(name), Some(len)) = (header.get(0..8), header.get(8..12)) else {
+                    break;
+                };
+                let name = u64::from_ne_bytes(name.try_into().unwrap_or_default());
+                let len = u32::from_ne_bytes(len.try_into().unwrap_or_default());
+                if name != 0 {
+                    net(
+                        caller,
+                        fd,
+                        (name, u64::from(len)),
+                        Net::Send,
+                        whose,
+                        &mut out,
+                    )?;
+                }
             }
         }
         Operation::IoUringSetup => {}
     }
     Ok(out)
+}
+
+/// A socket address the caller binds, connects or sends to: TCP and UDP ports, and the paths
+/// of pathname UNIX sockets (connecting needs `resolve_unix` from ABI 9, which `write`
+/// grants; binding creates the socket file in its directory).
+fn net(
+    caller: &Caller,
+    fd: i32,
+    (addr, len): (u64, u64),
+    how: Net,
+    whose: &mut Lazy<'_>,
+    out: &mut Vec<Observed>,
+) -> io::Result<()> {
+    let bind = how == Net::Bind;
+    // sizeof(struct sockaddr_un): the largest address recorded.
+    let len = usize::try_from(len.min(110)).unwrap_or(0);
+    let sockaddr = caller.read(addr, len)?;
+    if let Some(path) = unix_path(&sockaddr) {
+        let full = if path.is_absolute() {
+            path
+        } else {
+            caller.cwd()?.join(path)
+        };
+        if bind {
+            if let Some(parent) = existing_parent(&full) {
+                out.push(Observed::Need(Need::Change(parent)));
+            }
+        } else {
+            out.push(Observed::Need(Need::Entry(full, crate::Access::Rw)));
+        }
+        return Ok(());
+    }
+    let Some(port) = tcp_port(&sockaddr) else {
+        return Ok(());
+    };
+    let kind = caller.socket(whose.get()?.tgid, fd)?;
+    // A TCP socket ignores a send's address (it is connected), so only UDP sends count.
+    if kind.is_tcp() && how != Net::Send {
+        out.push(Observed::Port { bind, port });
+    } else if kind.is_udp() {
+        out.push(Observed::UdpPort { bind, port });
+    }
+    Ok(())
+}
+
+/// What a socket address is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Net {
+    Bind,
+    Connect,
+    Send,
+}
+
+impl From<bool> for Net {
+    fn from(bind: bool) -> Self {
+        if bind { Net::Bind } else { Net::Connect }
+    }
+}
+
+/// The path of a pathname `sockaddr_un` (`None` for other families, unnamed and abstract
+/// sockets, which scoping covers instead).
+fn unix_path(sockaddr: &[u8]) -> Option<PathBuf> {
+    let family = u16::from_ne_bytes([*sockaddr.first()?, *sockaddr.get(1)?]);
+    if i32::from(family) != libc::AF_UNIX {
+        return None;
+    }
+    let path = sockaddr.get(2..)?;
+    let end = path.iter().position(|b| *b == 0).unwrap_or(path.len());
+    (end > 0).then(|| PathBuf::from(OsStr::from_bytes(&path[..end])))
 }
 
 /// The caller's identity, read from /proc only when a path needs it (`/proc/self`).

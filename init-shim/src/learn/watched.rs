@@ -7,6 +7,14 @@
 //! | `mkdir*`, `mknod*`, `symlink*`, `link*`, `rename*`, `unlink*`, `rmdir` | create, remove or move entries of the parent directory | the parent changed (`write`) |
 //! | `truncate`, `ftruncate` | truncate the file | `write` |
 //! | `bind`, `connect` | TCP port (IPv4, IPv6) | `bind-tcp`, `connect-tcp` |
+//! | `bind`, `connect`, `sendto`, `sendmsg`, `sendmmsg` | UDP port (ABI 10) | `bind-udp`, `connect-udp` |
+//! | `connect` to a pathname UNIX socket | `resolve_unix` (ABI 9) | the socket, `write` |
+//! | `bind` of a pathname UNIX socket | create the socket file | the parent changed (`write`) |
+//!
+//! `sendto` is stopped only when it names an address (its fifth argument is not NULL, judged
+//! by the low 32 bits as seccomp compares them), so a plain `send` on a connected socket runs
+//! unobserved; `sendmsg`/`sendmmsg` are stopped always (the address is behind a pointer) and
+//! the first 16 messages of a `sendmmsg` are read.
 //! | `io_uring_setup` | nothing: refused with ENOSYS while learning, so programs use plain syscalls | counted in `cannot_see` |
 //!
 //! Only the native syscall table is watched; a 32-bit program is reported, not observed.
@@ -99,6 +107,24 @@ pub enum Operation {
         /// Bind (true) or connect (false).
         bind: bool,
     },
+    /// Send a datagram to an address (`sendto`).
+    SendTo {
+        /// The socket descriptor.
+        fd: i32,
+        /// Where the socket address is in the caller's memory (0: none).
+        addr: u64,
+        /// Its length.
+        len: u64,
+    },
+    /// Send messages that may name an address (`sendmsg`: one, `sendmmsg`: `count`).
+    SendMsg {
+        /// The socket descriptor.
+        fd: i32,
+        /// Where the first `msghdr` (or `mmsghdr`) is in the caller's memory.
+        msghdr: u64,
+        /// How many headers to read.
+        count: u64,
+    },
     /// Set up an io_uring (refused while learning).
     IoUringSetup,
 }
@@ -129,6 +155,9 @@ pub fn numbers() -> Vec<libc::c_long> {
         libc::SYS_bind,
         libc::SYS_connect,
         libc::SYS_io_uring_setup,
+        libc::SYS_sendto,
+        libc::SYS_sendmsg,
+        libc::SYS_sendmmsg,
     ];
     #[cfg(target_arch = "x86_64")]
     out.extend([
@@ -151,9 +180,13 @@ pub fn filter() -> Filter {
     Filter {
         arches: vec![ArchRules {
             arch: arch::NATIVE,
-            rules: numbers()
-                .into_iter()
-                .map(|number| Rule::always(nr(number), Action::Notify))
+            // A sendto without an address (a plain send) runs unstopped; first match wins.
+            rules: std::iter::once(Rule::when(nr(libc::SYS_sendto), 4, 0, Action::Allow))
+                .chain(
+                    numbers()
+                        .into_iter()
+                        .map(|number| Rule::always(nr(number), Action::Notify)),
+                )
                 .collect(),
         }],
     }
@@ -232,6 +265,21 @@ pub fn decode(number: i32, a: [u64; 6]) -> Option<Operation> {
             len: a[2],
             bind: number == libc::SYS_bind,
         },
+        libc::SYS_sendto => Operation::SendTo {
+            fd: low32(a[0]),
+            addr: a[4],
+            len: a[5],
+        },
+        libc::SYS_sendmsg => Operation::SendMsg {
+            fd: low32(a[0]),
+            msghdr: a[1],
+            count: 1,
+        },
+        libc::SYS_sendmmsg => Operation::SendMsg {
+            fd: low32(a[0]),
+            msghdr: a[1],
+            count: a[2].min(16),
+        },
         libc::SYS_io_uring_setup => Operation::IoUringSetup,
         _ => return None,
     })
@@ -274,5 +322,40 @@ mod tests {
                 ..
             }))
         ));
+    }
+
+    #[test]
+    fn sends_decode_with_their_address_and_message_count() {
+        assert_eq!(
+            decode(libc::SYS_sendto as i32, [5, 0x10, 1, 0, 0x2000, 16]),
+            Some(Operation::SendTo {
+                fd: 5,
+                addr: 0x2000,
+                len: 16
+            })
+        );
+        assert_eq!(
+            decode(libc::SYS_sendmsg as i32, [5, 0x3000, 0, 0, 0, 0]),
+            Some(Operation::SendMsg {
+                fd: 5,
+                msghdr: 0x3000,
+                count: 1
+            })
+        );
+        // sendmmsg: at most 16 headers are read.
+        assert_eq!(
+            decode(libc::SYS_sendmmsg as i32, [5, 0x3000, 1024, 0, 0, 0]),
+            Some(Operation::SendMsg {
+                fd: 5,
+                msghdr: 0x3000,
+                count: 16
+            })
+        );
+        // A plain send (sendto without an address) is let through by the filter's first rule.
+        let rules = &filter().arches[0].rules;
+        assert_eq!(
+            rules[0],
+            Rule::when(nr(libc::SYS_sendto), 4, 0, Action::Allow)
+        );
     }
 }

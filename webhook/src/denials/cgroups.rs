@@ -91,6 +91,9 @@ pub enum Placement {
     Host,
     /// It is gone (or its `/proc` entry cannot be read).
     Gone,
+    /// The pid names another process than the record's: one that started after the event, or
+    /// whose start time changed while its cgroup was read (see `identity`).
+    Reused,
 }
 
 /// Reads `PROC/PID/cgroup` (`proc_root` is `/proc` on a node, with the host's PID namespace).

@@ -39,7 +39,8 @@ impl Domains {
         self.origins.get(&domain)
     }
 
-    /// Remembers `domain`'s origin (a `Gone` origin is not worth remembering).
+    /// Remembers `domain`'s origin (a `Gone` origin is not worth remembering; a `Reused` one
+    /// is, so the domain's denials are never attributed through its creator's recycled pid).
     pub fn remember(&mut self, domain: DomainId, origin: Placement) {
         if origin == Placement::Gone {
             return;

@@ -14,8 +14,8 @@ use super::record::{Access, Allocated, Body, DomainId, Record, Stamp, Syscall};
 /// What the joiner hands on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Joined {
-    /// A domain was logged for the first time (with its first denial).
-    Allocated(Allocated),
+    /// A domain was logged for the first time (with its first denial), in the event `Stamp`.
+    Allocated(Allocated, Stamp),
     /// A domain was released; its ID never comes back.
     Released(DomainId),
     /// One denied access, with the system call it happened in when the event had one.
@@ -88,7 +88,9 @@ impl Joiner {
             }
             Body::Syscall(syscall) => self.complete(serial, Some(syscall)),
             Body::EndOfEvent => self.complete(serial, None),
-            Body::DomainAllocated(allocated) => vec![Joined::Allocated(allocated)],
+            Body::DomainAllocated(allocated) => {
+                vec![Joined::Allocated(allocated, record.stamp)]
+            }
             Body::DomainReleased { domain, .. } => vec![Joined::Released(domain)],
             Body::ConfigChange {
                 audit_enabled: Some(enabled),

@@ -3,7 +3,7 @@
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `landlock_denials_total` | counter | `namespace`, `pod`, `container` (empty when not in a pod), `blocker` (one per blocked right) |
-//! | `landlock_denials_unattributed_total` | counter | `reason`: `not-in-a-pod`, `process-gone`, `unknown-pod` |
+//! | `landlock_denials_unattributed_total` | counter | `reason`: `not-in-a-pod`, `process-gone`, `unknown-pod`, `pid-reused` |
 //! | `landlock_denials_unparsed_records_total` | counter | |
 //! | `landlock_denials_lost_records_total` | counter | (the socket overflowed: the kernel dropped records for this reader) |
 //! | `landlock_denials_kube_events_total` | counter | `result`: `applied`, `failed`, `dropped` |

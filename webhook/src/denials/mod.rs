@@ -26,6 +26,7 @@ pub mod cgroups;
 pub mod domains;
 pub mod events;
 pub mod http;
+pub mod identity;
 pub mod joiner;
 pub mod metrics;
 pub mod namespaces;

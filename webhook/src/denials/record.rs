@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use init_shim::path_text;
+
 /// `AUDIT_SYSCALL`: the system call an event happened in (pid, comm, exe).
 pub const AUDIT_SYSCALL: u16 = 1300;
 /// `AUDIT_CONFIG_CHANGE`: audit's own configuration changed (`audit_enabled=`).
@@ -111,7 +113,8 @@ pub struct Access {
 pub enum Object {
     /// A file or directory (`path=`, `dev=`, `ino=`).
     Path {
-        /// The path as the kernel printed it (decoded from hex when it was).
+        /// The path's exact bytes (decoded from hex when the kernel wrote hex), in the escape
+        /// form of `init_shim::path_text` (`\\xHH` for bytes that are not printable UTF-8).
         path: String,
         /// The device name.
         dev: Option<String>,
@@ -326,21 +329,14 @@ impl<'a> Fields<'a> {
             .map_err(|_| error(self.record_type, format!("{key}={value:?} is not a number")))
     }
 
-    /// An untrusted string: quoted as is, else hex-encoded (as `audit_log_untrustedstring`
-    /// writes it); `(null)` and other non-hex bare values are kept as written.
+    /// An untrusted string (quoted as is, else hex-encoded, as `audit_log_untrustedstring`
+    /// writes it; `(null)` and other non-hex bare values are kept as written), as the exact
+    /// bytes in the escape form of `init_shim::path_text`: a lossy decoding would report a
+    /// file name that is not UTF-8 as another path, and a quoted value may hold a backslash.
     fn text(&self, key: &str) -> Result<String, ParseError> {
-        let (_, value, quoted) = self
-            .pairs
-            .iter()
-            .find(|(k, _, _)| *k == key)
-            .ok_or_else(|| error(self.record_type, format!("no {key}= field")))?;
-        if *quoted {
-            return Ok((*value).to_owned());
-        }
-        Ok(match decode_hex(value) {
-            Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            None => (*value).to_owned(),
-        })
+        self.raw_text(key)
+            .map(|bytes| path_text::encode(&bytes))
+            .ok_or_else(|| error(self.record_type, format!("no {key}= field")))
     }
 
     fn raw_text(&self, key: &str) -> Option<Vec<u8>> {
@@ -401,8 +397,8 @@ fn access(fields: &Fields<'_>) -> Result<Access, ParseError> {
             // An abstract name starts with a NUL byte; `ss` and `netstat` show it as `@`.
             Some(bytes) => Object::Socket {
                 name: match bytes.split_first() {
-                    Some((0, name)) => format!("@{}", String::from_utf8_lossy(name)),
-                    _ => String::from_utf8_lossy(&bytes).into_owned(),
+                    Some((0, name)) => format!("@{}", path_text::encode(name)),
+                    _ => path_text::encode(&bytes),
                 },
             },
             None => Object::None,
@@ -480,6 +476,43 @@ mod tests {
         assert_eq!(decode_hex("(null)"), None);
         assert_eq!(decode_hex("ABC"), None);
         assert_eq!(decode_hex(""), None);
+    }
+
+    #[test]
+    fn paths_that_are_not_utf8_are_reported_exactly() {
+        // `/srv/caf\xe9 \xff` (Latin-1 é, a space, an invalid byte): the kernel writes hex.
+        let fixture = "audit(1700000000.123:77): domain=1a2b blockers=fs.read_file path=2F7372762F636166E920FF dev=\"sda1\" ino=42";
+        let record = parse(AUDIT_LANDLOCK_ACCESS, fixture.as_bytes()).expect("parses");
+        let Body::Access(access) = record.body else {
+            panic!("not an access: {record:?}")
+        };
+        let Object::Path { path, .. } = &access.object else {
+            panic!("not a path: {access:?}")
+        };
+        assert_eq!(path, "/srv/caf\\xe9 \\xff");
+        assert_eq!(
+            path_text::decode(path).as_deref(),
+            Ok(&b"/srv/caf\xe9 \xff"[..]),
+            "the reported text decodes to the bytes the kernel logged"
+        );
+        // A quoted path may hold a backslash, which the escape form must escape too.
+        let quoted = "audit(1.2:3): domain=1 blockers=fs.read_file path=\"/a\\b\"";
+        let Body::Access(access) = parse(AUDIT_LANDLOCK_ACCESS, quoted.as_bytes())
+            .expect("parses")
+            .body
+        else {
+            panic!("not an access")
+        };
+        assert_eq!(access.object.to_string(), "/a\\x5cb");
+        // An abstract socket name with a byte that is not UTF-8.
+        let socket = "audit(1.2:3): domain=1 blockers=scope.abstract_unix_socket path=00616AFF";
+        let Body::Access(access) = parse(AUDIT_LANDLOCK_ACCESS, socket.as_bytes())
+            .expect("parses")
+            .body
+        else {
+            panic!("not an access")
+        };
+        assert_eq!(access.object.to_string(), "unix socket @aj\\xff");
     }
 
     #[test]

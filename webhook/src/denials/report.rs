@@ -24,6 +24,9 @@ pub enum Unattributed {
     ProcessGone,
     /// The cgroup names a pod this node's pod list does not have (or `--no-kube`).
     UnknownPod,
+    /// The pid the record names belongs to another process now (one started after the event:
+    /// the pid was recycled), so its cgroup says nothing about who was denied.
+    PidReused,
 }
 
 impl Unattributed {
@@ -33,6 +36,7 @@ impl Unattributed {
             Unattributed::NotInAPod => "not-in-a-pod",
             Unattributed::ProcessGone => "process-gone",
             Unattributed::UnknownPod => "unknown-pod",
+            Unattributed::PidReused => "pid-reused",
         }
     }
 }

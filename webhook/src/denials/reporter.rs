@@ -13,10 +13,11 @@ use super::aggregate::Aggregator;
 use super::cgroups::{self, Placement};
 use super::domains::Domains;
 use super::events::{self, EventKey};
+use super::identity::{self, Identity, Mismatch};
 use super::joiner::{Denial, Joined, Joiner};
 use super::metrics::{AuditState, Metrics};
 use super::pods::PodDirectory;
-use super::record::{self, Body};
+use super::record::{self, Body, Stamp};
 use super::report::{Attribution, DenialLine, Unattributed};
 
 /// Limits and intervals; [`Settings::new`] has the defaults.
@@ -105,6 +106,7 @@ pub struct Reporter<P> {
     domains: Domains,
     series: Aggregator<EventKey>,
     waiting: VecDeque<Waiting>,
+    ticks_per_second: u64,
 }
 
 impl<P: PodDirectory> Reporter<P> {
@@ -116,6 +118,7 @@ impl<P: PodDirectory> Reporter<P> {
             domains: Domains::new(settings.max_domains),
             series: Aggregator::new(settings.event_window, settings.max_series),
             waiting: VecDeque::new(),
+            ticks_per_second: identity::ticks_per_second(),
             settings,
             pods,
             pods_learn,
@@ -203,8 +206,8 @@ impl<P: PodDirectory> Reporter<P> {
 
     fn joined(&mut self, joined: Joined, now: Instant) -> Output {
         match joined {
-            Joined::Allocated(allocated) => {
-                let origin = cgroups::placement(&self.settings.proc_root, allocated.pid);
+            Joined::Allocated(allocated, stamp) => {
+                let origin = self.placement_of(allocated.pid, stamp);
                 self.domains.remember(allocated.domain, origin);
                 Output::default()
             }
@@ -232,23 +235,49 @@ impl<P: PodDirectory> Reporter<P> {
 
     /// The placement of a denial: its domain's creator (captured at allocation), else the
     /// denied process itself.
+    /// When the creator's pid was recycled, the denied process itself is tried.
     fn placement(&mut self, denial: &Denial) -> Placement {
-        if let Some(origin) = self.domains.get(denial.access.domain) {
+        let known = self.domains.get(denial.access.domain).cloned();
+        if let Some(origin) = &known
+            && *origin != Placement::Reused
+        {
             return origin.clone();
         }
         let Some(pid) = denial.syscall.as_ref().map(|s| s.pid) else {
-            return Placement::Gone;
+            return known.unwrap_or(Placement::Gone);
         };
-        let placement = cgroups::placement(&self.settings.proc_root, pid);
+        let placement = self.placement_of(pid, denial.stamp);
         self.domains
             .remember(denial.access.domain, placement.clone());
         placement
+    }
+
+    /// Where the process `pid` that the event `stamp` named runs, checked against pid reuse
+    /// (see `identity`): a process at that pid that started after the event is another one,
+    /// and so is one whose start time changes while its cgroup is read.
+    fn placement_of(&self, pid: u32, stamp: Stamp) -> Placement {
+        let proc_root = &self.settings.proc_root;
+        let Some(identity) = Identity::read(proc_root, pid) else {
+            return Placement::Gone;
+        };
+        if let Some(boot) = identity::boot_millis()
+            && identity.started_after(stamp, boot, self.ticks_per_second)
+        {
+            return Placement::Reused;
+        }
+        let placement = cgroups::placement(proc_root, pid);
+        match identity.check(proc_root) {
+            Ok(()) => placement,
+            Err(Mismatch::Gone) => Placement::Gone,
+            Err(Mismatch::Reused { .. }) => Placement::Reused,
+        }
     }
 
     fn attribute(&self, placement: &Placement) -> (Attribution, Option<Unattributed>) {
         match placement {
             Placement::Host => (Attribution::default(), Some(Unattributed::NotInAPod)),
             Placement::Gone => (Attribution::default(), Some(Unattributed::ProcessGone)),
+            Placement::Reused => (Attribution::default(), Some(Unattributed::PidReused)),
             Placement::Container(container) => {
                 let pod = self.pods.find(container);
                 let unattributed = pod.is_none().then_some(Unattributed::UnknownPod);
@@ -322,5 +351,63 @@ impl<P: PodDirectory> Reporter<P> {
         }
         out.lines.push(line);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::denials::pods::NoPods;
+    use std::process::Command;
+
+    /// A domain record naming the pid of a process that started after the event (what a
+    /// recycled pid looks like to the agent): the denial is not attributed through it.
+    #[test]
+    fn a_creator_pid_held_by_a_younger_process_is_not_attributed() {
+        let mut sleep = Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .expect("sleep (coreutils) runs");
+        let pid = sleep.id();
+        // An event a minute ago: the sleep started after it, so it is not the creator.
+        let then = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs()
+            - 60;
+        let metrics = Arc::new(Metrics::default());
+        let mut reporter = Reporter::new(Settings::new("node"), NoPods, false, metrics.clone());
+        let now = Instant::now();
+        let records = [
+            (
+                record::AUDIT_LANDLOCK_ACCESS,
+                format!(
+                    "audit({then}.100:7): domain=1e4 blockers=fs.read_file path=\"/etc/shadow\" dev=\"vda\" ino=737"
+                ),
+            ),
+            (
+                record::AUDIT_LANDLOCK_DOMAIN,
+                format!(
+                    "audit({then}.100:7): domain=1e4 status=allocated mode=enforcing pid={pid} uid=0 exe=\"/bin/sleep\" comm=\"sleep\""
+                ),
+            ),
+            (record::AUDIT_EOE, format!("audit({then}.100:7): ")),
+        ];
+        let mut out = Output::default();
+        for (kind, text) in &records {
+            out.extend(reporter.handle(*kind, text.as_bytes(), now));
+        }
+        sleep.kill().expect("kill");
+        sleep.wait().expect("reap");
+        assert_eq!(out.lines.len(), 1, "{:?}", out.lines);
+        assert_eq!(out.lines[0].unattributed, Some(Unattributed::PidReused));
+        assert!(out.events.is_empty());
+        assert!(
+            metrics
+                .encode()
+                .contains("landlock_denials_unattributed_total{reason=\"pid-reused\"} 1"),
+            "{}",
+            metrics.encode()
+        );
     }
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use init_shim::Access;
 use init_shim::Port;
 use init_shim::learn::record::Need;
+use init_shim::path_text;
 use landlock::AccessFs;
 
 use crate::denials::blockers::{self, Grant};
@@ -49,11 +50,13 @@ fn recognised(line: &DenialLine) -> Result<Recognised, String> {
     };
     match blockers::grant_all(&names) {
         Some(Grant::Path(access)) => {
-            let path = line
+            let text = line
                 .path
                 .as_deref()
                 .ok_or_else(|| format!("{} without a path", line.blockers))?;
-            found.uses.push(need(&names, Path::new(path), access));
+            // The line carries the path's exact bytes in the escape form of `path_text`.
+            let path = path_text::decode_os(text).map_err(|e| format!("path {text:?}: {e}"))?;
+            found.uses.push(need(&names, Path::new(&path), access));
         }
         Some(grant @ (Grant::BindTcp | Grant::ConnectTcp)) => {
             let number = port()?;

@@ -56,6 +56,8 @@ pub fn policy(container: &Container) -> Policy {
     }
     policy.bind_tcp = container.grants.bind_tcp.clone();
     policy.connect_tcp = container.grants.connect_tcp.clone();
+    policy.bind_udp = container.grants.bind_udp.clone();
+    policy.connect_udp = container.grants.connect_udp.clone();
     policy
 }
 
@@ -74,6 +76,8 @@ fn settings(grants: &Grants) -> Settings {
     for (key, ports) in [
         (grants::BIND_TCP, &grants.bind_tcp),
         (grants::CONNECT_TCP, &grants.connect_tcp),
+        (grants::BIND_UDP, &grants.bind_udp),
+        (grants::CONNECT_UDP, &grants.connect_udp),
     ] {
         out.push((
             key.to_owned(),
