@@ -1,9 +1,10 @@
-//! The four named access sets, `ro`, `rx`, `rw` and `rwx`: the only filesystem vocabulary of
+//! The named access sets, `list`, `ro`, `rx`, `rw` and `rwx`: the only filesystem vocabulary of
 //! the project. Flags, annotations, profiles and discovery all speak in these names; this module
 //! is the one place that says which Landlock rights each name stands for.
 //!
 //! | set   | rights                                                                  |
 //! |-------|-------------------------------------------------------------------------|
+//! | `list`| list directories (and their subdirectories) without reading any file     |
 //! | `ro`  | read files, list directories                                            |
 //! | `rx`  | `ro` + execute                                                          |
 //! | `rw`  | `ro` + every write right of the ABI (write, create, remove, rename across directories (refer), truncate, device ioctl, ...) |
@@ -24,6 +25,9 @@ use crate::values::ValueError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Access {
+    /// List directories only (Landlock `READ_DIR` without `READ_FILE`): names are visible,
+    /// contents are not.
+    List,
     /// Read files and list directories.
     Ro,
     /// [`Access::Ro`] plus execute.
@@ -36,11 +40,18 @@ pub enum Access {
 
 impl Access {
     /// Every access set, from least to most.
-    pub const ALL: [Access; 4] = [Access::Ro, Access::Rx, Access::Rw, Access::Rwx];
+    pub const ALL: [Access; 5] = [
+        Access::List,
+        Access::Ro,
+        Access::Rx,
+        Access::Rw,
+        Access::Rwx,
+    ];
 
-    /// The short name (`ro`, `rx`, `rw`, `rwx`).
+    /// The short name (`list`, `ro`, `rx`, `rw`, `rwx`).
     pub fn name(self) -> &'static str {
         match self {
+            Access::List => "list",
             Access::Ro => "ro",
             Access::Rx => "rx",
             Access::Rw => "rw",
@@ -51,6 +62,7 @@ impl Access {
     /// The shim flag that grants this set (`--ro`, ...).
     pub fn flag(self) -> &'static str {
         match self {
+            Access::List => "--list",
             Access::Ro => "--ro",
             Access::Rx => "--rx",
             Access::Rw => "--rw",
@@ -61,6 +73,7 @@ impl Access {
     /// The annotation key (after the `landlock-injector.io/` prefix) that grants this set.
     pub fn annotation_key(self) -> &'static str {
         match self {
+            Access::List => "list",
             Access::Ro => "read",
             Access::Rx => "read-exec",
             Access::Rw => "write",
@@ -74,7 +87,10 @@ impl Access {
             .into_iter()
             .find(|access| access.name() == value)
             .ok_or_else(|| {
-                ValueError::new(value, "unknown access set (expected ro, rx, rw or rwx)")
+                ValueError::new(
+                    value,
+                    "unknown access set (expected list, ro, rx, rw or rwx)",
+                )
             })
     }
 
@@ -88,8 +104,20 @@ impl Access {
         matches!(self, Access::Rw | Access::Rwx)
     }
 
-    /// The smallest set that includes both `self` and `other` (`rx` and `rw` give `rwx`).
+    /// Whether this set may read files (every set but [`Access::List`]).
+    pub fn reads_files(self) -> bool {
+        self != Access::List
+    }
+
+    /// The smallest set that includes both `self` and `other` (`rx` and `rw` give `rwx`,
+    /// `list` and anything give the other).
     pub fn union(self, other: Access) -> Access {
+        if self == Access::List {
+            return other;
+        }
+        if other == Access::List {
+            return self;
+        }
         match (
             self.writes() || other.writes(),
             self.executes() || other.executes(),
@@ -109,6 +137,9 @@ impl Access {
     /// The Landlock filesystem rights this set stands for at `abi`. Rights `abi` does not
     /// know are left out; which those are is the business of the compat module.
     pub fn rights(self, abi: ABI) -> BitFlags<AccessFs> {
+        if self == Access::List {
+            return BitFlags::from(AccessFs::ReadDir) & AccessFs::from_all(abi);
+        }
         let mut rights = AccessFs::ReadFile | AccessFs::ReadDir;
         if self.executes() {
             rights |= AccessFs::Execute;
@@ -145,6 +176,18 @@ mod tests {
         assert_eq!(Ro.union(Ro), Ro);
         assert!(Rwx.includes(Rx) && Rwx.includes(Rw) && Rw.includes(Ro));
         assert!(!Rx.includes(Rw) && !Rw.includes(Rx) && !Ro.includes(Rx));
+        assert_eq!(List.union(List), List);
+        assert_eq!(List.union(Rw), Rw);
+        assert_eq!(Rx.union(List), Rx);
+        assert!(Ro.includes(List) && !List.includes(Ro));
+    }
+
+    #[test]
+    fn list_is_read_dir_alone() {
+        assert_eq!(Access::List.rights(ABI::V7), AccessFs::ReadDir);
+        assert!(!Access::List.reads_files());
+        assert_eq!(Access::parse("list"), Ok(Access::List));
+        assert_eq!(Access::List.annotation_key(), "list");
     }
 
     #[test]
@@ -186,6 +229,6 @@ mod tests {
         }
         let keys: std::collections::BTreeSet<_> =
             Access::ALL.iter().map(|a| a.annotation_key()).collect();
-        assert_eq!(keys.len(), 4);
+        assert_eq!(keys.len(), Access::ALL.len());
     }
 }

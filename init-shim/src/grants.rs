@@ -1,4 +1,4 @@
-//! A policy in the annotation vocabulary: paths under `read`, `read-exec`, `write`,
+//! A policy in the annotation vocabulary: paths under `list`, `read`, `read-exec`, `write`,
 //! `write-exec` and ports under `bind-tcp`, `connect-tcp`. It is what learn mode suggests (the
 //! `suggest` object of the learn line), what `landlock-webhook suggest` merges across
 //! containers and replicas, and what any other source of observations (denial reports) speaks.
@@ -126,6 +126,45 @@ impl Grants {
     }
 }
 
+/// Whether `path` is a home directory: `/root`, `/home`, or `/home/NAME`.
+pub fn is_home(path: &PolicyPath) -> bool {
+    let text = path.as_str();
+    text == "/root"
+        || text == "/home"
+        || text
+            .strip_prefix("/home/")
+            .is_some_and(|name| !name.contains('/'))
+}
+
+impl Grants {
+    /// The warnings a reviewer must see before signing these grants: every grant the webhook
+    /// warns about in annotations (a broad directory whole, see
+    /// [`crate::policy::BroadGrant::warning`]), every home directory granted whole (it holds
+    /// credentials: SSH keys, cloud and kube configs, shell history), and, when the program's
+    /// working directory `cwd` was `/` or a home directory, a grant of it.
+    pub fn warnings(&self, cwd: Option<&PolicyPath>) -> Vec<String> {
+        let mut policy = crate::policy::Policy::default();
+        for (path, access) in &self.paths {
+            policy.grant(path.clone(), *access);
+        }
+        let mut out: Vec<String> = policy.broad_grants().map(|b| b.warning()).collect();
+        let cwd = cwd.filter(|c| c.as_str() == "/" || is_home(c));
+        for (path, access) in &self.paths {
+            let key = access.annotation_key();
+            if cwd == Some(path) {
+                out.push(format!(
+                    "{key}: {path} is the working directory the program started in, and a working directory of / or a home directory holds far more than the program: start it in a directory of its own (WORKDIR), then learn again"
+                ));
+            } else if is_home(path) {
+                out.push(format!(
+                    "{key}: {path} is a home directory, which holds credentials (SSH keys, cloud and kube configs, shell history): name the files the program needs instead"
+                ));
+            }
+        }
+        out
+    }
+}
+
 impl fmt::Display for Grants {
     /// `read=/a,/b write=/c bind-tcp=8080`, for messages.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -153,7 +192,7 @@ impl fmt::Display for Grants {
 }
 
 impl Serialize for Grants {
-    /// `{"read":[...],"read-exec":[...],"write":[...],"write-exec":[...],"bind-tcp":[...],
+    /// `{"list":[...],"read":[...],"read-exec":[...],"write":[...],"write-exec":[...],"bind-tcp":[...],
     /// "connect-tcp":[...]}`, every key present; `"bind-udp"` and `"connect-udp"` too when they
     /// list a port (lines without UDP read as before).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -202,7 +241,7 @@ impl<'de> Deserialize<'de> for Grants {
                     }
                     (None, other) => {
                         return Err(D::Error::custom(format!(
-                            "unknown key {other:?} (expected read, read-exec, write, write-exec, bind-tcp, connect-tcp, bind-udp or connect-udp)"
+                            "unknown key {other:?} (expected list, read, read-exec, write, write-exec, bind-tcp, connect-tcp, bind-udp or connect-udp)"
                         )));
                     }
                 }
@@ -221,6 +260,38 @@ mod tests {
     }
 
     #[test]
+    fn home_directories_and_a_broad_working_directory_are_warned_about() {
+        let mut g = Grants::default();
+        g.grant(p("/root"), Access::List);
+        g.grant(p("/home/alice"), Access::Ro);
+        g.grant(p("/home/alice/.cache/app"), Access::Rw);
+        g.grant(p("/srv/app"), Access::Ro);
+        g.grant(p("/etc"), Access::Ro);
+        let warnings = g.warnings(Some(&p("/root")));
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("--ro /etc grants all of /etc"))
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("list: /root is the working directory"))
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("read: /home/alice is a home directory"))
+        );
+        // A working directory of its own is no warning.
+        let mut g = Grants::default();
+        g.grant(p("/srv/app"), Access::List);
+        assert!(g.warnings(Some(&p("/srv/app"))).is_empty());
+        assert!(is_home(&p("/home")) && !is_home(&p("/home/a/b")) && !is_home(&p("/rooted")));
+    }
+
+    #[test]
     fn serialises_in_the_annotation_vocabulary_and_parses_back() -> Result<(), serde_json::Error> {
         let mut g = Grants::default();
         g.grant(p("/srv"), Access::Ro);
@@ -230,7 +301,7 @@ mod tests {
         let json = serde_json::to_string(&g)?;
         assert_eq!(
             json,
-            r#"{"read":[],"read-exec":["/srv"],"write":["/var/cache/app"],"write-exec":[],"bind-tcp":[8080],"connect-tcp":[]}"#
+            r#"{"list":[],"read":[],"read-exec":["/srv"],"write":["/var/cache/app"],"write-exec":[],"bind-tcp":[8080],"connect-tcp":[]}"#
         );
         assert_eq!(serde_json::from_str::<Grants>(&json)?, g);
         assert_eq!(

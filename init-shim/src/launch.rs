@@ -36,6 +36,7 @@ fn say(mut line: String) {
 /// end with; on success it does not return, the program replaced the shim.
 pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
     let program_name = program.to_string_lossy().into_owned();
+    let program_path = exec::resolve(program).map(|p| p.to_string_lossy().into_owned());
     let kernel = Kernel::detect();
     let findings = if policy.discover {
         match discovery::discover_here() {
@@ -85,6 +86,7 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
                 &plan,
                 &Verdict::Applied(Outcome::Learning),
                 Some(&program_name),
+                program_path.as_deref(),
             ));
             eprintln!(
                 "landlock-shim: warning: learn mode: {program_name:?} runs WITHOUT a sandbox; what it uses is recorded and printed as {{\"landlock-learn\":...}} lines"
@@ -99,6 +101,7 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
             &plan,
             &Verdict::Refused(reasons.clone()),
             Some(&program_name),
+            program_path.as_deref(),
         ));
         eprintln!(
             "landlock-shim: refusing to run {program_name:?} in enforce mode: {}",
@@ -123,6 +126,7 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
             &plan,
             &Verdict::Applied(outcome),
             Some(&program_name),
+            program_path.as_deref(),
         )),
         Ok(_) => {}
         Err(err) => {

@@ -166,6 +166,10 @@ pub fn apply(plan: &Plan) -> Result<Outcome, SandboxError> {
         if grant.target == Target::File {
             rights &= AccessFs::from_file(compat::NEWEST_KNOWN);
         }
+        // `list` on a file grants nothing (listing is a directory right): no rule to add.
+        if rights.is_empty() {
+            continue;
+        }
         created = created.add_rule(PathBeneath::new(fd, rights))?;
     }
     for (ports, right) in [

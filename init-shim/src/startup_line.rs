@@ -4,13 +4,13 @@
 //!
 //! ```json
 //! {"landlock":"landlock-shim 0.1.0","outcome":"enforced","mode":"best-effort","abi":7,
-//!  "profile":"default","ro":{"/etc/app":"discovered:configmap","/etc/hosts":"profile:default"},
+//!  "profile":"default","list":{},"ro":{"/etc/app":"discovered:configmap","/etc/hosts":"profile:default"},
 //!  "rx":{"/usr":"profile:default"},"rw":{"/tmp":"profile:default"},"rwx":{},
 //!  "tcp_bind":"unrestricted","tcp_connect":"unrestricted",
 //!  "udp_bind":"unrestricted","udp_connect":"unrestricted",
 //!  "scoped":["signal","abstract-unix-socket"],"syscalls_denied":[],
 //!  "dropped":["connecting to pathname UNIX sockets only under write grants (resolve_unix) (needs Landlock ABI 9)"],
-//!  "absent":["/lib32"],"exec":"python3"}
+//!  "absent":["/lib32"],"exec":"python3","exec_path":"/usr/bin/python3"}
 //! ```
 //!
 //! (on one line). The line claims only what is in force on this kernel ([`crate::compat::assess`]):
@@ -67,6 +67,7 @@ struct Line<'a> {
     mode: &'static str,
     abi: i32,
     profile: &'static str,
+    list: BTreeMap<&'a str, String>,
     ro: BTreeMap<&'a str, String>,
     rx: BTreeMap<&'a str, String>,
     rw: BTreeMap<&'a str, String>,
@@ -81,11 +82,21 @@ struct Line<'a> {
     absent: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     exec: Option<&'a str>,
+    /// The file `exec` resolved to through `PATH`, when it was found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exec_path: Option<&'a str>,
 }
 
-/// Renders the startup line of `component` (e.g. `landlock-shim 0.1.0`) for `plan`.
-pub fn render(component: &str, plan: &Plan, verdict: &Verdict, exec: Option<&str>) -> String {
-    let mut sets: [BTreeMap<&str, String>; 4] = Default::default();
+/// Renders the startup line of `component` (e.g. `landlock-shim 0.1.0`) for `plan`; `exec`
+/// is the program as given, `exec_path` the file it resolves to through `PATH`.
+pub fn render(
+    component: &str,
+    plan: &Plan,
+    verdict: &Verdict,
+    exec: Option<&str>,
+    exec_path: Option<&str>,
+) -> String {
+    let mut sets: [BTreeMap<&str, String>; 5] = Default::default();
     for grant in &plan.grants {
         let index = Access::ALL
             .iter()
@@ -94,7 +105,7 @@ pub fn render(component: &str, plan: &Plan, verdict: &Verdict, exec: Option<&str
         let sources: Vec<String> = grant.sources.iter().map(ToString::to_string).collect();
         sets[index].insert(grant.path.as_str(), sources.join("+"));
     }
-    let [ro, rx, rw, rwx] = sets;
+    let [list, ro, rx, rw, rwx] = sets;
     let (outcome, refused_because) = match verdict {
         Verdict::Applied(outcome) => (outcome.name(), None),
         Verdict::Refused(reasons) => ("refused", Some(reasons.as_slice())),
@@ -106,6 +117,7 @@ pub fn render(component: &str, plan: &Plan, verdict: &Verdict, exec: Option<&str
         mode: plan.mode.name(),
         abi: plan.kernel.version,
         profile: plan.profile.name(),
+        list,
         ro,
         rx,
         rw,
@@ -127,6 +139,7 @@ pub fn render(component: &str, plan: &Plan, verdict: &Verdict, exec: Option<&str
         dropped: dropped(plan),
         absent: plan.absent.iter().map(|a| a.path.as_str()).collect(),
         exec,
+        exec_path,
     };
     serde_json::to_string(&line).unwrap_or_else(|err| format!("{{\"landlock\":\"{err}\"}}"))
 }
@@ -190,6 +203,7 @@ mod tests {
             &plan,
             &Verdict::Applied(Outcome::PartiallyEnforced),
             Some("app"),
+            Some("/usr/bin/app"),
         );
         assert!(!line.contains('\n'));
         let json: serde_json::Value = serde_json::from_str(&line)?;
@@ -221,6 +235,8 @@ mod tests {
         );
         assert!(json.get("not_on_this_kernel").is_none());
         assert_eq!(json["exec"], "app");
+        assert_eq!(json["exec_path"], "/usr/bin/app");
+        assert_eq!(json["list"], serde_json::json!({}));
         assert!(json.get("refused_because").is_none());
         Ok(())
     }
@@ -232,6 +248,7 @@ mod tests {
             "x 1",
             &plan,
             &Verdict::Refused(vec!["cannot enforce y".into()]),
+            None,
             None,
         );
         let json: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
@@ -256,7 +273,13 @@ mod tests {
         policy.connect_udp.insert(Port::parse("53")?);
         for abi in 0..=10 {
             let plan = Plan::new(&policy, vec![], Kernel::with_version(abi), &RealFs);
-            let line = render("x 1", &plan, &Verdict::Applied(Outcome::Enforced), None);
+            let line = render(
+                "x 1",
+                &plan,
+                &Verdict::Applied(Outcome::Enforced),
+                None,
+                None,
+            );
             let json: serde_json::Value = serde_json::from_str(&line)?;
             let dropped = json["dropped"].to_string();
             let tcp = abi >= 4;

@@ -467,3 +467,49 @@ fn scope_required_is_enforced_here_and_scope_off_claims_nothing() {
     assert_eq!(line["scoped"], serde_json::json!([]));
     assert!(!line["dropped"].to_string().contains("scoping"), "{line}");
 }
+
+#[test]
+fn a_path_entry_that_cannot_be_executed_is_a_warning_and_the_startup_line_names_the_file() {
+    let dir = support::scratch();
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    // Like a version manager's shim first in PATH: executable, but not granted.
+    support::script(&root.join("first/tool"), "echo first");
+    support::script(&root.join("second/tool"), "echo second");
+    let path = format!(
+        "{}:{}:/usr/bin:/bin",
+        s(&root.join("first")),
+        s(&root.join("second"))
+    );
+    let second = s(&root.join("second")).to_owned();
+    let run: support::Run = std::process::Command::new(support::SHIM.as_str())
+        .args(["--no-discover", "--rx", &second, "--", "tool"])
+        .env("PATH", &path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run landlock-shim")
+        .into();
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "second\n"),
+        "{run:#?}"
+    );
+    let first = s(&root.join("first/tool")).to_owned();
+    let warning = format!("landlock-shim: warning: {first} cannot be executed");
+    assert!(
+        run.stderr.lines().any(|l| l.starts_with(&warning)),
+        "{run:#?}"
+    );
+    let line = run.startup_line();
+    assert_eq!(line["exec"], "tool");
+    assert_eq!(line["exec_path"], first.as_str());
+    // A program found first time says nothing more than its path.
+    let echo = shim(&["--no-discover", "--", "echo", "hi"]);
+    assert!(!echo.stderr.contains("cannot be executed"), "{echo:#?}");
+    let exec_path = echo.startup_line()["exec_path"].clone();
+    assert!(
+        exec_path
+            .as_str()
+            .is_some_and(|p| p.ends_with("/echo") && p.starts_with('/')),
+        "{exec_path}"
+    );
+}

@@ -119,9 +119,11 @@ fn a_scripted_workload_is_suggested_with_the_right_rights_and_nothing_already_gr
     let line = final_line(&run);
     assert_eq!(
         paths_in(&line, "read", &root),
-        [p("config"), p("listed"), p("single/only.conf")],
+        [p("config"), p("single/only.conf")],
         "{line:#?}"
     );
+    // Listed, but no file in it read: names only.
+    assert_eq!(paths_in(&line, "list", &root), [p("listed")], "{line:#?}");
     assert_eq!(
         paths_in(&line, "write", &root),
         [p("cache"), p("spool")],
@@ -149,6 +151,13 @@ fn a_scripted_workload_is_suggested_with_the_right_rights_and_nothing_already_gr
     let config = &line.evidence[&p("config")];
     assert_eq!(config.seen, 3, "{config:?}");
     assert!(config.why.contains("3 entries used (read)"), "{config:?}");
+    // Created entries are the evidence of a written directory, by name.
+    let spool = &line.evidence[&p("spool")];
+    assert_eq!(
+        (spool.seen, spool.examples.clone()),
+        (2, vec![p("spool/final"), p("spool/tmp.1")]),
+        "{spool:?}"
+    );
     assert!(line.counts.covered > 0 && line.counts.syscalls > line.counts.covered);
     // The startup line says nothing is enforced.
     assert_eq!(run.startup_line()["outcome"], "learning");
@@ -439,4 +448,86 @@ fn children_reading_their_own_proc_self_are_one_bounded_entry() {
         line.not_suggested
     );
     assert_eq!(line.counts.not_recorded, 0);
+}
+
+#[test]
+fn a_listed_working_directory_is_list_only_and_a_home_one_is_a_warning() {
+    require(PYTHON, "python3");
+    let dir = scratch();
+    let cwd = std::fs::canonicalize(dir.path()).expect("canonical");
+    write(&cwd.join("app.py"), "import os\nos.listdir('.')\n");
+    write(&cwd.join("secret.key"), "never read\n");
+    let run: Run = Command::new(support::SHIM.as_str())
+        .args([
+            "--mode",
+            "learn",
+            "--no-discover",
+            "--",
+            "python3",
+            "app.py",
+        ])
+        .current_dir(&cwd)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run landlock-shim")
+        .into();
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let line = final_line(&run);
+    let here = s(&cwd).to_owned();
+    assert_eq!(
+        paths_in(&line, "list", &cwd),
+        std::slice::from_ref(&here),
+        "{line:#?}"
+    );
+    assert!(!paths(&line, "read").contains(&here), "{line:#?}");
+    assert!(
+        paths(&line, "read").contains(&format!("{here}/app.py")),
+        "{line:#?}"
+    );
+    // What ran, not only what was typed; and where.
+    assert_eq!(line.program, "python3");
+    let ran = line.program_path.clone().expect("program_path");
+    assert!(ran.starts_with('/') && ran.ends_with("/python3"), "{ran}");
+    assert_eq!(line.cwd.as_deref(), Some(here.as_str()));
+    assert!(
+        !line.warnings.iter().any(|w| w.contains(&here)),
+        "{:?}",
+        line.warnings
+    );
+    // Only the program's descriptors (stdin, stdout, stderr, and whatever the test runner
+    // itself passes on), not the shim's own: it holds the profile's paths open (/usr, /etc/...)
+    // close-on-exec while it builds the plan.
+    let descriptors = line
+        .cannot_see
+        .iter()
+        .find(|c| c.starts_with("descriptors open before the program started"))
+        .expect("the descriptors entry");
+    assert!(
+        descriptors.contains("(0 (/dev/null), 1 (pipe), 2 (pipe)"),
+        "{descriptors}"
+    );
+    for profile_path in ["(/usr", "(/etc", "(/lib", "(/proc/"] {
+        assert!(!descriptors.contains(profile_path), "{descriptors}");
+    }
+
+    // Started from a home directory, listing it is suggested with a warning.
+    let run: Run = Command::new(support::SHIM.as_str())
+        .args(["--mode", "learn", "--no-discover", "--", "/bin/ls"])
+        .current_dir("/root")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run landlock-shim")
+        .into();
+    let line = final_line(&run);
+    assert!(
+        paths(&line, "list").contains(&"/root".to_owned()),
+        "{line:#?}"
+    );
+    assert!(
+        line.warnings
+            .iter()
+            .any(|w| w.starts_with("list: /root is the working directory")),
+        "{:?}",
+        line.warnings
+    );
 }

@@ -235,3 +235,43 @@ fn the_startup_line_names_every_grant_its_right_and_its_source() {
     assert_eq!(line["rx"]["/usr"], "profile:default", "{line}");
     assert_eq!(line["rw"]["/tmp"], "profile:default", "{line}");
 }
+
+#[test]
+fn list_lets_a_directory_be_listed_but_not_its_files_read() {
+    let dir = scratch();
+    let listed = std::fs::canonicalize(dir.path()).expect("canonical");
+    write(&listed.join("unread"), "secret\n");
+    write(&listed.join("sub/deeper"), "secret\n");
+    let listed = s(&listed).to_owned();
+    let run = |program: &[&str]| {
+        let mut args = vec![
+            "--no-discover",
+            "--mode",
+            "enforce",
+            "--list",
+            &listed,
+            "--",
+        ];
+        args.extend(program);
+        support::shim(&args)
+    };
+    let ls = run(&["/bin/ls", &listed]);
+    assert_eq!(
+        (ls.code, ls.stdout.as_str()),
+        (Some(0), "sub\nunread\n"),
+        "{ls:#?}"
+    );
+    assert_eq!(ls.startup_line()["outcome"], "enforced", "{ls:#?}");
+    assert_eq!(ls.startup_line()["list"][&listed], "flag", "{ls:#?}");
+    // Subdirectories are listed too: the right covers everything beneath.
+    let sub = run(&["/bin/ls", &format!("{listed}/sub")]);
+    assert_eq!(
+        (sub.code, sub.stdout.as_str()),
+        (Some(0), "deeper\n"),
+        "{sub:#?}"
+    );
+    let cat = run(&["/bin/cat", &format!("{listed}/unread")]);
+    assert_eq!(cat.code, Some(1), "{cat:#?}");
+    assert!(cat.stderr.contains("Permission denied"), "{cat:#?}");
+    assert!(cat.stdout.is_empty(), "{cat:#?}");
+}

@@ -427,7 +427,13 @@ async fn a_pod_learns_then_runs_enforced_with_the_suggested_annotations() {
     let read = suggested["landlock-injector.io/read"]
         .as_str()
         .unwrap_or_default();
-    assert_eq!(read, "/srv", "{}", suggestion.output);
+    assert_eq!(read, "/srv/index.html", "{}", suggestion.output);
+    // `ls /srv` lists it: names only, its other files stay unreadable.
+    assert_eq!(
+        suggested["landlock-injector.io/list"], "/srv",
+        "{}",
+        suggestion.output
+    );
     assert!(
         !suggestion.output.contains("/etc/app"),
         "{}",

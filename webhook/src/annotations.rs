@@ -509,6 +509,36 @@ mod tests {
     }
 
     #[test]
+    fn list_is_a_path_key_rendered_as_the_shim_s_list_flag_and_checked_like_read() {
+        let parsed = parse(
+            &annotations(&[("list", "/srv/app"), ("web.list", "/var/www")]),
+            CONTAINERS,
+        )
+        .expect("valid");
+        let web = parsed.effective("web", &Defaults::default());
+        let mut policy = init_shim::Policy::default();
+        policy.grant_all(web.paths.iter().map(|(a, p)| (p.clone(), *a)));
+        let flags = init_shim::flags::render(&policy).join(" ");
+        assert!(
+            flags.starts_with("--list /srv/app --list /var/www --mode"),
+            "{flags}"
+        );
+        for (value, problem) in [
+            ("srv", "path must be absolute"),
+            ("/srv/../etc", "'..' element"),
+            ("/a,,/b", "empty element"),
+            ("/srv/", "empty element"),
+        ] {
+            let message = error(&[("web.list", value)]);
+            assert!(
+                message.contains(r#"annotation "landlock-injector.io/web.list" (container "web")"#)
+                    && message.contains(problem),
+                "{value}: {message}"
+            );
+        }
+    }
+
+    #[test]
     fn other_prefixes_are_ignored_and_namespace_defaults_yield_to_the_pod() {
         let mut map = annotations(&[
             ("read", "/srv"),

@@ -171,6 +171,9 @@ fn main() -> ExitCode {
             },
         )
         .map(|suggestion| {
+            for warning in &suggestion.warnings {
+                eprintln!("landlock-webhook: suggest: warning: {warning}");
+            }
             for note in &suggestion.notes {
                 eprintln!("landlock-webhook: suggest: {note}");
             }

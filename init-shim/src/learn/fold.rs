@@ -4,7 +4,8 @@
 //!
 //! 1. A directory whose entries were created, renamed or removed is suggested whole, `write`:
 //!    names made at run time (temporary files, caches, logs) cannot be known in advance.
-//! 2. A directory that was listed is suggested whole (at least `read`).
+//! 2. A directory that was listed is suggested whole, `list` (names only: listing a directory
+//!    is no reason to read its files).
 //! 3. A directory of which at least [`FOLD_ENTRIES`] entries needed the same rights is
 //!    suggested whole with those rights; otherwise each file is suggested as itself.
 //! 4. Then, repeatedly: when at least [`FOLD_SIBLINGS`] suggested paths with the same rights
@@ -12,6 +13,14 @@
 //! 5. `/`, `/etc`, `/proc`, `/sys` and `/dev` ([`crate::values::BROAD_DIRS`]) are never
 //!    suggested whole: their entries stay as they are, and `not_suggested` says why.
 //! 6. A path beneath a suggested directory that grants at least its rights is dropped.
+//!
+//! **Write rights never climb** (rules 1, 3 and 4 with `write` or `write-exec`): a directory
+//! is suggested whole with a write right only when every entry in it was written, created,
+//! renamed or removed by the program ([`Disk`] says what is in it now). A directory that also
+//! holds entries the program only read, or did not touch (nginx's `conf/` beside `logs/`,
+//! `run/` and `temp/` under its prefix; `redis.conf` in redis's working directory), is never
+//! made writable: write is suggested on the written entries themselves, and `not_suggested`
+//! says that creating further entries there needs the directory.
 //!
 //! The thresholds come from real programs (Debian bookworm): the files a program names one by
 //! one come alone or in pairs (a config file and its override, a CA bundle, a pid file next to
@@ -25,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::Access;
 use crate::grants::{Grants, Scope};
-use crate::learn::record::Record;
+use crate::learn::record::{DirRecord, Record};
 use crate::values::PolicyPath;
 
 /// Entries of one directory, with the same rights, that make the directory the suggestion.
@@ -66,20 +75,125 @@ pub struct Folded {
     pub not_suggested: Vec<NotSuggested>,
 }
 
-/// Folds `record` (see the module doc for the rules).
+/// What folding may know of what is in a directory now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disk {
+    /// The file system the program ran on (learn mode: the supervisor shares its view).
+    Real,
+    /// Not this machine's (`landlock-webhook suggest` reading denial lines): only what was
+    /// recorded is known, so write grants fold only where the record alone allows it, and
+    /// never into a parent (rule 4).
+    Unknown,
+}
+
+impl Disk {
+    /// The names in `dir`, `None` when they cannot be known.
+    fn children(self, dir: &PolicyPath) -> Option<BTreeSet<String>> {
+        match self {
+            Disk::Unknown => None,
+            Disk::Real => match std::fs::read_dir(dir.as_path()) {
+                Ok(entries) => Some(
+                    entries
+                        .flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect(),
+                ),
+                // Gone: nothing in it is left to protect.
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Some(BTreeSet::new()),
+                Err(_) => None,
+            },
+        }
+    }
+
+    /// The entries of `dir` that a write grant on the whole of it would expose although the
+    /// program did not write them: recorded entries that were only read, and (on a real disk)
+    /// names in it that are not in `written`. `None` when nothing stands in the way.
+    fn write_blockers(
+        self,
+        dir: &PolicyPath,
+        record: Option<&DirRecord>,
+        written: &BTreeSet<String>,
+        unknown_blocks: bool,
+    ) -> Option<Vec<String>> {
+        let mut blockers: BTreeSet<String> = BTreeSet::new();
+        let mut unwritten_more = 0;
+        if let Some(r) = record {
+            blockers.extend(
+                r.entries
+                    .iter()
+                    .filter(|(_, a)| !a.writes())
+                    .map(|(n, _)| n.clone()),
+            );
+            match r.more {
+                Some((_, access)) if !access.writes() => {
+                    blockers.insert(format!("(more entries read in {dir})"));
+                }
+                Some((count, _)) => unwritten_more = count,
+                None => {}
+            }
+        }
+        match self.children(dir) {
+            Some(names) => {
+                let unknown: Vec<String> =
+                    names.into_iter().filter(|n| !written.contains(n)).collect();
+                // Written entries beyond those the record keeps by name are not known by
+                // name: as many unknown names as there were may be theirs.
+                if unknown.len() as u64 > unwritten_more {
+                    blockers.extend(unknown);
+                }
+            }
+            None if unknown_blocks => {
+                blockers.insert("(what else is in it is not known)".to_owned());
+            }
+            None => {}
+        }
+        (!blockers.is_empty()).then(|| blockers.into_iter().collect())
+    }
+}
+
+/// Folds `record` against the real file system (see the module doc for the rules).
 pub fn fold(record: &Record) -> Folded {
+    fold_on(record, Disk::Real)
+}
+
+/// Folds `record`, knowing of directories' contents what `disk` says.
+pub fn fold_on(record: &Record, disk: Disk) -> Folded {
     let mut out = Folded::default();
     let mut trees: BTreeSet<PolicyPath> = BTreeSet::new();
     for (dir, r) in &record.dirs {
         let mut whole: Option<Access> = None;
         let mut why = Vec::new();
+        let written: BTreeSet<String> = r
+            .entries
+            .iter()
+            .filter(|(_, a)| a.writes())
+            .map(|(n, _)| n.clone())
+            .collect();
+        let blockers = || disk.write_blockers(dir, Some(r), &written, false);
         if r.changed {
-            whole = Some(Access::Rw);
-            why.push("entries created, renamed or removed".to_owned());
+            match blockers() {
+                None => {
+                    whole = Some(Access::Rw);
+                    why.push("entries created, renamed or removed".to_owned());
+                }
+                Some(blockers) if !dir.is_broad() => out.not_suggested.push(NotSuggested {
+                    path: dir.to_string(),
+                    why: format!(
+                        "entries created, renamed or removed ({}), but it also holds entries the program only read or did not touch ({}): write on {dir} would let the program rewrite them, so write is suggested on the entries it wrote that exist now; creating, renaming or removing entries in it needs write on {dir} (Landlock checks those on the directory): give the written files a directory of their own, or create them before the program starts",
+                        examples_of(&written),
+                        examples_of(&blockers),
+                    ),
+                }),
+                Some(_) => {}
+            }
         }
         if r.listed {
-            whole = Some(whole.map_or(Access::Ro, |a| a.union(Access::Ro)));
-            why.push("listed".to_owned());
+            whole = Some(whole.map_or(Access::List, |a| a.union(Access::List)));
+            why.push(if r.entries.values().any(|a| a.reads_files()) {
+                "listed".to_owned()
+            } else {
+                "listed, no file in it read".to_owned()
+            });
         }
         let mut per_access: BTreeMap<Access, u64> = BTreeMap::new();
         for access in r.entries.values() {
@@ -89,7 +203,7 @@ pub fn fold(record: &Record) -> Folded {
             *per_access.entry(access).or_default() += more;
         }
         for (access, count) in &per_access {
-            if *count >= FOLD_ENTRIES {
+            if *count >= FOLD_ENTRIES && (!access.writes() || blockers().is_none()) {
                 whole = Some(whole.map_or(*access, |a| a.union(*access)));
                 why.push(format!(
                     "{count} entries used ({})",
@@ -133,12 +247,18 @@ pub fn fold(record: &Record) -> Folded {
             if folded.is_some_and(|a| a.includes(*access)) {
                 continue;
             }
-            if let Ok(path) = PolicyPath::parse(&join(dir, name)) {
-                out.grants.grant(path, *access);
+            let Ok(path) = PolicyPath::parse(&join(dir, name)) else {
+                continue;
+            };
+            // A written entry that is gone (a temporary file, the old name of a rename) is
+            // nothing to grant: the shim would refuse a flag for a missing path.
+            if access.writes() && disk == Disk::Real && std::fs::symlink_metadata(&path).is_err() {
+                continue;
             }
+            out.grants.grant(path, *access);
         }
     }
-    fold_siblings(&mut out, &mut trees);
+    fold_siblings(record, disk, &mut out, &mut trees);
     out.grants.minimise(|p| {
         if trees.contains(p) {
             Scope::Tree
@@ -173,9 +293,20 @@ pub fn fold(record: &Record) -> Folded {
     out
 }
 
-/// Rule 4: same-rights siblings fold into their parent, repeatedly.
-fn fold_siblings(out: &mut Folded, trees: &mut BTreeSet<PolicyPath>) {
-    let mut refused: BTreeSet<PolicyPath> = BTreeSet::new();
+/// Up to [`EXAMPLES`] names, and how many more.
+fn examples_of<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
+    let names: Vec<&String> = names.into_iter().collect();
+    let shown: Vec<&str> = names.iter().take(EXAMPLES).map(|n| n.as_str()).collect();
+    match names.len().saturating_sub(EXAMPLES) {
+        0 => shown.join(", "),
+        more => format!("{}, and {more} more", shown.join(", ")),
+    }
+}
+
+/// Rule 4: same-rights siblings fold into their parent, repeatedly; write rights only into a
+/// parent that holds nothing else (see the module doc).
+fn fold_siblings(record: &Record, disk: Disk, out: &mut Folded, trees: &mut BTreeSet<PolicyPath>) {
+    let mut refused: BTreeSet<(PolicyPath, Access)> = BTreeSet::new();
     loop {
         let mut groups: BTreeMap<(PolicyPath, Access), Vec<PolicyPath>> = BTreeMap::new();
         for (path, access) in &out.grants.paths {
@@ -188,22 +319,39 @@ fn fold_siblings(out: &mut Folded, trees: &mut BTreeSet<PolicyPath>) {
         }
         let Some(((dir, access), members)) = groups
             .into_iter()
-            .find(|((dir, _), members)| members.len() >= FOLD_SIBLINGS && !refused.contains(dir))
+            .find(|(key, members)| members.len() >= FOLD_SIBLINGS && !refused.contains(key))
         else {
             return;
         };
         if dir.is_broad() {
-            out.not_suggested.push(NotSuggested {
-                path: dir.to_string(),
-                why: format!(
-                    "{} entries of it were used ({}): {} whole is never suggested, so they are suggested one by one",
-                    members.len(),
-                    access.annotation_key(),
-                    dir
-                ),
-            });
-            refused.insert(dir);
+            // One note per directory: rule 5 may have said why already.
+            if !out.not_suggested.iter().any(|n| n.path == dir.as_str()) {
+                out.not_suggested.push(NotSuggested {
+                    path: dir.to_string(),
+                    why: format!(
+                        "{} entries of it were used ({}): {} whole is never suggested, so they are suggested one by one",
+                        members.len(),
+                        access.annotation_key(),
+                        dir
+                    ),
+                });
+            }
+            refused.insert((dir, access));
             continue;
+        }
+        if access.writes() {
+            let written: BTreeSet<String> = members
+                .iter()
+                .filter_map(|m| m.as_path().file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect();
+            if disk
+                .write_blockers(&dir, record.dirs.get(&dir), &written, true)
+                .is_some()
+            {
+                refused.insert((dir, access));
+                continue;
+            }
         }
         let mut seen = 0;
         let mut examples = Vec::new();
@@ -343,10 +491,142 @@ mod tests {
         assert_eq!(
             suggested(&f),
             [
-                ("/srv/site".to_owned(), Access::Ro),
+                ("/srv/site".to_owned(), Access::List),
                 ("/srv/site/bin/run".to_owned(), Access::Rx)
             ]
         );
+    }
+
+    fn tree(files: &[&str]) -> std::io::Result<(tempfile::TempDir, String)> {
+        let dir = tempfile::tempdir()?;
+        let root = std::fs::canonicalize(dir.path())?;
+        for file in files {
+            let path = root.join(file);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            if !file.ends_with('/') {
+                std::fs::write(&path, "x")?;
+            }
+        }
+        Ok((dir, root.to_string_lossy().into_owned()))
+    }
+
+    #[test]
+    fn nginx_write_rights_stop_at_the_written_directories() -> std::io::Result<()> {
+        // nginx's prefix layout after a run: it read conf/nginx.conf and created the rest.
+        let (_dir, prefix) = tree(&[
+            "conf/nginx.conf",
+            "conf/mime.types",
+            "logs/access.log",
+            "logs/error.log",
+            "run/nginx.pid",
+            "tmp/client_body/",
+        ])?;
+        let mut r = record();
+        r.need(Need::Entry(
+            format!("{prefix}/conf/nginx.conf").into(),
+            Access::Ro,
+        ));
+        for made in [
+            "logs/access.log",
+            "logs/error.log",
+            "run/nginx.pid",
+            "tmp/client_body",
+        ] {
+            r.need(Need::Made(format!("{prefix}/{made}").into()));
+        }
+        let f = fold(&r);
+        assert_eq!(
+            suggested(&f),
+            [
+                (format!("{prefix}/conf/nginx.conf"), Access::Ro),
+                (format!("{prefix}/logs"), Access::Rw),
+                (format!("{prefix}/run"), Access::Rw),
+                (format!("{prefix}/tmp"), Access::Rw),
+            ]
+        );
+        // The created entries are the evidence, counted and named.
+        let logs = &f.evidence[&PolicyPath::parse(&format!("{prefix}/logs")).expect("path")];
+        assert_eq!(logs.seen, 2, "{logs:?}");
+        assert_eq!(
+            logs.examples,
+            [
+                format!("{prefix}/logs/access.log"),
+                format!("{prefix}/logs/error.log")
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn redis_writes_its_log_file_but_never_its_config_beside_it() -> std::io::Result<()> {
+        // redis's working directory: redis.conf read, redis.log created, an untouched file.
+        let (_dir, data) = tree(&["redis.conf", "redis.log", "README"])?;
+        let mut r = record();
+        r.need(Need::Entry(format!("{data}/redis.conf").into(), Access::Ro));
+        r.need(Need::Made(format!("{data}/redis.log").into()));
+        r.need(Need::Entry(format!("{data}/redis.log").into(), Access::Rw));
+        // A temporary file created and renamed away is not there to grant.
+        r.need(Need::Made(format!("{data}/temp-1.rdb").into()));
+        let f = fold(&r);
+        assert_eq!(
+            suggested(&f),
+            [
+                (format!("{data}/redis.conf"), Access::Ro),
+                (format!("{data}/redis.log"), Access::Rw),
+            ]
+        );
+        let note = f
+            .not_suggested
+            .iter()
+            .find(|n| n.path == data)
+            .expect("the directory's note");
+        assert!(
+            note.why.contains("redis.conf") && note.why.contains("README"),
+            "{note:?}"
+        );
+        // With nothing else in it, the directory itself is suggested.
+        let (_dir, own) = tree(&["redis.log"])?;
+        let mut r = record();
+        r.need(Need::Made(format!("{own}/redis.log").into()));
+        assert_eq!(suggested(&fold(&r)), [(own, Access::Rw)]);
+        Ok(())
+    }
+
+    #[test]
+    fn listed_directories_whose_files_were_not_read_are_list_only() -> std::io::Result<()> {
+        let (_dir, cwd) = tree(&["app.py", "secret.key"])?;
+        let mut r = record();
+        r.need(Need::List(cwd.clone().into()));
+        r.need(Need::Entry(format!("{cwd}/app.py").into(), Access::Ro));
+        let f = fold(&r);
+        assert_eq!(
+            suggested(&f),
+            [
+                (cwd.clone(), Access::List),
+                (format!("{cwd}/app.py"), Access::Ro)
+            ]
+        );
+        assert!(
+            f.evidence[&PolicyPath::parse(&cwd).expect("path")]
+                .why
+                .contains("listed"),
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_broad_directory_is_noted_once() {
+        let mut r = record();
+        r.need(Need::List("/etc".into()));
+        for name in ["a.conf", "b.conf", "c.conf"] {
+            r.need(Need::Entry(format!("/etc/x/{name}").into(), Access::Ro));
+            r.need(Need::Entry(format!("/etc/{name}").into(), Access::Ro));
+        }
+        let f = fold(&r);
+        let etc = f.not_suggested.iter().filter(|n| n.path == "/etc").count();
+        assert_eq!(etc, 1, "{:?}", f.not_suggested);
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! `--learn-interval`) and at exit, easy to grep out of `kubectl logs`:
 //!
 //! ```json
-//! {"landlock-learn":"landlock-shim 0.1.0","final":true,"program":"python3","profile":"default",
-//!  "discover":true,"suggest":{"read":["/srv/www"],"read-exec":[],"write":["/var/cache/app"],
+//! {"landlock-learn":"landlock-shim 0.1.0","final":true,"program":"python3",
+//!  "program_path":"/usr/bin/python3","cwd":"/srv","profile":"default",
+//!  "discover":true,"suggest":{"list":[],"read":["/srv/www"],"read-exec":[],"write":["/var/cache/app"],
 //!  "write-exec":[],"bind-tcp":[8000],"connect-tcp":[]},
 //!  "evidence":{"/srv/www":{"why":"listed","seen":12,"examples":["/srv/www/index.html"]}},
 //!  "not_suggested":[{"path":"/etc","why":"..."}],
-//!  "cannot_see":["..."],"counts":{"syscalls":812,"covered":790,"unreadable":0,"io_uring_refused":0,
+//!  "cannot_see":["..."],"warnings":[],"counts":{"syscalls":812,"covered":790,"unreadable":0,"io_uring_refused":0,
 //!  "not_recorded":0}}
 //! ```
 //!
@@ -54,6 +55,12 @@ pub struct LearnLine {
     pub is_final: bool,
     /// The program as given.
     pub program: String,
+    /// The file the program resolved to through `PATH` (what ran, e.g. `/usr/bin/python3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program_path: Option<String>,
+    /// The working directory the program started in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
     /// The base profile the suggestion assumes.
     pub profile: String,
     /// Whether volume discovery was on (the suggestion assumes the same).
@@ -69,6 +76,9 @@ pub struct LearnLine {
     /// What learn mode could not observe in this run.
     #[serde(default)]
     pub cannot_see: Vec<String>,
+    /// Grants of `suggest` a reviewer must look at twice (see [`Grants::warnings`]).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// Counters.
     #[serde(default)]
     pub counts: Counts,
@@ -100,12 +110,15 @@ mod tests {
             component: "landlock-shim 0.1.0".into(),
             is_final: true,
             program: "app".into(),
+            program_path: Some("/usr/bin/app".into()),
+            cwd: Some("/srv".into()),
             profile: "default".into(),
             discover: true,
             suggest: Grants::default(),
             evidence: BTreeMap::new(),
             not_suggested: vec![],
             cannot_see: vec!["io_uring".into()],
+            warnings: vec![],
             counts: Counts::default(),
         };
         let text = line.render();

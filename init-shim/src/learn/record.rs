@@ -42,8 +42,12 @@ pub enum Need {
     Entry(PathBuf, Access),
     /// A directory opened for listing.
     List(PathBuf),
-    /// A directory whose entries are created, renamed or removed.
+    /// A directory whose entries are created, renamed or removed (the entry unknown).
     Change(PathBuf),
+    /// An entry created, renamed (from or to) or removed: its directory changes, and the
+    /// entry is recorded as written (so the evidence names it, and folding knows which entries
+    /// of the directory the program wrote).
+    Made(PathBuf),
 }
 
 /// One directory's record.
@@ -159,19 +163,37 @@ impl Record {
     pub fn need_by(&mut self, need: Need, caller: u32) {
         let (path, access, dir_only) = match &need {
             Need::Entry(path, access) => (path.as_path(), *access, false),
-            Need::List(dir) => (dir.as_path(), Access::Ro, true),
+            Need::List(dir) => (dir.as_path(), Access::List, true),
             Need::Change(dir) => (dir.as_path(), Access::Rw, true),
+            Need::Made(entry) => (entry.as_path(), Access::Rw, true),
         };
         let Some(path) = self.suggestable(path, caller) else {
             return;
         };
-        if self.granted.covers(path.as_path(), access, dir_only) {
+        // A made entry needs its directory's write rights, which a grant of the entry alone
+        // cannot give (Landlock checks creation and removal on the directory).
+        let covered_at = match &need {
+            Need::Made(_) => parent_of(&path).unwrap_or_else(|| path.clone()),
+            _ => path.clone(),
+        };
+        if self.granted.covers(covered_at.as_path(), access, dir_only) {
             self.counts.covered += 1;
             return;
         }
         match need {
             Need::List(_) => self.dir(&path, |d| !std::mem::replace(&mut d.listed, true)),
             Need::Change(_) => self.dir(&path, |d| !std::mem::replace(&mut d.changed, true)),
+            Need::Made(_) => {
+                let (Some(parent), Some(name)) = (parent_of(&path), path.as_path().file_name())
+                else {
+                    return;
+                };
+                let name = name.to_string_lossy().into_owned();
+                self.dir(&parent, |d| {
+                    let changed = !std::mem::replace(&mut d.changed, true);
+                    add_entry(d, name, Access::Rw) || changed
+                });
+            }
             Need::Entry(..) => {
                 let (Some(parent), Some(name)) =
                     (path.as_path().parent(), path.as_path().file_name())
@@ -298,6 +320,10 @@ impl Record {
         self.changed = true;
         None
     }
+}
+
+fn parent_of(path: &PolicyPath) -> Option<PolicyPath> {
+    PolicyPath::parse(&path.as_path().parent()?.to_string_lossy()).ok()
 }
 
 fn add_entry(dir: &mut DirRecord, name: String, access: Access) -> bool {

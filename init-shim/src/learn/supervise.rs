@@ -26,7 +26,7 @@ use crate::learn::line::LearnLine;
 use crate::learn::record::{Need, Record};
 use crate::learn::resolve::{Whose, resolve};
 use crate::learn::watched::{self, AT_FDCWD, OpenFlags, Operation, PathArg};
-use crate::plan::{Plan, Source};
+use crate::plan::{Plan, Source, Target};
 use crate::policy::Policy;
 use crate::seccomp::{self, Action, Listener};
 use crate::values::{Interval, PolicyPath};
@@ -86,6 +86,10 @@ pub fn run(plan: &Plan, policy: &Policy, program: &OsStr, args: &[OsString]) -> 
             let record = Record::new(plan, started.pid as u32);
             let mut session = Session {
                 name,
+                program_path: exec::resolve(program).map(|p| p.to_string_lossy().into_owned()),
+                cwd: std::env::current_dir()
+                    .ok()
+                    .and_then(|d| PolicyPath::parse(&d.to_string_lossy()).ok()),
                 carried: carried(plan, policy),
                 policy,
                 record,
@@ -117,20 +121,45 @@ struct Started {
 }
 
 /// The path flags the suggestion keeps: all of them (they are the pod's annotations and the
-/// webhook's volume grants), except those a volume the shim discovered grants anyway.
+/// webhook's volume grants), except those the profile or a volume the shim discovered grants
+/// anyway. Paths are compared after resolving symlinks on both sides: in a Debian image the
+/// webhook grants the token at `/var/run/secrets/...`, which the mount table calls
+/// `/run/secrets/...` (`/var/run` is a link to `/run`).
 fn carried(plan: &Plan, policy: &Policy) -> Vec<(PolicyPath, Access)> {
+    let automatic: Vec<(PathBuf, Access, Target)> = plan
+        .grants
+        .iter()
+        .filter(|g| {
+            g.sources
+                .iter()
+                .any(|s| matches!(s, Source::Discovered(_) | Source::Profile(_)))
+        })
+        .map(|g| (resolved(&g.path), g.access, g.target))
+        .collect();
     policy
         .paths
         .iter()
         .filter(|flag| {
-            !plan.grants.iter().any(|g| {
-                g.path == flag.path
-                    && g.access.includes(flag.access)
-                    && g.sources.iter().any(|s| matches!(s, Source::Discovered(_)))
+            let path = resolved(&flag.path);
+            !automatic.iter().any(|(granted, access, target)| {
+                access.includes(flag.access)
+                    && match target {
+                        Target::Dir => path.starts_with(granted),
+                        Target::File => path == *granted,
+                    }
             })
         })
         .map(|flag| (flag.path.clone(), flag.access))
         .collect()
+}
+
+/// `path` with its symlinks resolved (as written when it does not exist; `/proc/self` stays
+/// itself, the program's own).
+fn resolved(path: &PolicyPath) -> PathBuf {
+    if path.as_str().starts_with("/proc/self") {
+        return path.as_path().to_path_buf();
+    }
+    std::fs::canonicalize(path.as_path()).unwrap_or_else(|_| path.as_path().to_path_buf())
 }
 
 /// Checks, blocks the forwarded signals into a signalfd, forks the program under the filter and
@@ -292,6 +321,10 @@ enum Observed {
 
 struct Session<'a> {
     name: String,
+    /// The file `name` resolves to through `PATH`.
+    program_path: Option<String>,
+    /// The working directory the program starts in (the shim's).
+    cwd: Option<PolicyPath>,
     /// The path flags the suggestion keeps (see [`carried`]).
     carried: Vec<(PolicyPath, Access)>,
     policy: &'a Policy,
@@ -528,6 +561,9 @@ impl Session<'_> {
             component: crate::launch::component(),
             is_final,
             program: self.name.clone(),
+            program_path: self.program_path.clone(),
+            cwd: self.cwd.as_ref().map(ToString::to_string),
+            warnings: suggest.warnings(self.cwd.as_ref()),
             profile: self.policy.profile.name().to_owned(),
             discover: self.policy.discover,
             suggest,
@@ -580,10 +616,8 @@ fn observe_as(
             if flags & libc::O_TMPFILE == libc::O_TMPFILE {
                 out.push(Observed::Need(Need::Change(target)));
             } else if meta.is_err() {
-                if flags & libc::O_CREAT != 0
-                    && let Some(parent) = existing_parent(&target)
-                {
-                    out.push(Observed::Need(Need::Change(parent)));
+                if flags & libc::O_CREAT != 0 && existing_parent(&target).is_some() {
+                    out.push(Observed::Need(Need::Made(target)));
                 }
             } else if meta.is_ok_and(|m| m.is_dir()) {
                 out.push(Observed::Need(Need::List(target)));
@@ -624,22 +658,24 @@ fn observe_as(
             // (`mkdir -p` tries every parent): nothing is needed.
             if let Some(target) = path_of(caller, path, whose)?
                 && std::fs::symlink_metadata(&target).is_err()
-                && let Some(parent) = existing_parent(&target)
+                && existing_parent(&target).is_some()
             {
-                out.push(Observed::Need(Need::Change(parent)));
+                out.push(Observed::Need(Need::Made(target)));
             }
         }
         Operation::Remove(path) => {
-            if let Some(parent) = path_of(caller, path, whose)?.and_then(|t| existing_parent(&t)) {
-                out.push(Observed::Need(Need::Change(parent)));
+            if let Some(target) = path_of(caller, path, whose)?
+                && existing_parent(&target).is_some()
+            {
+                out.push(Observed::Need(Need::Made(target)));
             }
         }
         Operation::Move { from, to } => {
             for path in [from, to] {
-                if let Some(parent) =
-                    path_of(caller, path, whose)?.and_then(|t| existing_parent(&t))
+                if let Some(target) = path_of(caller, path, whose)?
+                    && existing_parent(&target).is_some()
                 {
-                    out.push(Observed::Need(Need::Change(parent)));
+                    out.push(Observed::Need(Need::Made(target)));
                 }
             }
         }
@@ -831,4 +867,51 @@ fn existing_parent(path: &Path) -> Option<PathBuf> {
 
 fn efault() -> io::Error {
     io::Error::from_raw_os_error(libc::EFAULT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compat::Kernel;
+    use crate::discovery::{Discovered, Findings};
+    use crate::plan::{RealFs, requests};
+    use crate::profiles::{ProcView, Profile};
+
+    #[test]
+    fn a_flag_is_dropped_when_a_discovered_volume_grants_it_under_another_name()
+    -> Result<(), Box<dyn std::error::Error>> {
+        // As in a Debian image: /var/run -> /run, the webhook grants the token under the
+        // name of its mountPath, the mount table names where it really is.
+        let dir = tempfile::tempdir()?;
+        let root = std::fs::canonicalize(dir.path())?;
+        let token = root.join("run/secrets/kubernetes.io/serviceaccount");
+        std::fs::create_dir_all(&token)?;
+        std::fs::create_dir_all(root.join("var"))?;
+        std::os::unix::fs::symlink(root.join("run"), root.join("var/run"))?;
+        let p = |path: std::path::PathBuf| PolicyPath::parse(&path.to_string_lossy());
+        let mut policy = Policy {
+            profile: Profile::None,
+            mode: crate::Mode::Learn,
+            ..Policy::default()
+        };
+        let by_link = p(root.join("var/run/secrets/kubernetes.io/serviceaccount"))?;
+        let own = p(root.join("app"))?;
+        policy.grant(by_link, Access::Ro);
+        policy.grant(own.clone(), Access::Ro);
+        let findings = Findings {
+            volumes: vec![Discovered {
+                path: p(token)?,
+                what: "projected".into(),
+            }],
+            passed: vec![],
+        };
+        let plan = Plan::new(
+            &policy,
+            requests(&policy, &findings, ProcView::Shared),
+            Kernel::with_version(7),
+            &RealFs,
+        );
+        assert_eq!(carried(&plan, &policy), [(own, Access::Ro)]);
+        Ok(())
+    }
 }

@@ -95,7 +95,8 @@ mod tests {
     #[test]
     fn blockers_map_to_the_smallest_access_set() {
         assert_eq!(grant("fs.read_file"), Grant::Path(Access::Ro));
-        assert_eq!(grant("fs.read_dir"), Grant::Path(Access::Ro));
+        // Listing needs no file read: `list`, not `read`.
+        assert_eq!(grant("fs.read_dir"), Grant::Path(Access::List));
         assert_eq!(grant("fs.execute"), Grant::Path(Access::Rx));
         for write in [
             "fs.write_file",

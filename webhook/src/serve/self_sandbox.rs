@@ -156,7 +156,13 @@ pub fn apply(needs: &Needs) -> Result<(Outcome, String), SelfSandboxError> {
         });
     }
     let outcome = ruleset::apply(&plan)?;
-    let line = startup_line::render(&crate::component(), &plan, &Verdict::Applied(outcome), None);
+    let line = startup_line::render(
+        &crate::component(),
+        &plan,
+        &Verdict::Applied(outcome),
+        None,
+        None,
+    );
     Ok((outcome, with_threads(&line, threads, kernel)))
 }
 
@@ -204,8 +210,13 @@ mod tests {
         };
         for (abi, claimed) in [(2, false), (3, false), (4, true), (7, true)] {
             let plan = plan(&needs, Kernel::with_version(abi))?;
-            let line =
-                startup_line::render("w 1", &plan, &Verdict::Applied(Outcome::Enforced), None);
+            let line = startup_line::render(
+                "w 1",
+                &plan,
+                &Verdict::Applied(Outcome::Enforced),
+                None,
+                None,
+            );
             let json: serde_json::Value = serde_json::from_str(&line)?;
             let want = if claimed {
                 serde_json::json!([8443])

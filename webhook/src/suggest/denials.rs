@@ -242,7 +242,7 @@ mod tests {
         let got = run(&text, Format::Flags)?;
         assert_eq!(
             got.output,
-            "--ro /etc/gshadow --ro /etc/shadow --ro /etc/sudoers --ro /opt/cap/dir with space --ro /srv/list --rw /data/out --rw /srv/cap --rw /var/log/app --rw /work/mv --bind-tcp 8080 --mode enforce --profile default\n"
+            "--list /srv/list --ro /etc/gshadow --ro /etc/shadow --ro /etc/sudoers --ro /opt/cap/dir with space --rw /data/out --rw /srv/cap --rw /var/log/app --rw /work/mv --bind-tcp 8080 --mode enforce --profile default\n"
         );
         assert!(
             got.notes

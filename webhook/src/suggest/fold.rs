@@ -25,7 +25,7 @@ pub fn fold_uses(observations: &mut Vec<Observation>) {
         }
     }
     for ((source, replica), record) in records {
-        let folded = fold::fold(&record);
+        let folded = fold::fold_on(&record, fold::Disk::Unknown);
         observations.push(Observation {
             source,
             grants: folded.grants,

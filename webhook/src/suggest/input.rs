@@ -81,6 +81,9 @@ pub trait Recogniser {
     fn recognise(&self, text: &str) -> Option<Result<Recognised, String>>;
 }
 
+/// How a note that is a learn line's warning starts (see [`crate::suggest::Suggestion`]).
+pub const WARNING: &str = "warning: ";
+
 /// The shim's learn lines (`{"landlock-learn":...}`).
 pub struct LearnLines;
 
@@ -97,6 +100,7 @@ impl Recogniser for LearnLines {
                         .not_suggested
                         .iter()
                         .map(|n| format!("{} not suggested: {}", n.path, n.why))
+                        .chain(learned.warnings.iter().map(|w| format!("{WARNING}{w}")))
                         .collect();
                     Ok(Recognised {
                         grants: learned.suggest,

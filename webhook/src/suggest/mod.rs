@@ -56,6 +56,10 @@ pub struct Suggestion {
     pub output: String,
     /// Things the user should know (replicas that disagree, paths not suggested).
     pub notes: Vec<String>,
+    /// Grants to look at twice before signing (a home directory, a working directory of `/`
+    /// or a home, whatever the webhook warns about in annotations): the learn lines' and
+    /// those of the merged policy, each once.
+    pub warnings: Vec<String>,
 }
 
 /// How to suggest.
@@ -143,8 +147,30 @@ pub fn suggest_with(
     notes.extend(observations.iter().flat_map(|o| o.notes.iter().cloned()));
     notes.sort();
     notes.dedup();
+    let (warned, notes): (Vec<String>, Vec<String>) = notes
+        .into_iter()
+        .partition(|n| n.starts_with(input::WARNING));
+    let mut warnings: Vec<String> = warned
+        .iter()
+        .map(|w| w[input::WARNING.len()..].to_owned())
+        .collect();
+    // What the merged policy grants, said once per path (a learn line may have said it in
+    // its own words already, e.g. that the path was the working directory).
+    for container in &merged.containers {
+        for warning in container.grants.warnings(None) {
+            let subject = warning.split(" is ").next().unwrap_or(&warning).to_owned();
+            if !warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("{subject} is ")))
+            {
+                warnings.push(warning);
+            }
+        }
+    }
+    warnings.dedup();
     Ok(Suggestion {
         output: render::render(&merged, format),
         notes,
+        warnings,
     })
 }
