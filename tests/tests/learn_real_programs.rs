@@ -306,7 +306,6 @@ fn nginx_with_its_prefix_layout() {
 }
 
 #[test]
-#[ignore = "needs write folding to stop climbing (issue 18 item 1): logs/, run/, temp/ fold into write on the prefix"]
 fn nginx_suggestion_keeps_its_conf_directory_read_only() {
     require("/usr/sbin/nginx", "nginx-light").expect("nginx");
     let dir = scratch();
@@ -405,6 +404,12 @@ fn redis_with_aof_and_bgsave() {
     let flags = round_trip(&workload);
     assert!(data.join("dump.rdb").exists(), "BGSAVE wrote no dump.rdb");
     shadow_stays_unreadable(&flags);
+    // CONFIG REWRITE's way in: the log file beside redis.conf must not make it writable.
+    denied(
+        &flags,
+        "rewriting redis.conf",
+        &format!("echo x >> {}", conf.display()),
+    );
 }
 
 /// python run from a directory that holds a file it never reads.
@@ -438,7 +443,6 @@ fn python_from_a_working_directory() {
 }
 
 #[test]
-#[ignore = "needs the list right (issue 18 item 2)"]
 fn python_suggestion_keeps_the_unread_file_unreadable() {
     let (_dir, root, flags) = python_in_a_directory_with_an_unread_file();
     denied(
@@ -454,9 +458,13 @@ fn git_init_clone_commit_log() {
     let dir = scratch();
     let root = dir.path().canonicalize().expect("canonical");
     std::fs::create_dir_all(root.join("home")).expect("mkdir");
+    // The repositories live in a directory of their own, as a checkout's parent does: creating
+    // entries beside `home/` would need write on the scratch root, which learn mode never
+    // suggests (write rights stop at the directories actually written).
+    std::fs::create_dir_all(root.join("work")).expect("mkdir");
     // Its own HOME and no system config: the test's git setup is not the machine's.
     let script = format!(
-        "set -e\ncd {root}\nexport HOME={root}/home GIT_CONFIG_NOSYSTEM=1\n\
+        "set -e\ncd {root}/work\nexport HOME={root}/home GIT_CONFIG_NOSYSTEM=1\n\
          export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.com GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.com\n\
          rm -rf origin clone\n\
          /usr/bin/git init -q -b main origin\n\
