@@ -39,6 +39,7 @@ startup-line-abi                      0-    case_startup_line_abi
 best-effort-granted-read              0-    case_granted_read
 best-effort-ungranted-read-denied     1-    case_ungranted_read_denied
 best-effort-no-landlock-runs-unrestricted 0-0 case_no_landlock_unrestricted
+refer-rename-across-granted-dirs      2-    case_refer
 best-effort-partial-below-abi-3       1-2   case_partial_below_3
 best-effort-enforced-from-abi-6       6-    case_enforced_from_6
 enforce-refuses-without-landlock      0-0   case_enforce_refuses_without_landlock
@@ -111,6 +112,14 @@ case_no_landlock_unrestricted() {
 	[ "$out" = secret ] || { echo "without Landlock the read failed: $out $(tail -n 1 /tmp/err)"; return 1; }
 	line_says /tmp/err outcome not-enforced || { echo "outcome is not not-enforced: $(startup_line /tmp/err)"; return 1; }
 	line_array /tmp/err dropped | grep -q 'Landlock' || { echo "dropped does not say Landlock is missing: $(startup_line /tmp/err)"; return 1; }
+}
+
+case_refer() {
+	mkdir -p /tmp/a /tmp/b
+	echo moved >/tmp/a/file
+	shim --rw /tmp/a --rw /tmp/b -- mv /tmp/a/file /tmp/b/file 2>/tmp/err ||
+		{ echo "rename across granted directories failed: $(tail -n 1 /tmp/err)"; return 1; }
+	[ "$(cat /tmp/b/file)" = moved ] || { echo "the file did not move"; return 1; }
 }
 
 case_partial_below_3() {
