@@ -137,12 +137,9 @@ case_enforced_from_6() {
 # enforce refuses with exit 1 and a message naming $1; with and without scoping.
 enforce_refuses() {
 	for scope in "" --no-scope; do
-		if shim --mode enforce $scope --ro /srv/granted -- echo ran >/tmp/out 2>/tmp/err; then
-			echo "enforce $scope ran the program: $(cat /tmp/out)"
-			return 1
-		fi
+		shim --mode enforce $scope --ro /srv/granted -- echo ran >/tmp/out 2>/tmp/err
 		status=$?
-		[ $status = 1 ] || { echo "enforce $scope exited $status, not 1"; return 1; }
+		[ $status = 1 ] || { echo "enforce ${scope:-(scoping)} exited $status, not 1: $(cat /tmp/out) $(tail -n 1 /tmp/err)"; return 1; }
 		grep -q "refusing to run.*$1" /tmp/err || { echo "enforce $scope message does not name $1: $(tail -n 1 /tmp/err)"; return 1; }
 		[ -s /tmp/out ] && { echo "enforce $scope ran the program"; return 1; }
 	done
@@ -298,7 +295,7 @@ echo 'nameserver 127.0.0.1' >/etc/resolv.conf
 echo '127.0.0.1 localhost' >/etc/hosts
 start_listeners
 
-echo "KSTART abi=$ABI kernel=$(uname -r)" >"$OUT"
+echo "KSTART abi=$ABI kernel=$(uname -r) uptime=$(cut -d" " -f1 /proc/uptime)s" >"$OUT"
 count=0
 while read -r name range fn; do
 	case $name in '' | '#'*) continue ;; esac
@@ -317,5 +314,6 @@ done <<EOF
 $CASES
 EOF
 echo "KDONE $count" >"$OUT"
+echo "KEND uptime=$(cut -d" " -f1 /proc/uptime)s" >"$OUT"
 sync
 poweroff -f
