@@ -6,12 +6,13 @@
 use std::collections::BTreeSet;
 
 use landlock_tests::static_build::{
-    rustflags, workspace_root, SHIM_RUSTFLAGS, SHIM_TARGET, STATIC_RUSTFLAGS, STATIC_TARGET,
+    SHIM_RUSTFLAGS, SHIM_TARGET, STATIC_RUSTFLAGS, STATIC_TARGET, rustflags, workspace_root,
 };
 
 fn read(path: &str) -> String {
     let path = workspace_root().join(path);
-    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()))
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()))
 }
 
 /// The kernel names of kernels.tsv (first field of each non-comment line).
@@ -21,7 +22,11 @@ fn matrix_kernels() -> BTreeSet<String> {
         .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
         .map(|line| {
             let fields: Vec<&str> = line.split('\t').collect();
-            assert_eq!(fields.len(), 5, "kernels.tsv line {line:?}: 5 tab-separated fields");
+            assert_eq!(
+                fields.len(),
+                5,
+                "kernels.tsv line {line:?}: 5 tab-separated fields"
+            );
             fields[0].to_owned()
         })
         .collect()
@@ -59,7 +64,11 @@ fn readme_rows() -> Vec<(String, String)> {
 
 /// The backquoted names in a cell.
 fn names_in(cell: &str) -> Vec<String> {
-    cell.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -71,7 +80,10 @@ fn every_readme_kernel_row_names_matrix_kernels_and_every_matrix_kernel_proves_a
     let mut referenced = BTreeSet::new();
     for (abi, cell) in &rows {
         let names = names_in(cell);
-        assert!(!names.is_empty(), "README kernel table, ABI {abi}: no matrix kernel named");
+        assert!(
+            !names.is_empty(),
+            "README kernel table, ABI {abi}: no matrix kernel named"
+        );
         for name in names {
             assert!(
                 matrix.contains(&name),
@@ -98,9 +110,21 @@ fn the_matrix_builds_with_the_static_build_flags() {
         run.contains(&format!("SHIM_RUSTFLAGS='{SHIM_RUSTFLAGS}'")),
         "tests/kernels/run does not use SHIM_RUSTFLAGS of src/static_build.rs ({SHIM_RUSTFLAGS})"
     );
-    assert_eq!(rustflags("landlock-shim"), format!("{STATIC_RUSTFLAGS} {SHIM_RUSTFLAGS}"));
-    assert!(run.contains("--profile shim --locked"), "the shim's profile");
-    assert!(run.contains(&format!("--target {SHIM_TARGET} -p init-shim")), "the shim's target");
+    assert_eq!(
+        rustflags("landlock-shim"),
+        format!("{STATIC_RUSTFLAGS} {SHIM_RUSTFLAGS}")
+    );
+    assert!(
+        run.contains("--profile shim --locked"),
+        "the shim's profile"
+    );
+    assert!(
+        run.contains(&format!("--target {SHIM_TARGET} -p init-shim")),
+        "the shim's target"
+    );
     assert!(run.contains("--release --locked"), "the webhook's profile");
-    assert!(run.contains(&format!("--target {STATIC_TARGET} -p webhook")), "the webhook's target");
+    assert!(
+        run.contains(&format!("--target {STATIC_TARGET} -p webhook")),
+        "the webhook's target"
+    );
 }
