@@ -253,11 +253,12 @@ case_webhook_serve() {
 	[ "$got" = "$ABI" ] || fail="self-sandbox line says abi $got"
 	line_says /tmp/serve.err outcome $want || fail="$fail outcome is not $want: $(startup_line /tmp/serve.err | cut -c 1-200)"
 	if [ -z "$fail" ]; then
-		await wget -q -O /dev/null --no-check-certificate https://127.0.0.1:8443/readyz ||
-			fail="not ready over HTTPS: $(tail -n 1 /tmp/serve.err)"
+		# TLS handshakes are slow on an emulated CPU: each try gets 30 s.
+		await wget -q -T 30 -O /dev/null --no-check-certificate https://127.0.0.1:8443/readyz ||
+			fail="not ready over HTTPS: $(wget -q -T 30 -O /dev/null --no-check-certificate https://127.0.0.1:8443/readyz 2>&1 | tail -n 1) $(tail -n 1 /tmp/serve.err)"
 	fi
 	if [ -z "$fail" ]; then
-		wget -q -O /tmp/out --no-check-certificate --header 'Content-Type: application/json' \
+		wget -q -T 60 -O /tmp/out --no-check-certificate --header 'Content-Type: application/json' \
 			--post-file /etc/ktest/review.json https://127.0.0.1:8443/mutate 2>/tmp/wget.err ||
 			fail="POST /mutate failed: $(tail -n 1 /tmp/wget.err) $(tail -n 1 /tmp/serve.err)"
 	fi
