@@ -129,7 +129,7 @@ const RUN_BY: &[(&str, &str, &str)] = &[
         "fn python_http_server_serving_a_directory",
     ),
     (
-        "landlock-shim --ro /etc/locale.alias --ro /srv --bind-tcp 8000 --mode enforce --profile default -- python3 /srv/serve.py &",
+        "landlock-shim --list /srv --ro /etc/locale.alias --ro /srv/serve.py --ro /srv/site/css/site.css --ro /srv/site/index.html --bind-tcp 8000 --mode enforce --profile default -- python3 /srv/serve.py &",
         "tests/tests/learn_round_trip.rs",
         "fn python_http_server_serving_a_directory",
     ),
