@@ -112,8 +112,8 @@ fn render(body: &Body) -> (u16, String) {
                 a.domain,
                 a.pid,
                 a.uid,
-                untrusted(a.exe.as_bytes()),
-                untrusted(a.comm.as_bytes())
+                untrusted_text(&a.exe),
+                untrusted_text(&a.comm)
             ),
         ),
         Body::DomainReleased { domain, denials } => (
@@ -128,8 +128,8 @@ fn render(body: &Body) -> (u16, String) {
                 s.exit.map(|e| format!(" exit={e}")).unwrap_or_default(),
                 s.ppid,
                 s.pid,
-                untrusted(s.comm.as_bytes()),
-                untrusted(s.exe.as_bytes())
+                untrusted_text(&s.comm),
+                untrusted_text(&s.exe)
             ),
         ),
         Body::EndOfEvent => (record::AUDIT_EOE, String::new()),
@@ -157,7 +157,7 @@ fn render_access(access: &Access) -> String {
                 .map(|d| format!(" dev={}", plain(d)))
                 .unwrap_or_default(),
             ino.map(|i| format!(" ino={i}")).unwrap_or_default(),
-            untrusted(path.as_bytes()),
+            untrusted_text(path),
         ),
         Object::Port { port, addr } => format!(
             "{} dest={port}",
@@ -166,12 +166,12 @@ fn render_access(access: &Access) -> String {
                 .unwrap_or_default()
         ),
         Object::Process { pid, comm } => {
-            format!(" opid={pid} ocomm={}", untrusted(comm.as_bytes()))
+            format!(" opid={pid} ocomm={}", untrusted_text(comm))
         }
         // An abstract socket's name is a NUL byte and the name; shown with `@`.
         Object::Socket { name } => match name.strip_prefix('@') {
-            Some(rest) => format!(" path=00{}", untrusted(rest.as_bytes())),
-            None => format!(" path={}", untrusted(name.as_bytes())),
+            Some(rest) => format!(" path=00{}", untrusted_text(rest)),
+            None => format!(" path={}", untrusted_text(name)),
         },
         Object::None => String::new(),
     };
@@ -183,6 +183,14 @@ fn render_access(access: &Access) -> String {
 /// hex.
 fn untrusted(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// A parsed record's string (escaped text, `init_shim::path_text`) written as the kernel wrote
+/// its bytes.
+fn untrusted_text(text: &str) -> String {
+    let bytes = init_shim::path_text::decode(text)
+        .unwrap_or_else(|e| panic!("a parsed record's string {text:?} is not escaped text: {e}"));
+    untrusted(&bytes)
 }
 
 /// A trusted value (`dev=`, `daddr=`): quoted unless it holds a quote (then it was written bare,
