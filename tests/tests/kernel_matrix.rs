@@ -36,9 +36,9 @@ fn matrix_kernels() -> BTreeSet<String> {
 fn readme_rows() -> Vec<(String, String)> {
     let readme = read("README.md");
     let section = readme
-        .split("### Kernel requirements")
+        .split("## Kernel requirements")
         .nth(1)
-        .expect("README has a section ### Kernel requirements");
+        .expect("README has a section ## Kernel requirements");
     let table: Vec<Vec<String>> = section
         .lines()
         .skip_while(|line| !line.starts_with('|'))
