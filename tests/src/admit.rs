@@ -4,8 +4,8 @@
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
-use webhook::config::Config;
-use webhook::namespaces::Lookups;
+use webhook::admission::config::Config;
+use webhook::admission::namespaces::Lookups;
 
 use crate::pod_runner::bundle::ImageFacts;
 use crate::pod_runner::{Image, Rootfs};
@@ -85,7 +85,7 @@ pub fn answered(pod: &Pod, response: &Value) -> Admitted {
 /// The shim image as the harness runs it: `FROM scratch` + `/landlock-shim`.
 pub fn shim_image() -> (String, Image) {
     (
-        webhook::config::default_shim_image(),
+        webhook::admission::config::default_shim_image(),
         Image {
             rootfs: Rootfs::Shim,
             facts: ImageFacts {

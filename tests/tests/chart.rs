@@ -26,7 +26,7 @@ use landlock_tests::chart::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use webhook::resolve::Offline;
+use webhook::admission::resolve::Offline;
 
 const NAME: &str = "landlock-injector";
 
@@ -442,7 +442,13 @@ fn opted_in_pod() -> Pod {
 
 /// What the webhook makes of `pod` (its real admission path, offline).
 async fn webhook_output(pod: &Pod) -> Value {
-    match admit(pod, &webhook::config::Config::default(), &Offline).await {
+    match admit(
+        pod,
+        &webhook::admission::config::Config::default(),
+        &Offline,
+    )
+    .await
+    {
         Admitted::Allowed(pod, _) => serde_json::to_value(*pod).expect("json"),
         Admitted::Denied(message) => panic!("the webhook denied the pod: {message}"),
     }

@@ -12,12 +12,12 @@ use landlock_tests::audit::{AuditGuard, Watch, audit_lost, audit_status};
 use landlock_tests::pod_runner::{Cluster, PodRunner, Running, busybox_images};
 use landlock_tests::scrape;
 use serde_json::{Value, json};
-use webhook::config::Config;
+use webhook::admission::config::Config;
+use webhook::admission::resolve::Offline;
 use webhook::denials::metrics::{AuditState, DenialLabels};
 use webhook::denials::report::{DenialLine, Unattributed};
 use webhook::denials::reporter::Settings;
 use webhook::denials::{cgroups, http, netlink};
-use webhook::resolve::Offline;
 
 const LIMIT: Duration = Duration::from_secs(60);
 /// Containers wait for this file (on their emptyDir) before they exit, so their processes are

@@ -557,8 +557,8 @@ async fn the_helm_test_pod_passes_only_when_sandboxed() {
 
     let sandboxed = match admit(
         &pod,
-        &webhook::config::Config::default(),
-        &webhook::resolve::Offline,
+        &webhook::admission::config::Config::default(),
+        &webhook::admission::resolve::Offline,
     )
     .await
     {

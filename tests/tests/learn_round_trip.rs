@@ -15,8 +15,8 @@ use landlock_tests::admit::{Admitted, admit};
 use landlock_tests::pod_runner::{Cluster, PodRunner, busybox_images, require};
 use landlock_tests::static_build::static_binary;
 use serde_json::{Value, json};
-use webhook::config::Config;
-use webhook::resolve::Offline;
+use webhook::admission::config::Config;
+use webhook::admission::resolve::Offline;
 use webhook::suggest::{Format, suggest};
 
 const PYTHON: &str = "/usr/bin/python3";

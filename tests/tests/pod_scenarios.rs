@@ -13,10 +13,10 @@ use landlock_tests::pod_runner::{
 };
 use landlock_tests::registry::TestRegistry;
 use serde_json::{Value, json};
-use webhook::config::Config;
+use webhook::admission::config::Config;
+use webhook::admission::resolve::Offline;
 use webhook::registry::pull_secrets::Fixed;
 use webhook::registry::{Registry, RegistryOptions};
-use webhook::resolve::Offline;
 
 const LIMIT: Duration = Duration::from_secs(30);
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use landlock_tests::registry::{FakeAnswer, FakeRegistry, TestRegistry, broken_token_answers};
 use serde_json::{Value, json};
-use webhook::config::Config;
+use webhook::admission::config::Config;
 use webhook::registry::pull_secrets::{Fixed, PullSecret};
 use webhook::registry::{Registry, RegistryOptions};
 use webhook::review;

@@ -2,13 +2,13 @@
 //! patched and serialised, for the load benchmark's realistic defaulted pod (3 containers with
 //! probes, env and resources, 4 volumes, ~7.5 KB; `command` set, so no registry), annotated and
 //! not opted in; and for pods built to amplify the work (pod-level paths repeated in every
-//! container), which the admission limits deny (`webhook/src/limits.rs`): their cost must stay
+//! container), which the admission limits deny (`webhook/src/admission/limits.rs`): their cost must stay
 //! in the milliseconds. Run with `cargo bench -p webhook --bench review`; the whole server under
 //! load, attacks included, is `webhook/benches/load/run`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use webhook::config::Config;
-use webhook::resolve::Offline;
+use webhook::admission::config::Config;
+use webhook::admission::resolve::Offline;
 use webhook::review;
 
 fn body(name: &str) -> Vec<u8> {

@@ -5,10 +5,10 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use crate::endpoint::Endpoint;
-use webhook::config::Config;
+use webhook::admission::config::Config;
+use webhook::admission::namespace_watch::ClusterNamespaces;
+use webhook::admission::namespaces::{Fallback, Known, With};
 use webhook::inject;
-use webhook::namespace_watch::ClusterNamespaces;
-use webhook::namespaces::{Fallback, Known, With};
 use webhook::registry::{
     Registry, RegistryOptions, Secrets, cluster_secrets::ClusterSecrets, dns::Dns,
     install_crypto_provider, pull_secrets::Fixed, trust,

@@ -4,9 +4,9 @@
 use axum::body::Bytes;
 use axum::http::StatusCode;
 
-use webhook::config::Config;
-use webhook::namespace_watch::ClusterNamespaces;
-use webhook::namespaces::{Fallback, Known, With};
+use webhook::admission::config::Config;
+use webhook::admission::namespace_watch::ClusterNamespaces;
+use webhook::admission::namespaces::{Fallback, Known, With};
 use webhook::registry::{Registry, pull_secrets::PullSecrets};
 use webhook::review::{self, Outcome};
 use webhook::serve::{Admission, Answer};

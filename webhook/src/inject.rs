@@ -13,9 +13,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::Config;
-use crate::decision::Decision;
-use crate::namespaces::{Fallback, Known, Lookups, With};
+use crate::admission::config::Config;
+use crate::admission::decision::Decision;
+use crate::admission::namespaces::{Fallback, Known, Lookups, With};
 use crate::review::admit;
 
 /// The manifest format, kept from input to output.

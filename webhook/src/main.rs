@@ -10,7 +10,7 @@ mod commands;
 mod endpoint;
 
 use commands::{Common, Lookup};
-use webhook::config::Config;
+use webhook::admission::config::Config;
 use webhook::registry::RegistryOptions;
 use webhook::serve::ServeOptions;
 

@@ -14,7 +14,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 
 /// Bytes of input (a body, a pod) or of output (wrapped commands) past which work counts as
 /// large: a usual pod is under 10 KB; the admission limits bound the largest work at about
-/// the body limit plus [`crate::limits::MAX_PATCH_BYTES`].
+/// the body limit plus [`crate::admission::limits::MAX_PATCH_BYTES`].
 pub const LARGE: usize = 64 * 1024;
 
 /// Runs `work`, off the async workers when `size` (its input or output, in bytes) is

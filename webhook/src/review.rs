@@ -1,6 +1,6 @@
 //! AdmissionReview v1 in, AdmissionReview v1 out: the one code path behind `/mutate` and
 //! `landlock-webhook review`. This module handles the envelope only; what happens to the pod is
-//! [`crate::decision`]'s, and [`admit`] is the sequence both the envelope and `inject` run.
+//! [`crate::admission::decision`]'s, and [`admit`] is the sequence both the envelope and `inject` run.
 //!
 //! The body is read once, borrowing: the envelope's fields are parsed, the object is kept as
 //! raw JSON, and a pod that does not opt in is answered from its metadata alone (the spec is
@@ -19,14 +19,14 @@ use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::config::Config;
-use crate::decision::{self, Decision, Denial, Images, Skip};
-use crate::edits::Edits;
-use crate::limits;
-use crate::namespaces::Lookups;
+use crate::admission::config::Config;
+use crate::admission::decision::{self, Decision, Denial, Images, Skip};
+use crate::admission::edits::Edits;
+use crate::admission::limits;
+use crate::admission::namespaces::Lookups;
+use crate::admission::opt_in::{self, PodHead};
+use crate::admission::patch;
 use crate::offload;
-use crate::opt_in::{self, PodHead};
-use crate::patch;
 
 /// A body that is not a usable AdmissionReview: answered with HTTP 400 (`review` exits 1).
 #[derive(Debug, thiserror::Error)]
@@ -380,12 +380,12 @@ async fn respond(
             edits
                 .containers
                 .iter()
-                .map(crate::edits::ContainerEdit::bytes)
+                .map(crate::admission::edits::ContainerEdit::bytes)
                 .sum(),
             || serde_json::to_vec(&patch),
         ) {
             Ok(bytes) => {
-                let names = |f: fn(&crate::edits::WrappedContainer) -> String| {
+                let names = |f: fn(&crate::admission::edits::WrappedContainer) -> String| {
                     let mut v: Vec<String> = edits.wrapped.iter().map(f).collect();
                     v.dedup();
                     v.join(",")

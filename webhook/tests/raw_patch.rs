@@ -4,8 +4,8 @@
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use webhook::config::Config;
-use webhook::resolve::Offline;
+use webhook::admission::config::Config;
+use webhook::admission::resolve::Offline;
 
 /// Reviews `pod` (raw JSON) and returns the pod with the answered patch applied.
 fn admit(pod: &Value) -> Value {

@@ -1,4 +1,4 @@
-//! The `landlock-injector.io/*` annotations, through `webhook::annotations::parse`: maps whose
+//! The `landlock-injector.io/*` annotations, through `webhook::admission::annotations::parse`: maps whose
 //! keys are the real settings (pod-level or `<container>.<setting>`, for containers the pod has
 //! or not) or anything, and whose values are the words the settings take, lists of them, or
 //! anything. What parses must merge as documented: every container's effective paths and ports
@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use arbitrary::{Arbitrary, Unstructured};
 use init_shim::{Mode, Profile};
-use webhook::annotations::{Defaults, PREFIX, parse};
+use webhook::admission::annotations::{Defaults, PREFIX, parse};
 
 use super::{SETTINGS, VALUES, Word};
 

@@ -8,7 +8,7 @@
 //! | target | feeds | checks besides "no panic, no hang" |
 //! |---|---|---|
 //! | [`review`] | AdmissionReviews: real defaulted pods with structured edits, through `webhook::review::review` | an allowed patch applies to the object; the result is a Pod; every shim command in it parses with the shim's own parser; reviewing the result again changes nothing |
-//! | [`annotations`] | `landlock-injector.io/*` annotation maps, through `webhook::annotations::parse` | every container's effective settings can be computed |
+//! | [`annotations`] | `landlock-injector.io/*` annotation maps, through `webhook::admission::annotations::parse` | every container's effective settings can be computed |
 //! | [`shim_flags`] | shim command lines (UTF-8 or not), through `init_shim::flags::parse` | a parsed policy renders to flags that parse back to the same command |
 //! | [`mountinfo`] | `/proc/self/mountinfo` texts, through `init_shim::discovery::discover` | every mount it grants is a mount point of the input |
 //! | [`audit_record`] | audit record lines (seeded with real Landlock records), through `webhook::denials::record::parse_line` and the `Joiner` | strings bounded by the line; a parsed record written back in the kernel's format parses to the same record; the joiner stays within its bound and hands on every denied access once |

@@ -20,12 +20,12 @@ use arbitrary::{Arbitrary, Unstructured};
 use base64::Engine as _;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
-use webhook::annotations::PREFIX;
-use webhook::config::Config;
-use webhook::entrypoint::ImageConfig;
-use webhook::namespaces::NamespaceSource;
-use webhook::opt_in::NamespaceMeta;
-use webhook::resolve::ImageResolver;
+use webhook::admission::annotations::PREFIX;
+use webhook::admission::config::Config;
+use webhook::admission::entrypoint::ImageConfig;
+use webhook::admission::namespaces::NamespaceSource;
+use webhook::admission::opt_in::NamespaceMeta;
+use webhook::admission::resolve::ImageResolver;
 
 use super::{SETTINGS, VALUES, Word};
 
@@ -553,7 +553,7 @@ pub fn run(data: &[u8]) {
     }
     let body = serde_json::to_vec(&review).expect("JSON");
     let config = Config {
-        shim_image: webhook::config::default_shim_image(),
+        shim_image: webhook::admission::config::default_shim_image(),
         namespace: "landlock-injector".to_owned(),
     };
     let Some(response) = respond(&body, &config) else {

@@ -7,7 +7,7 @@ use init_shim::Access;
 use init_shim::compat::NEWEST_KNOWN;
 use landlock::AccessFs;
 
-use crate::annotations::{BIND_TCP, CONNECT_TCP};
+use crate::admission::annotations::{BIND_TCP, CONNECT_TCP};
 
 /// The grant a blocker asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::entrypoint::ImageConfig;
+use crate::admission::entrypoint::ImageConfig;
 
 /// The most bytes of ENTRYPOINT plus CMD (all their arguments) a cached configuration may hold:
 /// real commands are well under 1 KiB; 512 entries at this size stay under 32 MiB.

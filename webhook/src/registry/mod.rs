@@ -29,9 +29,9 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde::Deserialize;
 
-use crate::entrypoint::ImageConfig;
+use crate::admission::entrypoint::ImageConfig;
+use crate::admission::resolve::ImageResolver;
 use crate::panic_guard;
-use crate::resolve::ImageResolver;
 use cache::Cache;
 use dns::Dns;
 use pull_secrets::PullSecrets;
@@ -93,7 +93,7 @@ pub struct RegistryOptions {
 
 impl Default for RegistryOptions {
     fn default() -> Self {
-        crate::config::defaults()
+        crate::admission::config::defaults()
     }
 }
 

@@ -101,7 +101,7 @@ pub struct ServeOptions {
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        crate::config::defaults()
+        crate::admission::config::defaults()
     }
 }
 
@@ -363,7 +363,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> ServeOptions {
-        crate::config::from_args(args).expect("parses")
+        crate::admission::config::from_args(args).expect("parses")
     }
 
     #[test]

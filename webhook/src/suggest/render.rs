@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use init_shim::grants::{self, Grants};
 use init_shim::{Access, Mode, Policy, Profile, flags};
 
-use crate::annotations::{MODE, PREFIX, PROFILE};
+use crate::admission::annotations::{MODE, PREFIX, PROFILE};
 use crate::suggest::merge::{Container, Merged};
 
 /// Output formats.

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use crate::pod_spec::{ContainerView, VolumeView};
+use crate::admission::pod_spec::{ContainerView, VolumeView};
 use init_shim::{Access, PolicyPath};
 
 /// The pod's volumes by name, built once per pod: every container's mounts are looked up in

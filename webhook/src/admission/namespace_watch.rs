@@ -13,8 +13,8 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
 
-use crate::namespaces::NamespaceSource;
-use crate::opt_in::NamespaceMeta;
+use crate::admission::namespaces::NamespaceSource;
+use crate::admission::opt_in::NamespaceMeta;
 
 /// How long the GET of a namespace missing from the cache may take: well within the review's
 /// own time budget.

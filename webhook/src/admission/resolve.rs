@@ -2,7 +2,7 @@
 
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::entrypoint::ImageConfig;
+use crate::admission::entrypoint::ImageConfig;
 
 /// Looks up the ENTRYPOINT and CMD of an image for a pod (whose pull secrets may be needed).
 pub trait ImageResolver: Send + Sync {

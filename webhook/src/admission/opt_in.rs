@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use init_shim::{Mode, Profile};
 use serde::Deserialize;
 
-use crate::annotations::{Defaults, INJECT, MODE, PREFIX, PROFILE, STATUS};
-use crate::config::Config;
+use crate::admission::annotations::{Defaults, INJECT, MODE, PREFIX, PROFILE, STATUS};
+use crate::admission::config::Config;
 
 /// The pod's metadata: all the opt-in decision reads (the spec is skipped while parsing).
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -8,14 +8,14 @@
 //!
 //! Anything doubtful is refused rather than ignored: an unknown key under the prefix, a
 //! per-container key for a container the pod does not have, a user-written `status`. Whether
-//! the pod opted in (`inject`, label or annotation) is decided by [`crate::opt_in`].
+//! the pod opted in (`inject`, label or annotation) is decided by [`crate::admission::opt_in`].
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
 use init_shim::{Access, Mode, PolicyPath, Port, Profile, Scoping, ValueError};
 
-use crate::limits::{self, MAX_PATHS_PER_CONTAINER};
+use crate::admission::limits::{self, MAX_PATHS_PER_CONTAINER};
 
 /// The annotation prefix.
 pub const PREFIX: &str = "landlock-injector.io/";

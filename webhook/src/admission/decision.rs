@@ -1,38 +1,38 @@
 //! The admission decision for one pod, pure (no I/O, no clock), in two phases:
 //!
-//! 1. [`decide`]: from the pod's metadata and its namespace's ([`crate::opt_in`]), then, for a
+//! 1. [`decide`]: from the pod's metadata and its namespace's ([`crate::admission::opt_in`]), then, for a
 //!    pod that opted in, from its spec: [`Decision::Skip`] (with the reason and warnings) or
 //!    [`Decision::Wrap`] with an [`Injection`], whose [`Injection::images`] says which image
 //!    configurations the entrypoint rules need (containers without `command`).
 //! 2. [`Injection::apply`], given those image configurations: the typed [`Edits`], addressed to
-//!    the submitted object, that [`crate::patch`] turns into JSONPatch operations.
+//!    the submitted object, that [`crate::admission::patch`] turns into JSONPatch operations.
 //!
 //! Between the two the caller looks the images up (see [`crate::review`]).
 //!
 //! Every container but the installer is compared with what the webhook would write for it
-//! ([`crate::injected`]): one that already runs the shim with exactly the flags its annotations
+//! ([`crate::admission::injected`]): one that already runs the shim with exactly the flags its annotations
 //! ask for is left alone (a reinvocation changes nothing), anything else is wrapped or
 //! re-wrapped, and a pod with nothing left to change is [`Decision::Skip`]ped by the caller.
-//! Both phases are linear in the size of the pod and bounded by [`crate::limits`].
+//! Both phases are linear in the size of the pod and bounded by [`crate::admission::limits`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use init_shim::{Mode, Policy, PolicyPath};
 use k8s_openapi::api::core::v1::Container;
 
-use crate::annotations::{
+use crate::admission::annotations::{
     self, AnnotationError, Annotations, Defaults, PREFIX, STATUS, STATUS_INJECTED,
 };
-use crate::config::Config;
-use crate::discovery::{self, MountPathError, Volumes};
-use crate::edits::{ContainerEdit, ContainerList, Edits, ExecHook, WrappedContainer};
-use crate::entrypoint::{self, EntrypointError, ImageConfig};
-use crate::injected::{self, InjectedError};
-use crate::installer::{self, Names};
-use crate::limits::{self, LimitError, MAX_PATCH_BYTES, MAX_PATHS_PER_CONTAINER};
-use crate::opt_in::{self, NamespaceMeta, OptIn, OptInError, PodHead};
-use crate::patch::PatchError;
-use crate::pod_spec::{ContainerView, PodView, SpecView};
+use crate::admission::config::Config;
+use crate::admission::discovery::{self, MountPathError, Volumes};
+use crate::admission::edits::{ContainerEdit, ContainerList, Edits, ExecHook, WrappedContainer};
+use crate::admission::entrypoint::{self, EntrypointError, ImageConfig};
+use crate::admission::injected::{self, InjectedError};
+use crate::admission::installer::{self, Names};
+use crate::admission::limits::{self, LimitError, MAX_PATCH_BYTES, MAX_PATHS_PER_CONTAINER};
+use crate::admission::opt_in::{self, NamespaceMeta, OptIn, OptInError, PodHead};
+use crate::admission::patch::PatchError;
+use crate::admission::pod_spec::{ContainerView, PodView, SpecView};
 
 /// Image configurations by image reference, or why the lookup failed.
 pub type Images = BTreeMap<String, Result<ImageConfig, String>>;
@@ -501,7 +501,7 @@ impl Injection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edits::WrappedContainer;
+    use crate::admission::edits::WrappedContainer;
     use init_shim::{Mode, Profile};
     use serde_json::{Value, json};
 
@@ -550,7 +550,7 @@ mod tests {
                     Decision::Wrap(edits) => edits,
                     Decision::Skip(skip) => return Ok(Err(skip)),
                 };
-                let patch = crate::patch::operations(&edits)?;
+                let patch = crate::admission::patch::operations(&edits)?;
                 let mut patched = pod.clone();
                 json_patch::patch(&mut patched, &patch).expect("the patch applies");
                 Ok(Ok((patched, edits)))
@@ -963,7 +963,7 @@ mod tests {
             &head,
             Some("apps"),
             &config(),
-            &crate::resolve::Offline,
+            &crate::admission::resolve::Offline,
         )
         .await
         .expect("allowed");

@@ -1,13 +1,13 @@
 //! What an injection changes in a pod, as typed edits addressed to the pod the API server sent:
 //! every index is an index into the submitted object's arrays, and every "exists" flag says
-//! whether the submitted object has that member. [`crate::patch`] turns them into JSONPatch
+//! whether the submitted object has that member. [`crate::admission::patch`] turns them into JSONPatch
 //! operations; nothing here is a copy of the whole pod, so fields the typed model does not know
 //! are never touched.
 
 use init_shim::{Mode, Profile};
 use k8s_openapi::api::core::v1::{Container, Volume, VolumeMount};
 
-use crate::pod_spec::{ContainerView, Handler};
+use crate::admission::pod_spec::{ContainerView, Handler};
 
 /// Which container list of the pod spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,15 +111,16 @@ impl ContainerEdit {
             && self.exec.is_empty()
     }
 
-    /// The bytes of commands and args it writes (see [`crate::limits::MAX_PATCH_BYTES`]).
+    /// The bytes of commands and args it writes (see [`crate::admission::limits::MAX_PATCH_BYTES`]).
     pub fn bytes(&self) -> usize {
-        let list = |l: &Option<Vec<String>>| l.as_deref().map_or(0, crate::limits::json_bytes);
+        let list =
+            |l: &Option<Vec<String>>| l.as_deref().map_or(0, crate::admission::limits::json_bytes);
         list(&self.command)
             + list(&self.args)
             + self
                 .exec
                 .iter()
-                .map(|(_, c)| crate::limits::json_bytes(c))
+                .map(|(_, c)| crate::admission::limits::json_bytes(c))
                 .sum::<usize>()
     }
 }

@@ -12,7 +12,7 @@ use json_patch::{AddOperation, Patch, PatchOperation};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::edits::{ContainerEdit, Edits};
+use crate::admission::edits::{ContainerEdit, Edits};
 
 /// Why an edit could not be written as JSON (a typed value failed to serialise).
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +107,7 @@ pub fn operations(edits: &Edits) -> Result<Patch, PatchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edits::{ContainerList, ExecHook};
+    use crate::admission::edits::{ContainerList, ExecHook};
     use serde_json::json;
 
     fn paths(patch: &Patch) -> Vec<String> {

@@ -2,7 +2,7 @@
 //!
 //! The webhook never trusts a pod's account of itself: "injected" must mean that every
 //! container runs the webhook's own shim with the policy its annotations ask for. So on every
-//! review, for the names in use (an earlier injection's, see [`crate::installer::existing_names`],
+//! review, for the names in use (an earlier injection's, see [`crate::admission::installer::existing_names`],
 //! or fresh ones):
 //!
 //! - **the shim volume** is written by the installer only: every other container that mounts it
@@ -19,9 +19,9 @@
 
 use init_shim::flags::{self, Command};
 
-use crate::installer::{Names, overlaps};
-use crate::limits;
-use crate::pod_spec::ContainerView;
+use crate::admission::installer::{Names, overlaps};
+use crate::admission::limits;
+use crate::admission::pod_spec::ContainerView;
 
 /// A pod whose account of an earlier injection does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

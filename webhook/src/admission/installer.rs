@@ -18,8 +18,8 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use crate::config::{self, Config};
-use crate::pod_spec::{ContainerView, SpecView};
+use crate::admission::config::{self, Config};
+use crate::admission::pod_spec::{ContainerView, SpecView};
 
 /// The names one injection uses.
 #[derive(Debug, Clone, PartialEq, Eq)]

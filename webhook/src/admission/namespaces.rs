@@ -1,14 +1,14 @@
 //! Where a namespace's labels and annotations come from (the namespace opt-in and its
-//! defaults, see [`crate::opt_in`]): a cached watch of the cluster's Namespaces in `serve`; Namespace documents given to `inject` and `review` offline ([`Known`]); or
+//! defaults, see [`crate::admission::opt_in`]): a cached watch of the cluster's Namespaces in `serve`; Namespace documents given to `inject` and `review` offline ([`Known`]); or
 //! nowhere, when only the pods' own switches count.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::opt_in::NamespaceMeta;
+use crate::admission::opt_in::NamespaceMeta;
+use crate::admission::resolve::{ImageResolver, Offline};
 use crate::registry::Registry;
-use crate::resolve::{ImageResolver, Offline};
 
 /// Looks up a namespace's metadata by name.
 pub trait NamespaceSource: Send + Sync {
@@ -93,7 +93,7 @@ impl<R: ImageResolver, N: Send + Sync> ImageResolver for With<R, N> {
         image: &str,
         pod: &k8s_openapi::api::core::v1::Pod,
         namespace: Option<&str>,
-    ) -> Result<crate::entrypoint::ImageConfig, String> {
+    ) -> Result<crate::admission::entrypoint::ImageConfig, String> {
         self.images.resolve(image, pod, namespace).await
     }
 }
