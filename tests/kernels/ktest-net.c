@@ -7,6 +7,8 @@
  *   ktest-net udp-bind PORT       bind 127.0.0.1:PORT
  *   ktest-net unix-listen PATH    bind + listen on PATH, then accept forever (run it in the background)
  *   ktest-net unix-connect PATH   connect to PATH
+ *   ktest-net dns-serve PORT      answer every DNS query on 127.0.0.1:PORT with A 127.0.0.1,
+ *                                 forever (run it in the background): busybox has no dnsd
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,12 +46,40 @@ static struct sockaddr_un unix_path(const char *path) {
 	return a;
 }
 
+/* A DNS server for the client case: the query's header and question come back with the
+ * response bit, one answer (a pointer to the question's name, A, IN, TTL 60, 127.0.0.1). */
+static int dns_serve(const char *port) {
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = loopback(port);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a))
+		return report(-1);
+	puts("serving");
+	fflush(stdout);
+	static const unsigned char answer[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1};
+	for (;;) {
+		unsigned char q[512 + sizeof answer];
+		struct sockaddr_in from;
+		socklen_t len = sizeof from;
+		ssize_t n = recvfrom(fd, q, 512, 0, (struct sockaddr *)&from, &len);
+		if (n < 12)
+			continue;
+		q[2] = 0x81;           /* response, recursion desired */
+		q[3] = 0x80;           /* recursion available, no error */
+		q[6] = 0, q[7] = 1;    /* one answer */
+		q[8] = q[9] = q[10] = q[11] = 0;
+		memcpy(q + n, answer, sizeof answer);
+		sendto(fd, q, (size_t)n + sizeof answer, 0, (struct sockaddr *)&from, len);
+	}
+}
+
 int main(int argc, char **argv) {
 	if (argc != 3) {
-		fprintf(stderr, "usage: ktest-net udp-send|udp-bind PORT | unix-listen|unix-connect PATH\n");
+		fprintf(stderr, "usage: ktest-net udp-send|udp-bind|dns-serve PORT | unix-listen|unix-connect PATH\n");
 		return 2;
 	}
 	const char *what = argv[1], *arg = argv[2];
+	if (!strcmp(what, "dns-serve"))
+		return dns_serve(arg);
 	if (!strcmp(what, "udp-send") || !strcmp(what, "udp-bind")) {
 		int fd = socket(AF_INET, SOCK_DGRAM, 0);
 		if (fd < 0)

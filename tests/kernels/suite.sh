@@ -62,6 +62,8 @@ udp-send-granted                      10-   case_udp_send_granted
 udp-send-ungranted-denied             10-   case_udp_send_denied
 udp-bind-granted                      10-   case_udp_bind_granted
 udp-bind-ungranted-denied             10-   case_udp_bind_denied
+dns-client-udp-53-listed-resolves     10-   case_dns_listed
+dns-client-udp-53-unlisted-denied     10-   case_dns_unlisted
 udp-rules-dropped-below-abi-10        0-9   case_udp_dropped_below_10
 enforce-udp-refused-below-abi-10      1-9   case_enforce_udp_refused
 unix-connect-under-write-granted      9-    case_unix_connect_granted
@@ -351,6 +353,32 @@ case_udp_send_granted() { FLAGS='--connect-udp 5353' net_says ok udp-send 5353; 
 case_udp_send_denied() { FLAGS='--connect-udp 5353' net_says EACCES udp-send 5354; }
 case_udp_bind_granted() { FLAGS='--bind-udp 5353' net_says ok udp-bind 5353; }
 case_udp_bind_denied() { FLAGS='--bind-udp 5353' net_says EACCES udp-bind 5354; }
+
+# A DNS server (unsandboxed) on 127.0.0.1:53 for the DNS client cases: busybox's nslookup is
+# the client, as a program's resolver would be, sandboxed with or without UDP 53 listed.
+dns_server() {
+	[ -f /tmp/dns.pid ] && return 0
+	ktest-net dns-serve 53 </dev/null >/tmp/dns.out 2>&1 &
+	echo $! >/tmp/dns.pid
+	await grep -q serving /tmp/dns.out
+}
+
+case_dns_listed() {
+	dns_server || { echo "no DNS server: $(cat /tmp/dns.out)"; return 1; }
+	got=$(shim --connect-udp 53 -- nslookup ktest.example 127.0.0.1 2>/tmp/err)
+	echo "$got" | grep -q '^Address: 127.0.0.1$' ||
+		{ echo "nslookup under --connect-udp 53 did not resolve: $got $(tail -n 1 /tmp/err)"; return 1; }
+}
+
+case_dns_unlisted() {
+	dns_server || { echo "no DNS server: $(cat /tmp/dns.out)"; return 1; }
+	if got=$(shim --connect-udp 5353 -- nslookup ktest.example 127.0.0.1 2>&1) &&
+		echo "$got" | grep -q '^Address: 127.0.0.1$'; then
+		echo "nslookup resolved with only UDP 5353 granted: $got"
+		return 1
+	fi
+	return 0
+}
 
 case_udp_dropped_below_10() {
 	FLAGS='--connect-udp 5353' net_says ok udp-send 5354 || return 1
