@@ -270,9 +270,14 @@ case_webhook_serve() {
 	fail=
 	[ "$got" = "$ABI" ] || fail="self-sandbox line says abi $got"
 	line_says /tmp/serve.err outcome $want || fail="$fail outcome is not $want: $(startup_line /tmp/serve.err | cut -c 1-200)"
-	# Serving over HTTPS is tested on the host (webhook/tests/serve.rs, tests/images.rs): busybox
-	# wget's TLS, which works against it on the host, fails inside the VM (cause not found yet).
 	await grep -q 'serving HTTPS' /tmp/serve.err || fail="$fail not serving: $(tail -n 1 /tmp/serve.err)"
+	# A review over HTTPS, answered by the sandboxed server (curl: see tests/kernels/run).
+	resp=$(/usr/bin/curl -sk --max-time 20 --data-binary @/etc/ktest/review.json \
+		-H 'Content-Type: application/json' https://127.0.0.1:8443/mutate 2>&1)
+	case $resp in
+	*'"allowed":true'*'"patch":'* | *'"patch":'*'"allowed":true'*) ;;
+	*) fail="$fail; POST /mutate over HTTPS: $(echo "$resp" | cut -c 1-200)" ;;
+	esac
 	kill -0 $pid 2>/dev/null || fail="$fail; the server died: $(tail -n 1 /tmp/serve.err)"
 	kill $pid 2>/dev/null
 	wait $pid
