@@ -5,11 +5,41 @@
 //! namespace and root, so its view of the file system is the program's (a program that changes
 //! its root with chroot is not followed there).
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 /// Symlinks followed before giving up (the kernel's limit).
 const MAX_LINKS: usize = 40;
+/// Directories [`RealDirs`] remembers before it starts over.
+const MAX_REAL_DIRS: usize = 16_384;
+
+/// Directories already seen to be real directories (not symlinks), so that a path under them
+/// is resolved with one `lstat` for its last component instead of one per component: a
+/// PostgreSQL backend opens its relation files by paths six or seven components deep, and the
+/// caller waits for every `lstat` (it was most of the supervisor's syscalls under `pgbench -C`).
+/// A directory replaced by a symlink during the run is still taken as the directory: the
+/// suggestion then names the old path, and enforcing it shows the denial (the TOCTOU note of
+/// [`crate::learn`] says the same of every reading). `/proc` and `/dev` are never remembered
+/// (pids and devices come and go).
+#[derive(Debug, Default)]
+pub struct RealDirs(HashSet<PathBuf>);
+
+impl RealDirs {
+    fn contains(&self, dir: &Path) -> bool {
+        self.0.contains(dir)
+    }
+
+    fn insert(&mut self, dir: &Path) {
+        if dir.starts_with("/proc") || dir.starts_with("/dev") {
+            return;
+        }
+        if self.0.len() >= MAX_REAL_DIRS {
+            self.0.clear();
+        }
+        self.0.insert(dir.to_path_buf());
+    }
+}
 
 /// Whose `/proc/self` a path means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +55,17 @@ pub struct Whose {
 /// a file about to be created). `None` when the path leads out of the file system (a
 /// descriptor link to a pipe, socket or anonymous inode, a deleted file) or loops.
 pub fn resolve(path: &Path, whose: Whose, follow_last: bool) -> Option<PathBuf> {
+    resolve_cached(path, whose, follow_last, &mut RealDirs::default())
+}
+
+/// [`resolve`], skipping the `lstat` of directories `dirs` already knows and adding the ones
+/// it finds.
+pub fn resolve_cached(
+    path: &Path,
+    whose: Whose,
+    follow_last: bool,
+    dirs: &mut RealDirs,
+) -> Option<PathBuf> {
     let mut out = PathBuf::from("/");
     let mut rest: Vec<OsString> = components(path);
     rest.reverse();
@@ -47,7 +88,7 @@ pub fn resolve(path: &Path, whose: Whose, follow_last: bool) -> Option<PathBuf> 
             }
         }
         out.push(&name);
-        if !exists || (last && !follow_last) {
+        if !exists || (last && !follow_last) || (!last && dirs.contains(&out)) {
             continue;
         }
         match std::fs::symlink_metadata(&out) {
@@ -71,6 +112,7 @@ pub fn resolve(path: &Path, whose: Whose, follow_last: bool) -> Option<PathBuf> 
                 more.reverse();
                 rest.extend(more);
             }
+            Ok(meta) if meta.is_dir() => dirs.insert(&out),
             Ok(_) => {}
             Err(_) => exists = false,
         }
@@ -125,6 +167,39 @@ mod tests {
         );
         symlink("loop", root.join("loop"))?;
         assert_eq!(r(root.join("loop"), true), None);
+        Ok(())
+    }
+
+    #[test]
+    fn remembered_directories_resolve_as_the_uncached_walk_does() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let root = std::fs::canonicalize(dir.path())?;
+        std::fs::create_dir_all(root.join("real/sub"))?;
+        std::fs::write(root.join("real/sub/file"), "x")?;
+        symlink("real", root.join("rel"))?;
+        symlink("file", root.join("real/sub/link"))?;
+        let mut dirs = RealDirs::default();
+        for _ in 0..2 {
+            for (path, follow) in [
+                ("rel/sub/file", true),
+                ("real/sub/link", true),
+                ("real/sub/link", false),
+                ("rel/sub/missing/x", true),
+            ] {
+                let path = root.join(path);
+                assert_eq!(
+                    resolve_cached(&path, me(), follow, &mut dirs),
+                    resolve(&path, me(), follow),
+                    "{path:?}"
+                );
+            }
+        }
+        // Real directories are remembered, the symlink to one is not, nor is /proc.
+        assert!(dirs.contains(&root.join("real/sub")));
+        assert!(!dirs.contains(&root.join("rel")));
+        let _ = resolve_cached(Path::new("/proc/self/status"), me(), true, &mut dirs);
+        assert!(!dirs.contains(Path::new("/proc/4242")));
+        assert!(!dirs.contains(Path::new("/proc")));
         Ok(())
     }
 

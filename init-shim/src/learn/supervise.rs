@@ -24,7 +24,7 @@ use crate::learn::fold::fold;
 use crate::learn::interpreter::executes;
 use crate::learn::line::LearnLine;
 use crate::learn::record::{Need, Record};
-use crate::learn::resolve::{Whose, resolve};
+use crate::learn::resolve::{RealDirs, Whose, resolve, resolve_cached};
 use crate::learn::watched::{self, AT_FDCWD, OpenFlags, Operation, PathArg};
 use crate::plan::{Plan, Source, Target};
 use crate::policy::Policy;
@@ -101,6 +101,7 @@ pub fn run(plan: &Plan, policy: &Policy, program: &OsStr, args: &[OsString]) -> 
                 pid1: std::process::id() == 1,
                 orphans_announced: false,
                 last_line: None,
+                dirs: RealDirs::default(),
             };
             session.supervise(interval)
         }
@@ -337,6 +338,7 @@ struct Session<'a> {
     pid1: bool,
     orphans_announced: bool,
     last_line: Option<String>,
+    dirs: RealDirs,
 }
 
 impl Session<'_> {
@@ -462,7 +464,7 @@ impl Session<'_> {
             return;
         }
         let caller = Caller { tid: stop.pid };
-        let observed = operation.map(|op| observe(&caller, op));
+        let observed = operation.map(|op| observe(&caller, op, &mut self.dirs));
         let valid = listener.still_waiting(stop.id);
         let _ = listener.resume(stop.id);
         if !valid {
@@ -581,8 +583,12 @@ impl Session<'_> {
 
 /// Reads and resolves what `operation` asks for, while the caller is stopped; with the
 /// caller's pid, whose own `/proc/PID` is its `/proc/self`.
-fn observe(caller: &Caller, operation: Operation) -> io::Result<(Vec<Observed>, u32)> {
-    let mut whose = Lazy::new(caller);
+fn observe(
+    caller: &Caller,
+    operation: Operation,
+    dirs: &mut RealDirs,
+) -> io::Result<(Vec<Observed>, u32)> {
+    let mut whose = Lazy::new(caller, dirs);
     let observed = observe_as(caller, operation, &mut whose)?;
     // Known when a path went through /proc or /dev; otherwise no pid matters (a thread's id is
     // its process's for single-threaded callers, the common case).
@@ -792,17 +798,20 @@ fn unix_path(sockaddr: &[u8]) -> Option<PathBuf> {
     (end > 0).then(|| PathBuf::from(OsStr::from_bytes(&path[..end])))
 }
 
-/// The caller's identity, read from /proc only when a path needs it (`/proc/self`).
+/// The caller's identity, read from /proc only when a path needs it (`/proc/self`), and the
+/// session's [`RealDirs`] its paths are resolved with.
 struct Lazy<'a> {
     caller: &'a Caller,
     whose: Option<Whose>,
+    dirs: &'a mut RealDirs,
 }
 
 impl<'a> Lazy<'a> {
-    fn new(caller: &'a Caller) -> Self {
+    fn new(caller: &'a Caller, dirs: &'a mut RealDirs) -> Self {
         Self {
             caller,
             whose: None,
+            dirs,
         }
     }
 
@@ -820,7 +829,7 @@ impl<'a> Lazy<'a> {
 }
 
 /// The resolved path a path argument names, `None` when it names nothing on the file system.
-fn path_of(caller: &Caller, arg: PathArg, whose: &mut Lazy<'_>) -> io::Result<Option<PathBuf>> {
+fn path_of(caller: &Caller, arg: PathArg, lazy: &mut Lazy<'_>) -> io::Result<Option<PathBuf>> {
     let raw = if arg.addr == 0 {
         Vec::new()
     } else {
@@ -850,14 +859,14 @@ fn path_of(caller: &Caller, arg: PathArg, whose: &mut Lazy<'_>) -> io::Result<Op
     let follow = arg.follow;
     let needs_whose = full.starts_with("/proc") || full.starts_with("/dev");
     let whose = if needs_whose {
-        whose.get()?
+        lazy.get()?
     } else {
         Whose {
             tgid: caller.tid,
             tid: caller.tid,
         }
     };
-    Ok(resolve(&full, whose, follow))
+    Ok(resolve_cached(&full, whose, follow, lazy.dirs))
 }
 
 fn existing_parent(path: &Path) -> Option<PathBuf> {
