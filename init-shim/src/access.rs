@@ -81,6 +81,18 @@ impl Access {
         }
     }
 
+    /// The field of a LandlockPolicy's rules that grants this set (the annotation key in
+    /// camelCase, as Kubernetes objects spell fields).
+    pub fn policy_field(self) -> &'static str {
+        match self {
+            Access::List => "list",
+            Access::Ro => "read",
+            Access::Rx => "readExec",
+            Access::Rw => "write",
+            Access::Rwx => "writeExec",
+        }
+    }
+
     /// Parses a short name (`ro`, `rx`, `rw`, `rwx`).
     pub fn parse(value: &str) -> Result<Self, ValueError> {
         Self::ALL

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use crate::endpoint::Endpoint;
 use webhook::admission::config::Config;
 use webhook::admission::namespace_watch::ClusterNamespaces;
-use webhook::admission::namespaces::{Fallback, Known, With};
+use webhook::admission::namespaces::{Both, Fallback, Known, With};
+use webhook::admission::policy_watch::ClusterPolicies;
 use webhook::inject;
 use webhook::registry::{
     Registry, RegistryOptions, Secrets, cluster_secrets::ClusterSecrets, dns::Dns,
@@ -23,7 +24,8 @@ pub struct Common {
     pub config: Config,
     /// How to reach registries.
     pub registry: RegistryOptions,
-    /// Files with Namespace documents standing in for (or besides) the cluster's.
+    /// Files with Namespace and LandlockPolicy documents standing in for (or besides) the
+    /// cluster's.
     pub namespaces: Vec<PathBuf>,
 }
 
@@ -38,7 +40,7 @@ pub struct Lookup {
     pub offline: bool,
 }
 
-/// The Namespace documents of the `--namespaces` files.
+/// The Namespace and LandlockPolicy documents of the `--namespaces` files.
 fn known_namespaces(common: &Common) -> Result<Known, String> {
     let mut known = Known::default();
     for path in &common.namespaces {
@@ -142,7 +144,10 @@ pub fn serve(common: Common, options: ServeOptions) -> Result<(), String> {
             registry,
             namespaces: Fallback {
                 first: known,
-                then: client.map(ClusterNamespaces::start),
+                then: client.map(|client| Both {
+                    namespaces: ClusterNamespaces::start(client.clone()),
+                    policies: ClusterPolicies::start(client),
+                }),
             },
         })
     })

@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 
 use webhook::admission::config::Config;
 use webhook::admission::namespace_watch::ClusterNamespaces;
-use webhook::admission::namespaces::{Fallback, Known, With};
+use webhook::admission::namespaces::{Both, Fallback, Known, With};
+use webhook::admission::policy_watch::ClusterPolicies;
 use webhook::registry::{Registry, pull_secrets::PullSecrets};
 use webhook::review::{self, Outcome};
 use webhook::serve::{Admission, Answer};
@@ -17,8 +18,9 @@ pub struct Endpoint<S> {
     pub config: Config,
     /// The image configuration reader.
     pub registry: Registry<S>,
-    /// Namespaces given by `--namespaces`, then the cluster's (when running in one).
-    pub namespaces: Fallback<Known, Option<ClusterNamespaces>>,
+    /// Namespaces and LandlockPolicies given by `--namespaces`, then the cluster's (when
+    /// running in one).
+    pub namespaces: Fallback<Known, Option<Both<ClusterNamespaces, ClusterPolicies>>>,
 }
 
 impl<S: PullSecrets + 'static> Admission for Endpoint<S> {
@@ -50,5 +52,12 @@ impl<S: PullSecrets + 'static> Admission for Endpoint<S> {
 
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.registry.counters.register(registry);
+    }
+
+    fn not_ready(&self) -> Option<String> {
+        self.namespaces
+            .then
+            .as_ref()
+            .and_then(|cluster| cluster.policies.problem())
     }
 }

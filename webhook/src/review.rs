@@ -243,8 +243,14 @@ pub async fn admit_parsed(
             pod_uid: String::new(),
         }
     };
+    // From memory (a cache in `serve`, documents offline): no request per review.
+    let policies = lookups.policies(namespace);
+    let policies = match &policies {
+        Ok(found) => Ok(found.as_slice()),
+        Err(e) => Err(e.as_str()),
+    };
     let decided = offload::if_large(object.len(), || {
-        decision::decide(object, head, namespace, ns.as_ref(), config)
+        decision::decide(object, head, namespace, ns.as_ref(), policies, config)
     });
     let injection = match decided? {
         Decision::Skip(skip) => return Ok(unchanged(skip, warnings)),

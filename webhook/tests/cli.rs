@@ -302,3 +302,109 @@ fn pod_supplied_names_are_escaped_in_text_logs_and_exact_in_json_logs() {
     assert_eq!(wrapped[0]["fields"]["namespace"], "apps\n\x1b[31m");
     assert_eq!(wrapped[0]["fields"]["containers"], "web\x1b[1m");
 }
+
+/// `inject` binds the LandlockPolicy documents of its input (a Deployment selected by one) and
+/// of `--namespaces` files (a pod naming one), and prints nothing when a pod names a policy
+/// nobody gave it.
+#[test]
+fn inject_binds_landlock_policies_from_its_input_and_namespaces_files() {
+    let policy = "apiVersion: landlock-injector.io/v1alpha1
+kind: LandlockPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  allowPodAdditions: false
+  default: {mode: enforce, read: [/srv], bindTcp: [8080]}
+  containers:
+    - {name: web, write: [/var/cache/web]}
+";
+    let deployment = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web, landlock-injector.io/inject: \"true\"}
+    spec:
+      containers:
+        - {name: web, image: python, command: [python3, -m, http.server, \"8080\"]}
+";
+    let manifest = format!("{policy}---\n{deployment}");
+    let out = run(&["inject", "--offline"], manifest.as_bytes());
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&out.stdout)
+        .map(|d| serde::Deserialize::deserialize(d).expect("YAML"))
+        .collect();
+    assert_eq!(docs[0]["kind"].as_str(), Some("LandlockPolicy"));
+    let template = &docs[1]["spec"]["template"];
+    assert_eq!(
+        template["metadata"]["annotations"]["landlock-injector.io/applied-policy"].as_str(),
+        Some("web@0")
+    );
+    let command: Vec<String> =
+        serde_yaml::from_value(template["spec"]["containers"][0]["command"].clone())
+            .expect("command");
+    let flags = command.join(" ");
+    for expected in [
+        "--ro /srv",
+        "--rw /var/cache/web",
+        "--bind-tcp 8080",
+        "--mode enforce",
+    ] {
+        assert!(flags.contains(expected), "{expected}: {flags}");
+    }
+
+    // The policy from a --namespaces file, a pod that names it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("policies.yaml");
+    std::fs::write(&file, policy).expect("write");
+    let file = file.display().to_string();
+    let pod = b"apiVersion: v1
+kind: Pod
+metadata:
+  name: named
+  namespace: shop
+  annotations: {landlock-injector.io/policy: web}
+spec:
+  containers: [{name: web, image: python, command: [/srv/app]}]
+";
+    let out = run(&["inject", "--offline", "--namespaces", &file], pod);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("landlock-injector.io/applied-policy: web@0")
+            && out.stdout.contains("/var/cache/web"),
+        "{}",
+        out.stdout
+    );
+
+    // Without the file the named policy is missing; a closed policy refuses the pod's own
+    // annotations. Either way nothing is printed.
+    let out = run(&["inject", "--offline"], pod);
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(
+        out.stderr.contains(
+            r#"the pod names LandlockPolicy "web", which namespace "shop" does not have (it has none)"#
+        ),
+        "{}",
+        out.stderr
+    );
+    let annotated = String::from_utf8_lossy(pod).replace(
+        "annotations: {landlock-injector.io/policy: web}",
+        "annotations: {landlock-injector.io/policy: web, landlock-injector.io/read: /etc}",
+    );
+    let out = run(
+        &["inject", "--offline", "--namespaces", &file],
+        annotated.as_bytes(),
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(
+        out.stderr.contains(
+            r#"LandlockPolicy "web" applies to this pod and has allowPodAdditions: false, so the pod's own annotations "landlock-injector.io/read" are refused"#
+        ),
+        "{}",
+        out.stderr
+    );
+}

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use webhook::admission::annotations::PREFIX;
 use webhook::admission::config::Config;
 use webhook::admission::entrypoint::ImageConfig;
-use webhook::admission::namespaces::NamespaceSource;
+use webhook::admission::namespaces::{NamespaceSource, PolicySource};
 use webhook::admission::opt_in::NamespaceMeta;
 use webhook::admission::resolve::ImageResolver;
 
@@ -237,6 +237,37 @@ impl NamespaceSource for Offline {
             )),
             "unreadable" => Err("namespaces \"unreadable\" is forbidden".to_owned()),
             _ => Ok(None),
+        }
+    }
+}
+
+/// Policies: in namespace "opted" one selecting every pod with `app: web` (closed to pod
+/// additions) and one bound by name; "unreadable"'s cannot be read.
+impl PolicySource for Offline {
+    fn policies(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<std::sync::Arc<kube::core::DynamicObject>>, String> {
+        let policy = |name: &str, spec: Value| {
+            serde_json::from_value(json!({
+                "apiVersion": "landlock-injector.io/v1alpha1", "kind": "LandlockPolicy",
+                "metadata": {"name": name, "namespace": namespace, "generation": 1},
+                "spec": spec,
+            }))
+            .map(std::sync::Arc::new)
+            .map_err(|e| e.to_string())
+        };
+        match namespace {
+            "opted" => Ok(vec![
+                policy(
+                    "web",
+                    json!({"podSelector": {"matchLabels": {"app": "web"}}, "allowPodAdditions": false,
+                        "default": {"read": ["/srv"], "mode": "enforce"}}),
+                )?,
+                policy("named", json!({"default": {"write": ["/data"]}}))?,
+            ]),
+            "unreadable" => Err("the LandlockPolicy watch has not listed them yet".to_owned()),
+            _ => Ok(Vec::new()),
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The `landlock-injector.io/*` annotations: the whole user interface of the webhook.
 //!
 //! Pod-level keys apply to every container; `<container>.<key>` applies to one. Merge rule:
-//! paths and ports add up (pod level plus container level); `mode`, `profile`, `discover`,
-//! `scope` and `wrap-exec` at container level replace the pod level, which replaces the namespace's
-//! defaults ([`Defaults`]). Every value is checked with the init-shim library's own parsers, so
-//! the webhook accepts exactly what the shim accepts.
+//! paths and ports add up (a bound LandlockPolicy's default and container rules, the pod level,
+//! the container level); `mode`, `profile`, `discover`, `scope` and `wrap-exec` at container
+//! level replace the pod level, which replaces the policy's container rules, which replace the
+//! policy's default, which replaces the namespace's defaults ([`Defaults`]). Every value is
+//! checked with the init-shim library's own parsers, so the webhook accepts exactly what the
+//! shim accepts.
 //!
 //! Anything doubtful is refused rather than ignored: an unknown key under the prefix, a
 //! per-container key for a container the pod does not have, a user-written `status`. Whether
@@ -44,6 +46,11 @@ pub const BIND_UDP: &str = "bind-udp";
 pub const CONNECT_UDP: &str = "connect-udp";
 /// Signal and abstract-UNIX-socket scoping: `available` (default), `required`, `off`.
 pub const SCOPE: &str = "scope";
+/// Names the pod's LandlockPolicy (in its namespace; see [`crate::admission::binding`]).
+pub const POLICY: &str = "policy";
+/// Written by the webhook: the LandlockPolicy it applied and its generation, `NAME@GENERATION`
+/// (replaced on every injection, never read as a setting).
+pub const APPLIED_POLICY: &str = "applied-policy";
 
 /// Which volume discovery runs: the webhook's (volumes in the pod spec) and the shim's
 /// (kubelet-written volumes in its mount table, which catches volumes added after the webhook).
@@ -148,10 +155,28 @@ pub struct Settings {
 pub struct Annotations {
     /// Whether the webhook already wrapped it.
     pub injected: bool,
+    /// The LandlockPolicy the pod names (`landlock-injector.io/policy`), if it names one.
+    pub policy_name: Option<String>,
     /// Pod-level settings.
     pub pod: Settings,
     /// Per-container settings.
     pub containers: BTreeMap<String, Settings>,
+    /// The rules of the LandlockPolicy bound to the pod, beneath both levels.
+    pub policy: Option<Layer>,
+}
+
+/// The settings a LandlockPolicy gives: a default for every container and some by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layer {
+    /// For every container.
+    pub default: Settings,
+    /// By container name (names the pod does not have are not used).
+    pub containers: BTreeMap<String, Settings>,
+}
+
+/// The value of the highest level that sets it.
+fn top<T: Copy>(levels: &[&Settings], get: impl Fn(&Settings) -> Option<T>) -> Option<T> {
+    levels.iter().rev().find_map(|s| get(s))
 }
 
 /// The merged settings for one container.
@@ -180,50 +205,59 @@ pub struct Effective {
 }
 
 impl Annotations {
+    /// The levels that apply to `container`, from the lowest: the policy's default, the
+    /// policy's rules for the container, the pod level, the container level.
+    fn levels(&self, container: &str) -> Vec<&Settings> {
+        let policy = self.policy.iter().flat_map(|layer| {
+            std::iter::once(&layer.default).chain(layer.containers.get(container))
+        });
+        policy
+            .chain(std::iter::once(&self.pod))
+            .chain(self.containers.get(container))
+            .collect()
+    }
+
     /// The settings for `container`, merged as the module documentation says.
     pub fn effective(&self, container: &str, defaults: &Defaults) -> Effective {
-        let own = self.containers.get(container);
-        let mut paths = self.pod.paths.clone();
-        let mut bind_tcp = self.pod.bind_tcp.clone();
-        let mut connect_tcp = self.pod.connect_tcp.clone();
-        let mut bind_udp = self.pod.bind_udp.clone();
-        let mut connect_udp = self.pod.connect_udp.clone();
-        if let Some(own) = own {
-            paths.extend(own.paths.iter().cloned());
-            bind_tcp.extend(own.bind_tcp.iter().copied());
-            connect_tcp.extend(own.connect_tcp.iter().copied());
-            bind_udp.extend(own.bind_udp.iter().copied());
-            connect_udp.extend(own.connect_udp.iter().copied());
+        let levels = self.levels(container);
+        let mut paths = Vec::new();
+        let mut bind_tcp = BTreeSet::new();
+        let mut connect_tcp = BTreeSet::new();
+        let mut bind_udp = BTreeSet::new();
+        let mut connect_udp = BTreeSet::new();
+        for level in &levels {
+            paths.extend(level.paths.iter().cloned());
+            bind_tcp.extend(level.bind_tcp.iter().copied());
+            connect_tcp.extend(level.connect_tcp.iter().copied());
+            bind_udp.extend(level.bind_udp.iter().copied());
+            connect_udp.extend(level.connect_udp.iter().copied());
         }
         Effective {
             paths,
             bind_tcp,
             connect_tcp,
-            mode: own
-                .and_then(|s| s.mode)
-                .or(self.pod.mode)
+            mode: top(&levels, |s| s.mode)
                 .or(defaults.mode)
                 .unwrap_or_default(),
-            profile: own
-                .and_then(|s| s.profile)
-                .or(self.pod.profile)
+            profile: top(&levels, |s| s.profile)
                 .or(defaults.profile)
                 .unwrap_or_default(),
-            discover: own
-                .and_then(|s| s.discover)
-                .or(self.pod.discover)
-                .unwrap_or(Discover::ALL),
-            wrap_exec: own
-                .and_then(|s| s.wrap_exec)
-                .or(self.pod.wrap_exec)
-                .unwrap_or(true),
+            discover: top(&levels, |s| s.discover).unwrap_or(Discover::ALL),
+            wrap_exec: top(&levels, |s| s.wrap_exec).unwrap_or(true),
             bind_udp,
             connect_udp,
-            scope: own
-                .and_then(|s| s.scope)
-                .or(self.pod.scope)
-                .unwrap_or_default(),
+            scope: top(&levels, |s| s.scope).unwrap_or_default(),
         }
+    }
+
+    /// The path count and text bytes of every level that applies to `container` (what
+    /// [`crate::admission::decision::Injection::estimated_output`] weighs).
+    pub fn path_bytes(&self, container: &str) -> usize {
+        self.levels(container)
+            .iter()
+            .flat_map(|s| s.paths.iter())
+            .map(|(_, p)| p.as_str().len() + 10)
+            .sum()
     }
 }
 
@@ -246,8 +280,15 @@ pub fn parse(
             problem,
         };
         match name {
-            // Checked by `opt_in`, which decided that this pod is wrapped at all.
-            INJECT => {}
+            // Checked by `opt_in`, which decided that this pod is wrapped at all; the record
+            // of an applied policy is the webhook's own, replaced when it wraps the pod.
+            INJECT | APPLIED_POLICY => {}
+            POLICY => {
+                if let Err(problem) = crate::admission::policy::check_name(value) {
+                    return Err(fail(None, problem));
+                }
+                parsed.policy_name = Some(value.clone());
+            }
             STATUS => {
                 if value != STATUS_INJECTED {
                     return Err(fail(
@@ -293,43 +334,69 @@ fn known_keys() -> String {
 
 /// Applies one setting; the error is the problem with the value.
 fn apply(settings: &mut Settings, setting: &str, value: &str) -> Result<(), String> {
-    let problem = |e: ValueError| e.to_string();
     if let Some(access) = Access::ALL.iter().find(|a| a.annotation_key() == setting) {
         let elements = elements(value)?;
         if elements.len() > MAX_PATHS_PER_CONTAINER {
-            return Err(format!(
-                "lists {} paths; at most {MAX_PATHS_PER_CONTAINER} paths per container are accepted (annotations plus discovered volume mounts); grant a directory instead of its files",
-                elements.len()
-            ));
+            return Err(too_many_paths(elements.len()));
         }
         for element in elements {
-            settings
-                .paths
-                .push((*access, PolicyPath::parse(element).map_err(problem)?));
+            add_path(settings, *access, element)?;
         }
         return Ok(());
     }
     match setting {
-        BIND_TCP | CONNECT_TCP => {
-            let set = if setting == BIND_TCP {
-                &mut settings.bind_tcp
-            } else {
-                &mut settings.connect_tcp
-            };
+        BIND_TCP | CONNECT_TCP | BIND_UDP | CONNECT_UDP => {
             for element in elements(value)? {
-                set.insert(Port::parse(element).map_err(problem)?);
+                add_port(settings, setting, element)?;
             }
+            Ok(())
         }
-        BIND_UDP | CONNECT_UDP => {
-            let set = if setting == BIND_UDP {
-                &mut settings.bind_udp
-            } else {
-                &mut settings.connect_udp
-            };
-            for element in elements(value)? {
-                set.insert(Port::parse(element).map_err(problem)?);
-            }
-        }
+        MODE | PROFILE | DISCOVER | WRAP_EXEC | SCOPE => set(settings, setting, value),
+        INJECT | STATUS | POLICY | APPLIED_POLICY => Err(format!(
+            "{setting:?} is a pod-level key; it has no per-container form"
+        )),
+        _ => Err(format!(
+            "unknown key {setting:?} under {PREFIX} (known: {}, and {INJECT}, {POLICY}, {STATUS})",
+            known_keys()
+        )),
+    }
+}
+
+/// The problem with a list of `count` paths for one container level.
+pub fn too_many_paths(count: usize) -> String {
+    format!(
+        "lists {count} paths; at most {MAX_PATHS_PER_CONTAINER} paths per container are accepted (annotations, policy and discovered volume mounts together); grant a directory instead of its files"
+    )
+}
+
+/// Adds one path with `access` (one element of a path annotation, or of a LandlockPolicy's
+/// list); the error is the problem with the value.
+pub fn add_path(settings: &mut Settings, access: Access, element: &str) -> Result<(), String> {
+    let path = PolicyPath::parse(element).map_err(|e| e.to_string())?;
+    settings.paths.push((access, path));
+    Ok(())
+}
+
+/// Adds one port to the set `key` names ([`BIND_TCP`], [`CONNECT_TCP`], [`BIND_UDP`],
+/// [`CONNECT_UDP`]).
+pub fn add_port(settings: &mut Settings, key: &str, element: &str) -> Result<(), String> {
+    let port = Port::parse(element).map_err(|e| e.to_string())?;
+    let set = match key {
+        BIND_TCP => &mut settings.bind_tcp,
+        CONNECT_TCP => &mut settings.connect_tcp,
+        BIND_UDP => &mut settings.bind_udp,
+        CONNECT_UDP => &mut settings.connect_udp,
+        _ => return Err(format!("{key:?} is not a port key")),
+    };
+    set.insert(port);
+    Ok(())
+}
+
+/// Sets the single-valued setting `key` names ([`MODE`], [`PROFILE`], [`DISCOVER`],
+/// [`WRAP_EXEC`], [`SCOPE`]).
+pub fn set(settings: &mut Settings, key: &str, value: &str) -> Result<(), String> {
+    let problem = |e: ValueError| e.to_string();
+    match key {
         SCOPE => settings.scope = Some(Scoping::parse(value).map_err(problem)?),
         MODE => settings.mode = Some(Mode::parse(value).map_err(problem)?),
         PROFILE => settings.profile = Some(Profile::parse(value).map_err(problem)?),
@@ -341,17 +408,7 @@ fn apply(settings: &mut Settings, setting: &str, value: &str) -> Result<(), Stri
                 _ => return Err("expected \"true\" or \"false\"".to_owned()),
             });
         }
-        INJECT | STATUS => {
-            return Err(format!(
-                "{setting:?} is a pod-level key; it has no per-container form"
-            ));
-        }
-        _ => {
-            return Err(format!(
-                "unknown key {setting:?} under {PREFIX} (known: {}, and {INJECT}, {STATUS})",
-                known_keys()
-            ));
-        }
+        _ => return Err(format!("{key:?} is not a single-valued key")),
     }
     Ok(())
 }

@@ -21,8 +21,9 @@ use init_shim::{Mode, Policy, PolicyPath};
 use k8s_openapi::api::core::v1::Container;
 
 use crate::admission::annotations::{
-    self, AnnotationError, Annotations, Defaults, PREFIX, STATUS, STATUS_INJECTED,
+    self, APPLIED_POLICY, AnnotationError, Annotations, Defaults, PREFIX, STATUS, STATUS_INJECTED,
 };
+use crate::admission::binding::{self, BindError, Policies};
 use crate::admission::config::Config;
 use crate::admission::discovery::{self, MountPathError, Volumes};
 use crate::admission::edits::{ContainerEdit, ContainerList, Edits, ExecHook, WrappedContainer};
@@ -95,6 +96,9 @@ pub enum Denial {
     /// The pod exceeds an admission limit.
     #[error("landlock-injector: {0}")]
     Limit(#[from] LimitError),
+    /// No LandlockPolicy, or not the one it asks for, can be bound to the pod.
+    #[error("landlock-injector: {0}")]
+    Binding(#[from] BindError),
 }
 
 /// A pod that will be wrapped, before its image configurations are known.
@@ -107,15 +111,19 @@ pub struct Injection {
     installer: Option<Container>,
     targets: Vec<(ContainerList, usize)>,
     metadata_exists: bool,
+    /// The bound policy, as `NAME@GENERATION` (what [`APPLIED_POLICY`] records).
+    applied_policy: Option<String>,
 }
 
 /// Decides what happens to the pod `object` (its JSON text; `head` is its parsed metadata),
-/// created in `namespace`, whose metadata `ns` is, when it was looked up.
+/// created in `namespace`, whose metadata `ns` is, when it was looked up, and whose
+/// LandlockPolicies are `policies`.
 pub fn decide(
     object: &str,
     head: &PodHead,
     namespace: &str,
     ns: Option<&NamespaceMeta>,
+    policies: Policies<'_>,
     config: &Config,
 ) -> Result<Decision, Denial> {
     let defaults = match opt_in::decide(head.meta(), namespace, ns, config)? {
@@ -128,7 +136,22 @@ pub fn decide(
         .map(|c| c.name.as_str())
         .collect();
     let raw = pod.metadata.annotations.clone().unwrap_or_default();
-    let annotations = annotations::parse(&raw, &names)?;
+    let mut annotations = annotations::parse(&raw, &names)?;
+    let labels = head.meta().labels.clone().unwrap_or_default();
+    let bound = binding::bind(
+        &labels,
+        annotations.policy_name.as_deref(),
+        namespace,
+        policies,
+    )?;
+    let applied_policy = match bound {
+        Some(policy) => {
+            binding::check_additions(&policy, &raw)?;
+            annotations.policy = Some(policy.layer);
+            Some(format!("{}@{}", policy.name, policy.generation))
+        }
+        None => None,
+    };
     let (names, installer, existing) = match installer::existing_names(spec, config) {
         Some((names, index)) => (names, None, Some(index)),
         None => {
@@ -156,6 +179,7 @@ pub fn decide(
         names,
         installer,
         targets,
+        applied_policy,
     }))
 }
 
@@ -185,24 +209,16 @@ impl Injection {
     /// annotations (pod level and its own), repeated in its command and exec hooks. Cheap,
     /// before any is rendered; [`crate::offload`] decides by it where the work runs.
     pub fn estimated_output(&self) -> usize {
-        let bytes = |settings: &annotations::Settings| {
-            settings
-                .paths
-                .iter()
-                .map(|(_, p)| p.as_str().len() + 10)
-                .sum::<usize>()
-        };
-        let pod = bytes(&self.annotations.pod);
         self.targets
             .iter()
             .filter_map(|(list, index)| self.target(*list, *index))
             .map(|c| {
-                let own = self.annotations.containers.get(&c.name).map_or(0, bytes);
+                let paths = self.annotations.path_bytes(&c.name);
                 let hooks = ExecHook::ALL
                     .iter()
                     .filter(|h| h.command(c).is_some())
                     .count();
-                (pod + own + 100) * (1 + hooks)
+                (paths + 100) * (1 + hooks)
             })
             .sum()
     }
@@ -247,7 +263,13 @@ impl Injection {
             volumes_exist: spec.volumes.is_some(),
             installer: self.installer.clone(),
             init_containers_exist: spec.init_containers.is_some(),
-            status: (format!("{PREFIX}{STATUS}"), STATUS_INJECTED.to_owned()),
+            annotations: std::iter::once((format!("{PREFIX}{STATUS}"), STATUS_INJECTED.to_owned()))
+                .chain(
+                    self.applied_policy
+                        .iter()
+                        .map(|applied| (format!("{PREFIX}{APPLIED_POLICY}"), applied.clone())),
+                )
+                .collect(),
             metadata_exists: self.metadata_exists,
             annotations_exist: self.pod.metadata.annotations.is_some(),
             ..Edits::default()
@@ -292,8 +314,29 @@ impl Injection {
         }
     }
 
-    /// The path annotations that apply to `container`, for messages about its policy.
+    /// The path annotations (and the LandlockPolicy) that apply to `container`, for messages
+    /// about its policy.
     fn path_keys(&self, container: &str) -> String {
+        let keys = self.annotation_path_keys(container);
+        let from_policy = self.annotations.policy.as_ref().is_some_and(|layer| {
+            !layer.default.paths.is_empty()
+                || layer
+                    .containers
+                    .get(container)
+                    .is_some_and(|s| !s.paths.is_empty())
+        });
+        match (&self.applied_policy, from_policy) {
+            (Some(applied), true) => {
+                let name = applied
+                    .rsplit_once('@')
+                    .map_or(applied.as_str(), |(n, _)| n);
+                format!("{keys} and the LandlockPolicy {}", limits::quoted(name))
+            }
+            _ => keys,
+        }
+    }
+
+    fn annotation_path_keys(&self, container: &str) -> String {
         let own = self.annotations.containers.get(container);
         let keys = init_shim::Access::ALL.iter().flat_map(|a| {
             let pod = self.annotations.pod.paths.iter().any(|(b, _)| b == a);
@@ -543,7 +586,7 @@ mod tests {
     fn run(pod: &Value, images: &Images) -> Result<Result<(Value, Edits), Skip>, Denial> {
         let object = pod.to_string();
         let head: PodHead = serde_json::from_str(&object).expect("head");
-        match decide(&object, &head, "apps", None, &config())? {
+        match decide(&object, &head, "apps", None, Ok(&[]), &config())? {
             Decision::Skip(skip) => Ok(Err(skip)),
             Decision::Wrap(injection) => {
                 let edits = match injection.apply(images)? {
@@ -567,6 +610,191 @@ mod tests {
 
     fn strings(v: &Value) -> Vec<String> {
         serde_json::from_value(v.clone()).expect("strings")
+    }
+
+    fn policy_object(spec: Value) -> std::sync::Arc<kube::core::DynamicObject> {
+        std::sync::Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "landlock-injector.io/v1alpha1", "kind": "LandlockPolicy",
+                "metadata": {"name": "web", "namespace": "apps", "generation": 4},
+                "spec": spec,
+            }))
+            .expect("a policy"),
+        )
+    }
+
+    /// A pod opted in by its label only, `app: web`, with `annotations`.
+    fn labelled(annotations: Value) -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "demo", "namespace": "apps", "annotations": annotations,
+                "labels": {"landlock-injector.io/inject": "true", "app": "web"}},
+            "spec": {"containers": [
+                {"name": "web", "image": "app:1", "command": ["/app/server"]},
+                {"name": "log", "image": "log:1", "command": ["/log"]},
+            ]},
+        })
+    }
+
+    fn run_bound(
+        pod: &Value,
+        policies: &[std::sync::Arc<kube::core::DynamicObject>],
+    ) -> Result<Result<(Value, Edits), Skip>, Denial> {
+        let object = pod.to_string();
+        let head: PodHead = serde_json::from_str(&object).expect("head");
+        match decide(&object, &head, "apps", None, Ok(policies), &config())? {
+            Decision::Skip(skip) => Ok(Err(skip)),
+            Decision::Wrap(injection) => match injection.apply(&Images::new())? {
+                Decision::Wrap(edits) => {
+                    let patch = crate::admission::patch::operations(&edits)?;
+                    let mut patched = pod.clone();
+                    json_patch::patch(&mut patched, &patch).expect("the patch applies");
+                    Ok(Ok((patched, edits)))
+                }
+                Decision::Skip(skip) => Ok(Err(skip)),
+            },
+        }
+    }
+
+    fn web_policy(allow_pod_additions: bool) -> std::sync::Arc<kube::core::DynamicObject> {
+        policy_object(json!({
+            "podSelector": {"matchLabels": {"app": "web"}},
+            "allowPodAdditions": allow_pod_additions,
+            "default": {"read": ["/srv/static"], "connectTcp": [5432], "mode": "enforce"},
+            "containers": [{"name": "web", "write": ["/data"], "profile": "minimal"}],
+        }))
+    }
+
+    /// A pod whose only annotation-free switch is its label runs the policy that selects it:
+    /// the default for every container, the container's own rules on top, the record of the
+    /// policy and its generation, and flags the shim parses back.
+    #[test]
+    fn a_pod_selected_by_a_policy_runs_its_rules_with_only_the_opt_in_label() {
+        let (patched, _) = run_bound(&labelled(json!({})), &[web_policy(true)])
+            .expect("allowed")
+            .expect("wrapped");
+        assert_eq!(
+            patched["metadata"]["annotations"]["landlock-injector.io/applied-policy"],
+            "web@4"
+        );
+        let web = strings(&patched["spec"]["containers"][0]["command"]);
+        let log = strings(&patched["spec"]["containers"][1]["command"]).join(" ");
+        let flags = web.join(" ");
+        for expected in [
+            "--ro /srv/static",
+            "--rw /data",
+            "--connect-tcp 5432",
+            "--mode enforce",
+            "--profile minimal",
+        ] {
+            assert!(flags.contains(expected), "{expected}: {flags}");
+        }
+        assert!(
+            log.contains("--ro /srv/static") && !log.contains("/data") && !log.contains("minimal"),
+            "{log}"
+        );
+        let Ok(init_shim::flags::Command::Run { policy, .. }) =
+            init_shim::flags::parse(web[1..].iter().map(std::ffi::OsString::from))
+        else {
+            panic!("the shim accepts what the webhook writes: {flags}");
+        };
+        assert_eq!(policy.mode, Mode::Enforce);
+        // A reinvocation of the patched pod changes nothing.
+        let again = run_bound(&patched, &[web_policy(true)]).expect("allowed");
+        assert!(
+            matches!(again, Err(ref skip) if skip.reason == "already injected"),
+            "{again:?}"
+        );
+    }
+
+    /// The pod's own annotations add paths and ports and override single values, level by
+    /// level, unless the policy says allowPodAdditions: false.
+    #[test]
+    fn pod_annotations_add_to_an_open_policy_and_are_refused_by_a_closed_one() {
+        let pod = labelled(json!({
+            "landlock-injector.io/read": "/extra",
+            "landlock-injector.io/web.mode": "dry-run",
+        }));
+        let (patched, _) = run_bound(&pod, &[web_policy(true)])
+            .expect("allowed")
+            .expect("wrapped");
+        let web = strings(&patched["spec"]["containers"][0]["command"]).join(" ");
+        let log = strings(&patched["spec"]["containers"][1]["command"]).join(" ");
+        assert!(
+            web.contains("--ro /extra")
+                && web.contains("--ro /srv/static")
+                && web.contains("--mode dry-run"),
+            "{web}"
+        );
+        assert!(
+            log.contains("--ro /extra") && log.contains("--mode enforce"),
+            "{log}"
+        );
+        let denied = run_bound(&pod, &[web_policy(false)]).expect_err("closed policy");
+        let message = denied.to_string();
+        assert!(
+            message.contains(
+                r#"LandlockPolicy "web" applies to this pod and has allowPodAdditions: false"#
+            ) && message.contains(r#""landlock-injector.io/read""#)
+                && message.contains(r#""landlock-injector.io/web.mode""#),
+            "{message}"
+        );
+        // Without additions, the closed policy admits the pod.
+        assert!(run_bound(&labelled(json!({})), &[web_policy(false)]).is_ok());
+    }
+
+    /// The per-container path limit counts the policy's paths with the pod's, and says so.
+    #[test]
+    fn the_path_limit_counts_the_policy_with_the_annotations() {
+        let many: Vec<String> = (0..400).map(|i| format!("/p/{i}")).collect();
+        let policy = policy_object(json!({
+            "podSelector": {"matchLabels": {"app": "web"}},
+            "default": {"read": many},
+        }));
+        let more: Vec<String> = (0..200).map(|i| format!("/q/{i}")).collect();
+        let pod = labelled(json!({"landlock-injector.io/web.read": more.join(",")}));
+        let message = run_bound(&pod, &[policy])
+            .expect_err("too many")
+            .to_string();
+        assert!(
+            message.contains(r#"container "web": 600 paths (the path annotations "landlock-injector.io/web.read" and the LandlockPolicy "web" plus"#),
+            "{message}"
+        );
+    }
+
+    /// The binding's denials reach the pod: a missing named policy, and policies that cannot
+    /// be read.
+    #[test]
+    fn a_missing_policy_or_unreadable_policies_refuse_the_pod() {
+        let pod = labelled(json!({"landlock-injector.io/policy": "other"}));
+        let message = run_bound(&pod, &[web_policy(true)])
+            .expect_err("missing")
+            .to_string();
+        assert!(
+            message.starts_with("landlock-injector: annotation \"landlock-injector.io/policy\": the pod names LandlockPolicy \"other\""),
+            "{message}"
+        );
+        let object = labelled(json!({})).to_string();
+        let head: PodHead = serde_json::from_str(&object).expect("head");
+        let message = decide(&object, &head, "apps", None, Err("starting"), &config())
+            .expect_err("unreadable")
+            .to_string();
+        assert!(
+            message.contains("cannot read the LandlockPolicies"),
+            "{message}"
+        );
+        // A pod that opted out is answered without its policies.
+        let mut opted_out = labelled(json!({}));
+        opted_out["metadata"]["labels"]["landlock-injector.io/inject"] = json!("false");
+        let object = opted_out.to_string();
+        let head: PodHead = serde_json::from_str(&object).expect("head");
+        assert!(matches!(
+            decide(&object, &head, "apps", None, Err("starting"), &config()),
+            Ok(Decision::Skip(_))
+        ));
+        let bad = labelled(json!({"landlock-injector.io/policy": "Not_A_Name"}));
+        let message = run_bound(&bad, &[]).expect_err("bad name").to_string();
+        assert!(message.contains("not a LandlockPolicy name"), "{message}");
     }
 
     /// The UDP and scope annotations reach the shim as its own flags, which parse back.
@@ -927,7 +1155,7 @@ mod tests {
         let estimate = |p: &Value| {
             let object = p.to_string();
             let head: PodHead = serde_json::from_str(&object).expect("head");
-            match decide(&object, &head, "apps", None, &config()).expect("decided") {
+            match decide(&object, &head, "apps", None, Ok(&[]), &config()).expect("decided") {
                 Decision::Wrap(injection) => injection.estimated_output(),
                 Decision::Skip(skip) => panic!("{skip:?}"),
             }
@@ -1013,7 +1241,7 @@ mod tests {
         );
         let object = no_command.to_string();
         let head: PodHead = serde_json::from_str(&object).expect("head");
-        match decide(&object, &head, "apps", None, &config()).expect("decided") {
+        match decide(&object, &head, "apps", None, Ok(&[]), &config()).expect("decided") {
             Decision::Wrap(injection) => assert_eq!(
                 injection.images(),
                 BTreeSet::from(["registry.local/app:1".to_owned()])

@@ -149,8 +149,9 @@ pub struct Edits {
     pub installer: Option<Container>,
     /// Whether the pod has a `spec.initContainers` list to insert into.
     pub init_containers_exist: bool,
-    /// The `status` annotation's key and value.
-    pub status: (String, String),
+    /// The annotations the webhook writes, keys and values: `status` first, then the applied
+    /// policy's record when a LandlockPolicy is bound.
+    pub annotations: Vec<(String, String)>,
     /// Whether the pod has `metadata`.
     pub metadata_exists: bool,
     /// Whether the pod has `metadata.annotations`.

@@ -8,6 +8,9 @@
 //! | [`decision`] | what happens to an opted-in pod: skip, or an injection and then its edits (pure) |
 //! | [`pod_spec`] | the parts of a pod the decision reads, parsed without the rest |
 //! | [`annotations`] | what the `landlock-injector.io/*` annotations ask for |
+//! | [`policy`] | what a `LandlockPolicy` object asks for, in the annotations' vocabulary |
+//! | [`binding`] | which `LandlockPolicy` applies to a pod (by name or `spec.podSelector`) |
+//! | [`policy_watch`] | the cluster's LandlockPolicies, cached for `serve` |
 //! | [`discovery`] | which grants a container's volume mounts imply |
 //! | [`entrypoint`] | what a wrapped container runs (command, args, image ENTRYPOINT/CMD) |
 //! | [`installer`] | the injected volume, installer and mount; their names; an earlier injection |
@@ -19,6 +22,7 @@
 //! | [`config`] | the admission configuration |
 
 pub mod annotations;
+pub mod binding;
 pub mod config;
 pub mod decision;
 pub mod discovery;
@@ -32,4 +36,6 @@ pub mod namespaces;
 pub mod opt_in;
 pub mod patch;
 pub mod pod_spec;
+pub mod policy;
+pub mod policy_watch;
 pub mod resolve;

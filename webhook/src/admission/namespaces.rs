@@ -1,9 +1,13 @@
-//! Where a namespace's labels and annotations come from (the namespace opt-in and its
-//! defaults, see [`crate::admission::opt_in`]): a cached watch of the cluster's Namespaces in `serve`; Namespace documents given to `inject` and `review` offline ([`Known`]); or
-//! nowhere, when only the pods' own switches count.
+//! Where what a namespace holds comes from: its labels and annotations (the namespace opt-in
+//! and its defaults, see [`crate::admission::opt_in`]) and its LandlockPolicies (see
+//! [`crate::admission::binding`]): cached watches of the cluster's in `serve`; Namespace and
+//! LandlockPolicy documents given to `inject` and `review` offline ([`Known`]); or nowhere,
+//! when only the pods' own switches and annotations count.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use kube::core::DynamicObject;
 use serde_json::Value;
 
 use crate::admission::opt_in::NamespaceMeta;
@@ -20,17 +24,37 @@ pub trait NamespaceSource: Send + Sync {
     ) -> impl Future<Output = Result<Option<NamespaceMeta>, String>> + Send;
 }
 
-/// Everything a review looks up besides the request: image configurations and namespaces.
-pub trait Lookups: ImageResolver + NamespaceSource {}
-impl<T: ImageResolver + NamespaceSource> Lookups for T {}
+/// Looks up the LandlockPolicies of a namespace (from memory: never a request per review).
+pub trait PolicySource: Send + Sync {
+    /// Every policy of `namespace` (empty when it has none or none are known); `Err`: they
+    /// could not be read, so no pod of it can be bound.
+    fn policies(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String>;
+}
 
-/// Namespaces given as documents (offline `inject` and `review`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Known(pub BTreeMap<String, NamespaceMeta>);
+/// Everything a review looks up besides the request: image configurations, namespaces and
+/// their policies.
+pub trait Lookups: ImageResolver + NamespaceSource + PolicySource {}
+impl<T: ImageResolver + NamespaceSource + PolicySource> Lookups for T {}
+
+/// Namespaces and LandlockPolicies given as documents (offline `inject` and `review`).
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// Namespaces by name.
+    pub namespaces: BTreeMap<String, NamespaceMeta>,
+    /// Policies by namespace.
+    pub policies: BTreeMap<String, Vec<Arc<DynamicObject>>>,
+}
 
 impl Known {
-    /// Adds every `v1` Namespace among `docs`; other documents are ignored.
+    /// Adds every `v1` Namespace and `landlock-injector.io/v1alpha1` LandlockPolicy among
+    /// `docs`; other documents are ignored.
     pub fn extend_from_docs(&mut self, docs: &[Value]) {
+        for (namespace, found) in crate::admission::policy::from_docs(docs) {
+            self.policies
+                .entry(namespace)
+                .or_default()
+                .extend(found.into_iter().map(Arc::new));
+        }
         for doc in docs {
             let is_namespace = doc.get("kind").and_then(Value::as_str) == Some("Namespace")
                 && doc.get("apiVersion").and_then(Value::as_str) == Some("v1");
@@ -50,7 +74,7 @@ impl Known {
                     })
                     .unwrap_or_default()
             };
-            self.0.insert(
+            self.namespaces.insert(
                 name.to_owned(),
                 NamespaceMeta {
                     labels: map("labels"),
@@ -63,7 +87,60 @@ impl Known {
 
 impl NamespaceSource for Known {
     async fn namespace(&self, name: &str) -> Result<Option<NamespaceMeta>, String> {
-        Ok(self.0.get(name).cloned())
+        Ok(self.namespaces.get(name).cloned())
+    }
+}
+
+impl PolicySource for Known {
+    fn policies(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+        Ok(self.policies.get(namespace).cloned().unwrap_or_default())
+    }
+}
+
+impl PolicySource for Offline {
+    fn policies(&self, _namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+        Ok(Vec::new())
+    }
+}
+
+impl<S: Send + Sync> PolicySource for Registry<S> {
+    fn policies(&self, _namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+        Ok(Vec::new())
+    }
+}
+
+impl<T: PolicySource> PolicySource for Option<T> {
+    fn policies(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+        match self {
+            Some(source) => source.policies(namespace),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+impl<T: PolicySource> PolicySource for &T {
+    fn policies(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+        (**self).policies(namespace)
+    }
+}
+
+/// Namespaces from one source and their policies from another (the two watches of `serve`).
+pub struct Both<N, P> {
+    /// Namespaces.
+    pub namespaces: N,
+    /// Policies.
+    pub policies: P,
+}
+
+impl<N: NamespaceSource, P: Send + Sync> NamespaceSource for Both<N, P> {
+    async fn namespace(&self, name: &str) -> Result<Option<NamespaceMeta>, String> {
+        self.namespaces.namespace(name).await
+    }
+}
+
+impl<N: Send + Sync, P: PolicySource> PolicySource for Both<N, P> {
+    fn policies(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+        self.policies.policies(namespace)
     }
 }
 
@@ -79,12 +156,18 @@ impl<S: Send + Sync> NamespaceSource for Registry<S> {
     }
 }
 
-/// An image resolver together with a namespace source.
+/// An image resolver together with a source of namespaces and their policies.
 pub struct With<R, N> {
     /// Image configurations.
     pub images: R,
-    /// Namespaces.
+    /// Namespaces and their policies.
     pub namespaces: N,
+}
+
+impl<R: Send + Sync, N: PolicySource> PolicySource for With<R, N> {
+    fn policies(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+        self.namespaces.policies(namespace)
+    }
 }
 
 impl<R: ImageResolver, N: Send + Sync> ImageResolver for With<R, N> {
@@ -117,6 +200,17 @@ impl<A: NamespaceSource, B: NamespaceSource> NamespaceSource for Fallback<A, B> 
         match self.first.namespace(name).await? {
             Some(found) => Ok(Some(found)),
             None => self.then.namespace(name).await,
+        }
+    }
+}
+
+impl<A: PolicySource, B: PolicySource> PolicySource for Fallback<A, B> {
+    fn policies(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+        let first = self.first.policies(namespace)?;
+        if first.is_empty() {
+            self.then.policies(namespace)
+        } else {
+            Ok(first)
         }
     }
 }

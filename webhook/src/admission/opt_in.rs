@@ -7,6 +7,9 @@
 //! | pod annotation `landlock-injector.io/inject` | opts in | opts out (overrides the namespace) | denied, naming it |
 //! | namespace label `landlock-injector.io/inject` | opts in every pod that does not say `"false"` | nothing | denied, naming it |
 //!
+//! A pod that names a LandlockPolicy (annotation `landlock-injector.io/policy`) asks for the
+//! sandbox too: it is opted in unless its own label or annotation says `"false"`.
+//!
 //! A pod label and annotation that disagree are denied, naming both. The namespace annotations
 //! `landlock-injector.io/mode` and `landlock-injector.io/profile` are the defaults of its pods
 //! (their own annotations override them). Pods in exempt namespaces are never wrapped; when
@@ -17,7 +20,7 @@ use std::collections::BTreeMap;
 use init_shim::{Mode, Profile};
 use serde::Deserialize;
 
-use crate::admission::annotations::{Defaults, INJECT, MODE, PREFIX, PROFILE, STATUS};
+use crate::admission::annotations::{Defaults, INJECT, MODE, POLICY, PREFIX, PROFILE, STATUS};
 use crate::admission::config::Config;
 
 /// The pod's metadata: all the opt-in decision reads (the spec is skipped while parsing).
@@ -95,6 +98,8 @@ pub enum Switch {
     PodAnnotation,
     /// The namespace label.
     Namespace,
+    /// The pod names a LandlockPolicy.
+    PolicyAnnotation,
 }
 
 /// The opt-in decision.
@@ -200,6 +205,13 @@ pub fn needs_namespace(meta: &PodMeta, namespace: &str, config: &Config) -> bool
     !config.exempt(namespace) && !matches!(pod_switch(meta), Ok(Some((false, _))) | Err(_))
 }
 
+/// Whether the pod names a LandlockPolicy.
+fn names_policy(meta: &PodMeta) -> bool {
+    meta.annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(&format!("{PREFIX}{POLICY}")))
+}
+
 /// Whether the pod carries settings under the prefix besides the switch and the status.
 fn has_settings(meta: &PodMeta) -> bool {
     meta.annotations.iter().flatten().any(|(k, _)| {
@@ -263,6 +275,7 @@ pub fn decide(
             };
             return out("opted out", warnings);
         }
+        None if names_policy(meta) => Switch::PolicyAnnotation,
         None => match switch(ns.map(|n| &n.labels), "namespace label")? {
             Some(true) => Switch::Namespace,
             _ => {
@@ -353,6 +366,16 @@ mod tests {
                 Some(Switch::PodLabel),
             ),
             (meta(&[], &[]), &opted, Some(Switch::Namespace)),
+            (
+                meta(&[], &[("policy", "web")]),
+                &plain,
+                Some(Switch::PolicyAnnotation),
+            ),
+            (
+                meta(&[("inject", "false")], &[("policy", "web")]),
+                &opted,
+                None,
+            ),
             (meta(&[("inject", "false")], &[]), &opted, None),
             (meta(&[], &[("inject", "false")]), &opted, None),
             (meta(&[], &[]), &plain, None),

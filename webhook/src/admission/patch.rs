@@ -87,20 +87,25 @@ pub fn operations(edits: &Edits) -> Result<Patch, PatchError> {
             add(["spec", "initContainers"], Value::Array(vec![installer]))
         });
     }
-    let (key, value) = &edits.status;
-    let mut annotation = serde_json::Map::new();
-    annotation.insert(key.clone(), Value::String(value.clone()));
-    ops.push(match (edits.metadata_exists, edits.annotations_exist) {
-        (true, true) => add(
-            ["metadata", "annotations", key.as_str()],
-            Value::String(value.clone()),
-        ),
-        (true, false) => add(["metadata", "annotations"], Value::Object(annotation)),
-        (false, _) => add(
+    let written: serde_json::Map<String, Value> = edits
+        .annotations
+        .iter()
+        .map(|(key, value)| (key.clone(), Value::String(value.clone())))
+        .collect();
+    match (edits.metadata_exists, edits.annotations_exist) {
+        // `add` of an existing member replaces it: an earlier injection's record is renewed.
+        (true, true) => ops.extend(edits.annotations.iter().map(|(key, value)| {
+            add(
+                ["metadata", "annotations", key.as_str()],
+                Value::String(value.clone()),
+            )
+        })),
+        (true, false) => ops.push(add(["metadata", "annotations"], Value::Object(written))),
+        (false, _) => ops.push(add(
             ["metadata"],
-            serde_json::json!({"annotations": Value::Object(annotation)}),
-        ),
-    });
+            serde_json::json!({"annotations": Value::Object(written)}),
+        )),
+    }
     Ok(Patch(ops))
 }
 
@@ -130,7 +135,7 @@ mod tests {
             volumes_exist: true,
             installer: Some(Default::default()),
             init_containers_exist: true,
-            status: ("landlock-injector.io/status".into(), "injected".into()),
+            annotations: vec![("landlock-injector.io/status".into(), "injected".into())],
             metadata_exists: true,
             annotations_exist: true,
             ..Edits::default()
@@ -149,7 +154,7 @@ mod tests {
         );
         let bare = Edits {
             installer: Some(Default::default()),
-            status: ("a~b/c".into(), "v".into()),
+            annotations: vec![("a~b/c".into(), "v".into())],
             ..Edits::default()
         };
         let patch = operations(&bare).expect("patch");

@@ -35,6 +35,12 @@ pub trait Admission: Send + Sync + 'static {
 
     /// Registers the metrics the admission logic owns (once, before serving).
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
+
+    /// Why reviews cannot be answered yet (`/readyz` fails with it), if they cannot: the
+    /// cluster's LandlockPolicies not listed yet.
+    fn not_ready(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Shared by every request.
@@ -186,6 +192,12 @@ fn panicked() -> Answer {
 async fn ready<A: Admission>(State(state): State<Arc<AppState<A>>>) -> Response {
     if state.draining.load(Ordering::Relaxed) {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else if let Some(why) = state.admission.not_ready() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response()
     } else {
         "ready\n".into_response()
     }
@@ -200,4 +212,57 @@ async fn metrics<A: Admission>(State(state): State<Arc<AppState<A>>>) -> Respons
         state.metrics.render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt as _;
+
+    struct Starting(Option<String>);
+
+    impl Admission for Starting {
+        async fn review(&self, _body: Bytes) -> Answer {
+            plain(StatusCode::OK, String::new())
+        }
+
+        fn not_ready(&self) -> Option<String> {
+            self.0.clone()
+        }
+    }
+
+    async fn readyz(not_ready: Option<&str>) -> (StatusCode, String) {
+        let state = Arc::new(AppState {
+            admission: Starting(not_ready.map(str::to_owned)),
+            metrics: Arc::new(Metrics::default()),
+            draining: Arc::new(AtomicBool::new(false)),
+            request_timeout: Duration::from_secs(1),
+            body_limit: 1024,
+            read_timeout: Duration::from_secs(1),
+        });
+        let request = axum::http::Request::get("/readyz")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = router(state).oneshot(request).await.expect("answered");
+        let status = response.status();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// `/readyz` fails, saying why, while the admission logic cannot answer (the
+    /// LandlockPolicies not listed yet), so the Service sends the pod no review.
+    #[tokio::test]
+    async fn readyz_fails_while_the_admission_logic_is_not_ready() {
+        assert_eq!(readyz(None).await, (StatusCode::OK, "ready\n".to_owned()));
+        assert_eq!(
+            readyz(Some("the LandlockPolicy watch has not listed them yet")).await,
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the LandlockPolicy watch has not listed them yet\n".to_owned()
+            )
+        );
+    }
 }
