@@ -136,6 +136,9 @@ fn check(mode: &str, policy: bool, opt_in: &str, docs: &[Value]) {
             "Secret" => drop(typed::<Secret>(doc)),
             "Namespace" => drop(typed::<Namespace>(doc)),
             "Pod" => drop(typed::<Pod>(doc)),
+            "CustomResourceDefinition" => drop(typed::<
+                k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+            >(doc)),
             "Issuer" | "Certificate" => {
                 assert_eq!(doc["apiVersion"], "cert-manager.io/v1", "{context}");
                 assert!(doc["spec"].is_object(), "{context}: {doc}");
@@ -309,12 +312,20 @@ fn check(mode: &str, policy: bool, opt_in: &str, docs: &[Value]) {
         "{context}: nothing provides the secret {secret_name}"
     );
 
-    // RBAC: reads only; namespaces for their opt-in label and defaults.
+    // RBAC: reads only; namespaces for their opt-in label and defaults, LandlockPolicies to
+    // bind them.
     let role: ClusterRole = typed(one(docs, "ClusterRole"));
     for rule in role.rules.unwrap_or_default() {
         let resources = rule.resources.clone().unwrap_or_default();
         if resources == ["namespaces"] {
             assert_eq!(rule.verbs, ["get", "list", "watch"], "{context}");
+        } else if resources == ["landlockpolicies"] {
+            assert_eq!(rule.verbs, ["list", "watch"], "{context}");
+            assert_eq!(
+                rule.api_groups.as_deref(),
+                Some(&["landlock-injector.io".to_owned()][..]),
+                "{context}"
+            );
         } else {
             assert_eq!(resources, ["serviceaccounts", "secrets"], "{context}");
             assert_eq!(rule.verbs, ["get"], "{context}");
@@ -621,6 +632,61 @@ async fn the_policies_follow_the_webhook_selectors_for_every_switch_and_exclusio
         6,
         "every outcome is exercised: {seen_outcomes:?}"
     );
+}
+
+/// Pods bound to a LandlockPolicy: the webhook's output passes (the policy's mode is not one
+/// the pod's annotations say), the same pod unwrapped is rejected, and a pod that only names a
+/// policy counts as opted in.
+#[tokio::test]
+async fn the_policy_covers_pods_bound_to_a_landlock_policy() {
+    use webhook::admission::namespaces::{Known, With};
+    let docs = render(&[], false).expect("render");
+    let policies = Policies::from_docs(&docs).expect("policies compile");
+    let apps = namespace("apps", json!({}));
+    let mut known = Known::default();
+    known.extend_from_docs(&[json!({
+        "apiVersion": "landlock-injector.io/v1alpha1", "kind": "LandlockPolicy",
+        "metadata": {"name": "app", "namespace": "apps", "generation": 7},
+        "spec": {"podSelector": {"matchLabels": {"app": "web"}},
+                 "default": {"mode": "enforce", "read": ["/srv"]}},
+    })]);
+    let lookups = With {
+        images: Offline,
+        namespaces: known,
+    };
+    let mut selected = serde_json::to_value(opted_in_pod()).expect("json");
+    selected["metadata"]["labels"] = json!({"app": "web"});
+    let mut named = serde_json::to_value(opted_in_pod()).expect("json");
+    named["metadata"]["annotations"] = json!({"landlock-injector.io/policy": "app"});
+    for pod in [selected, named] {
+        let typed: Pod = serde_json::from_value(pod.clone()).expect("pod");
+        let wrapped = match admit(
+            &typed,
+            &webhook::admission::config::Config::default(),
+            &lookups,
+        )
+        .await
+        {
+            Admitted::Allowed(pod, _) => serde_json::to_value(*pod).expect("json"),
+            Admitted::Denied(message) => panic!("the webhook denied {pod}: {message}"),
+        };
+        assert_eq!(
+            wrapped["metadata"]["annotations"]["landlock-injector.io/applied-policy"],
+            "app@7"
+        );
+        let command = wrapped["spec"]["containers"][0]["command"].to_string();
+        assert!(command.contains(r#""--mode","enforce""#), "{command}");
+        assert_eq!(
+            policies.admit(&wrapped, &apps),
+            Ok(Verdict::default()),
+            "the webhook's output for a policy-bound pod passes: {wrapped}"
+        );
+        let verdict = policies.admit(&pod, &apps).expect("evaluates");
+        assert!(
+            verdict.denied.iter().any(|m| m.contains("did not wrap it")),
+            "a policy-bound pod the webhook never saw is rejected: {pod} {verdict:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -3,8 +3,8 @@ The ValidatingAdmissionPolicies' variables (policy.yaml): whether a pod opts in,
 webhook wrapped it, and whether the webhook sees it at all (from _selectors.tpl, the same
 selectors the webhook is registered with). A pod opts in by any switch the webhook honours:
 its label or annotation with any value but "false" (the webhook denies values other than "true",
-so a typo is never admitted unsandboxed), or its namespace's label "true" unless the pod says
-"false".
+so a typo is never admitted unsandboxed), or its namespace's label "true" or its naming a
+LandlockPolicy (annotation landlock-injector.io/policy), unless the pod says "false".
 */}}
 {{- define "landlock-injector.policyVariables" -}}
 {{- $key := include "landlock-injector.celString" (include "landlock-injector.injectKey" .) -}}
@@ -21,8 +21,11 @@ so a typo is never admitted unsandboxed), or its namespace's label "true" unless
 - name: optedIn
   expression: >-
     variables.podSwitches.exists(v, v != 'false') ||
-    ({{ $key }} in variables.namespaceLabels && variables.namespaceLabels[{{ $key }}] == 'true' &&
+    (({{ $key }} in variables.namespaceLabels && variables.namespaceLabels[{{ $key }}] == 'true' ||
+      'landlock-injector.io/policy' in variables.annotations) &&
      !variables.podSwitches.exists(v, v == 'false'))
+- name: policyBound
+  expression: "'landlock-injector.io/applied-policy' in variables.annotations"
 - name: installers
   expression: >-
     has(object.spec.initContainers) ? object.spec.initContainers.filter(c,
@@ -47,7 +50,8 @@ so a typo is never admitted unsandboxed), or its namespace's label "true" unless
 {{- /*
 Wrapped: the status annotation, one installer of the chart's shim image, and every other
 container running that installer's shim with the mode its annotations (or its namespace's)
-ask for, mounting the shim volume, if at all, read-only at the shim directory: no container
+ask for (any mode when the webhook recorded a LandlockPolicy, whose mode the API server's CEL
+cannot read: the pod's own annotations could ask for any mode as well), mounting the shim volume, if at all, read-only at the shim directory: no container
 but the installer may write the shim every container runs.
 */}}
 - name: wrapped
@@ -58,9 +62,9 @@ but the installer may write the shim every container runs.
     variables.wrappedContainers.all(c, has(c.command) && size(c.command) > 3 &&
       c.command[0] == variables.shimDir + '/landlock-shim' &&
       c.command.indexOf('--mode') > 0 && c.command.indexOf('--mode') < c.command.indexOf('--') &&
-      c.command[c.command.indexOf('--mode') + 1] ==
+      (variables.policyBound || c.command[c.command.indexOf('--mode') + 1] ==
         (('landlock-injector.io/' + c.name + '.mode') in variables.annotations ?
-          variables.annotations['landlock-injector.io/' + c.name + '.mode'] : variables.podMode) &&
+          variables.annotations['landlock-injector.io/' + c.name + '.mode'] : variables.podMode)) &&
       (!has(c.volumeMounts) || c.volumeMounts.all(m, m.name != variables.shimVolumes[0] ||
         (m.mountPath == variables.shimDir && has(m.readOnly) && m.readOnly &&
          (!has(m.subPath) || m.subPath == '')))))

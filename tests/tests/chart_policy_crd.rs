@@ -1,0 +1,169 @@
+//! The chart's LandlockPolicy CustomResourceDefinition: its CEL rules evaluated with kube-cel
+//! (the API server's semantics, without one) refuse what the webhook refuses when it binds a
+//! policy, with the webhook's messages; a policy using every field passes both; the CRD is
+//! kept on uninstall, has its status subresource and printer columns; the webhook may list and
+//! watch policies and nothing more.
+
+use kube::core::DynamicObject;
+use kube_cel::Validator;
+use landlock_tests::chart::render;
+use serde_json::{Value, json};
+use webhook::admission::policy;
+
+fn crd() -> Value {
+    let docs = render(&[], false).expect("the chart renders");
+    docs.into_iter()
+        .find(|d| d["kind"] == "CustomResourceDefinition")
+        .expect("the chart ships the LandlockPolicy CRD")
+}
+
+fn schema(crd: &Value) -> Value {
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+}
+
+fn object(spec: Value) -> Value {
+    json!({
+        "apiVersion": "landlock-injector.io/v1alpha1",
+        "kind": "LandlockPolicy",
+        "metadata": {"name": "web", "namespace": "shop", "generation": 1},
+        "spec": spec,
+    })
+}
+
+/// The webhook's verdict on `spec`: the problem it reports, if any.
+fn webhook_problem(spec: &Value) -> Option<String> {
+    let object: DynamicObject = serde_json::from_value(object(spec.clone())).expect("an object");
+    policy::compile(&object).err().map(|e| e.problem)
+}
+
+/// kube-cel's verdict: every failed rule's message.
+fn cel_messages(schema: &Value, spec: &Value) -> Vec<String> {
+    match Validator::new().validate(schema, &object(spec.clone()), None) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.into_vec().into_iter().map(|e| e.message).collect(),
+    }
+}
+
+#[test]
+fn a_policy_with_every_field_passes_the_crd_rules_and_the_webhook() {
+    let schema = schema(&crd());
+    let spec = json!({
+        "podSelector": {"matchLabels": {"app": "web"}},
+        "allowPodAdditions": false,
+        "default": {
+            "read": ["/srv", "/", "/data/caf\\xc3\\xa9"], "readExec": ["/opt/tools"],
+            "write": ["/data"], "writeExec": ["/scratch"], "list": ["/srv/www"],
+            "bindTcp": [8080], "connectTcp": [5432, 65535], "bindUdp": [5353],
+            "connectUdp": [53], "mode": "enforce", "profile": "minimal", "discover": "spec",
+            "wrapExec": false, "scope": "required"
+        },
+        "containers": [
+            {"name": "nginx", "write": ["/var/cache/nginx"], "mode": "dry-run"},
+            {"name": "log", "profile": "none", "discover": "mounts", "scope": "off"}
+        ]
+    });
+    assert_eq!(cel_messages(&schema, &spec), Vec::<String>::new());
+    assert_eq!(webhook_problem(&spec), None);
+}
+
+#[test]
+fn the_crd_rules_refuse_what_the_webhook_refuses_with_its_messages() {
+    let schema = schema(&crd());
+    let paths_513: Vec<String> = (0..513).map(|i| format!("/p{i}")).collect();
+    let cases = [
+        json!({"default": {"read": ["etc/app"]}}),
+        json!({"default": {"read": [""]}}),
+        json!({"default": {"write": ["/data/"]}}),
+        json!({"default": {"write": ["/data//x"]}}),
+        json!({"default": {"list": ["/srv/./www"]}}),
+        json!({"default": {"list": ["/srv/."]}}),
+        json!({"containers": [{"name": "web", "readExec": ["/a/../b"]}]}),
+        json!({"containers": [{"name": "web", "readExec": ["/a/.."]}]}),
+        json!({"default": {"read": ["/a\\qb"]}}),
+        json!({"default": {"read": ["/a\\x0"]}}),
+        json!({"default": {"read": ["/a\\x00b"]}}),
+        json!({"default": {"connectTcp": [0]}}),
+        json!({"default": {"bindTcp": [70000]}}),
+        json!({"containers": [{"name": "web", "bindUdp": [65536]}]}),
+        json!({"default": {"connectUdp": [-1]}}),
+        json!({"default": {"mode": "strict"}}),
+        json!({"default": {"profile": "fat"}}),
+        json!({"containers": [{"name": "web", "discover": "no"}]}),
+        json!({"default": {"scope": "always"}}),
+        json!({"default": {
+            "read": paths_513[..128], "write": paths_513[128..256],
+            "list": paths_513[256..384], "readExec": paths_513[384..512],
+            "writeExec": paths_513[512..]
+        }}),
+    ];
+    for spec in cases {
+        let problem = webhook_problem(&spec).unwrap_or_else(|| {
+            panic!("the webhook accepts {spec}, which the test expects refused")
+        });
+        let messages = cel_messages(&schema, &spec);
+        assert!(
+            !messages.is_empty(),
+            "the CRD's rules accept {spec}, which the webhook refuses: {problem}"
+        );
+        assert!(
+            messages.iter().any(|m| problem.ends_with(m.as_str())),
+            "{spec}: the CRD says {messages:?}, the webhook {problem:?}"
+        );
+    }
+}
+
+#[test]
+fn the_crd_is_kept_on_uninstall_with_status_and_printer_columns() {
+    let crd = crd();
+    assert_eq!(
+        crd["metadata"]["name"],
+        "landlockpolicies.landlock-injector.io"
+    );
+    assert_eq!(
+        crd["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+    assert_eq!(crd["spec"]["scope"], "Namespaced");
+    let version = &crd["spec"]["versions"][0];
+    assert_eq!(version["name"], policy::VERSION);
+    assert_eq!(crd["spec"]["group"], policy::GROUP);
+    assert_eq!(crd["spec"]["names"]["kind"], policy::KIND);
+    assert_eq!(crd["spec"]["names"]["plural"], policy::PLURAL);
+    assert!(version["subresources"]["status"].is_object());
+    let columns: Vec<&str> = version["additionalPrinterColumns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(columns, ["Mode", "Pod additions", "Age"]);
+    // The webhook's own bound on containers is the CRD's.
+    assert_eq!(
+        schema(&crd)["properties"]["spec"]["properties"]["containers"]["maxItems"],
+        policy::MAX_CONTAINERS
+    );
+    // Without the CRD (managed elsewhere), nothing else changes.
+    let docs = render(&["landlockPolicies.installCRD=false"], false).expect("renders");
+    assert!(docs.iter().all(|d| d["kind"] != "CustomResourceDefinition"));
+}
+
+#[test]
+fn the_webhook_may_list_and_watch_policies_and_nothing_more() {
+    let docs = render(&[], false).expect("the chart renders");
+    let role = docs
+        .iter()
+        .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "landlock-injector")
+        .expect("the webhook's ClusterRole");
+    let rules: Vec<&Value> = role["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter(|r| r["apiGroups"] == json!(["landlock-injector.io"]))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            &json!({"apiGroups": ["landlock-injector.io"], "resources": ["landlockpolicies"], "verbs": ["list", "watch"]})
+        ]
+    );
+}
