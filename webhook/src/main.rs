@@ -60,7 +60,8 @@ enum Command {
     Suggest {
         /// yaml: the metadata.annotations to paste; kubectl: the `kubectl annotate` command;
         /// flags: the shim flags, `NAME: FLAGS...` per container; json: all of it, with each
-        /// path's coverage (in how many replicas it was needed).
+        /// path's coverage (in how many replicas it was needed); policy: a LandlockPolicy
+        /// object with the same rules.
         #[arg(long, value_enum, default_value_t = webhook::suggest::Format::Yaml)]
         format: webhook::suggest::Format,
         /// Keep only what at least K replicas of a container needed (a replica is one pod, or
@@ -103,7 +104,8 @@ struct CommonArgs {
     #[command(flatten)]
     registry: RegistryOptions,
     /// YAML/JSON file with Namespace objects whose opt-in label and default mode/profile
-    /// annotations count besides (or, outside a cluster, instead of) the cluster's; repeatable.
+    /// annotations count besides (or, outside a cluster, instead of) the cluster's, and
+    /// LandlockPolicy objects that bind to pods as the cluster's do; repeatable.
     #[arg(long = "namespaces")]
     namespaces: Vec<PathBuf>,
 }

@@ -1,8 +1,9 @@
 //! The suggestion as the user pastes it: `yaml` (the `metadata.annotations` of the pod or pod
 //! template: pod-level keys for what every container needs, `<container>.<key>` for the rest,
 //! `mode: enforce`), `kubectl` (the `kubectl annotate` command for a pod manifest) or `flags`
-//! (the shim's flags, `NAME: FLAGS...` per container, or just `FLAGS...` outside a pod) or
-//! `json` (all of it, with coverage). When the input holds more than one replica of a
+//! (the shim's flags, `NAME: FLAGS...` per container, or just `FLAGS...` outside a pod),
+//! `policy` (the same rules as a LandlockPolicy object, `spec.default` for what every container
+//! needs and `spec.containers` for the rest) or `json` (all of it, with coverage). When the input holds more than one replica of a
 //! container, the YAML says above each key in how many replicas each value was needed
 //! (`# read /srv: coverage: 2 of 3`).
 
@@ -27,6 +28,8 @@ pub enum Format {
     /// JSON: the annotations, each container's grants with their coverage, and what
     /// `--min-coverage` dropped.
     Json,
+    /// A LandlockPolicy object (docs/policies.md) holding the same rules as the annotations.
+    Policy,
 }
 
 /// Renders `merged` in `format`.
@@ -34,6 +37,7 @@ pub fn render(merged: &Merged, format: Format) -> String {
     match format {
         Format::Yaml => with_coverage_comments(yaml(&annotations(merged)), merged),
         Format::Json => json(merged),
+        Format::Policy => policy_object(&annotations(merged)),
         Format::Kubectl => kubectl(&annotations(merged)),
         Format::Flags => merged
             .containers
@@ -140,6 +144,89 @@ pub fn annotations(merged: &Merged) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// The LandlockPolicy holding `annotations` (what [`annotations`] suggests): pod-level keys
+/// become `spec.default`, `NAME.KEY` keys `spec.containers[NAME]`, each key its camelCase
+/// field, ports numbers. Named `suggested`; rename it and set `spec.podSelector` to bind it.
+fn policy_object(annotations: &[(String, String)]) -> String {
+    use serde_json::{Map, Value, json};
+    let field = |key: &str| -> Option<&'static str> {
+        if let Some(access) = Access::ALL.iter().find(|a| a.annotation_key() == key) {
+            return Some(access.policy_field());
+        }
+        Some(match key {
+            grants::BIND_TCP => "bindTcp",
+            grants::CONNECT_TCP => "connectTcp",
+            grants::BIND_UDP => "bindUdp",
+            grants::CONNECT_UDP => "connectUdp",
+            MODE => "mode",
+            PROFILE => "profile",
+            _ => return None,
+        })
+    };
+    let mut default = Map::new();
+    let mut containers: Vec<(String, Map<String, Value>)> = Vec::new();
+    for (full_key, value) in annotations {
+        let Some(key) = full_key.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let (container, key) = match key.split_once('.') {
+            Some((name, key)) => (Some(name), key),
+            None => (None, key),
+        };
+        let Some(name) = field(key) else {
+            continue;
+        };
+        let is_port = name.ends_with("Tcp") || name.ends_with("Udp");
+        let is_list = is_port || Access::ALL.iter().any(|a| a.policy_field() == name);
+        let rendered = if !is_list {
+            Value::String(value.clone())
+        } else if is_port {
+            value
+                .split(',')
+                .filter_map(|p| p.parse::<u16>().ok())
+                .map(Value::from)
+                .collect()
+        } else {
+            value
+                .split(',')
+                .map(|p| Value::String(p.to_owned()))
+                .collect()
+        };
+        let level = match container {
+            None => &mut default,
+            Some(container) => {
+                let at = match containers.iter().position(|(n, _)| n == container) {
+                    Some(at) => at,
+                    None => {
+                        containers.push((container.to_owned(), Map::new()));
+                        containers.len() - 1
+                    }
+                };
+                &mut containers[at].1
+            }
+        };
+        level.insert(name.to_owned(), rendered);
+    }
+    let mut spec = Map::new();
+    spec.insert("default".to_owned(), Value::Object(default));
+    if !containers.is_empty() {
+        let entries = containers.into_iter().map(|(name, mut rules)| {
+            let mut entry = Map::new();
+            entry.insert("name".to_owned(), Value::String(name));
+            entry.append(&mut rules);
+            Value::Object(entry)
+        });
+        spec.insert("containers".to_owned(), entries.collect());
+    }
+    let object = json!({
+        "apiVersion": format!("{}/{}", crate::admission::policy::GROUP, crate::admission::policy::VERSION),
+        "kind": crate::admission::policy::KIND,
+        "metadata": {"name": "suggested"},
+        "spec": spec,
+    });
+    serde_yaml::to_string(&object).unwrap_or_default()
 }
 
 fn join(values: &BTreeSet<String>) -> String {
@@ -376,6 +463,65 @@ mod tests {
             kubectl.contains("  'landlock-injector.io/app.write=/cache' \\\n"),
             "{kubectl}"
         );
+    }
+
+    /// The policy format holds what the annotations hold, and the webhook, bound to it, writes
+    /// the same shim flags as `--format flags` says.
+    #[test]
+    fn the_policy_format_binds_to_the_same_flags() {
+        use crate::admission::decision::{Decision, Images, decide};
+        let merged = Merged {
+            containers: vec![
+                container(
+                    Some("app"),
+                    &[("/etc/app", Access::Ro), ("/cache", Access::Rw)],
+                    &["8080"],
+                ),
+                container(Some("sidecar"), &[("/etc/app", Access::Ro)], &[]),
+            ],
+            notes: vec![],
+            dropped: vec![],
+        };
+        let text = render(&merged, Format::Policy);
+        assert_eq!(
+            text,
+            "apiVersion: landlock-injector.io/v1alpha1\nkind: LandlockPolicy\nmetadata:\n  name: suggested\nspec:\n  containers:\n  - bindTcp:\n    - 8080\n    name: app\n    write:\n    - /cache\n  default:\n    mode: enforce\n    read:\n    - /etc/app\n"
+        );
+        let mut object: serde_json::Value = serde_yaml::from_str(&text).expect("YAML");
+        object["metadata"]["namespace"] = "apps".into();
+        object["spec"]["podSelector"] = serde_json::json!({});
+        let object = std::sync::Arc::new(serde_json::from_value(object).expect("a policy"));
+        let pod = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "apps",
+                "labels": {"landlock-injector.io/inject": "true"}},
+            "spec": {"containers": [
+                {"name": "app", "image": "a", "command": ["/app"]},
+                {"name": "sidecar", "image": "s", "command": ["/sidecar"]},
+            ]},
+        });
+        let text = pod.to_string();
+        let head = serde_json::from_str(&text).expect("head");
+        let config = crate::admission::config::Config::default();
+        let Ok(Decision::Wrap(injection)) =
+            decide(&text, &head, "apps", None, Ok(&[object]), &config)
+        else {
+            panic!("the pod is wrapped");
+        };
+        let Ok(Decision::Wrap(edits)) = injection.apply(&Images::new()) else {
+            panic!("edits");
+        };
+        let patch = crate::admission::patch::operations(&edits).expect("patch");
+        let mut patched = pod.clone();
+        json_patch::patch(&mut patched, &patch).expect("applies");
+        for (i, line) in render(&merged, Format::Flags).lines().enumerate() {
+            let (_, flags) = line.split_once(": ").expect("NAME: FLAGS");
+            let command: Vec<String> =
+                serde_json::from_value(patched["spec"]["containers"][i]["command"].clone())
+                    .expect("command");
+            let written = command.join(" ");
+            assert!(written.contains(flags), "{flags}\n  in {written}");
+        }
     }
 
     #[test]
