@@ -284,30 +284,6 @@ impl Listener {
         Self(fd)
     }
 
-    /// Asks the kernel to hand each stop to the supervisor and each answer back to the caller
-    /// on the CPU that is running, without a trip through the scheduler
-    /// (`SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`, Linux 6.6): a stopped caller and its supervisor
-    /// take turns, so a wake-up on another CPU only adds latency to every watched syscall.
-    /// Older kernels say `EINVAL`; the caller may go on without it.
-    pub fn sync_wake_up(&self) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` of linux/seccomp.h (not in the libc crate).
-        const SYNC_WAKE_UP: u64 = 1;
-        // SAFETY: NOTIF_SET_FLAGS takes the flags by value and touches no memory of ours.
-        let ret = unsafe {
-            libc::ioctl(
-                self.0.as_raw_fd(),
-                libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS as _,
-                SYNC_WAKE_UP,
-            )
-        };
-        if ret == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-
     /// The fd, for poll(2).
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         use std::os::fd::AsFd;

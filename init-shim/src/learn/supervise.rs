@@ -226,8 +226,10 @@ fn start(program: &OsStr, args: &[OsString]) -> Result<Started, LearnError> {
         setup("taking the filter's listener from the program's process (learn mode needs ptrace access to its own child: same user, not blocked by Yama)")(err)
     })?;
     let listener = Listener::new(listener);
-    // Only latency: without it (a kernel before 6.6) learning works the same, slower.
-    let _ = listener.sync_wake_up();
+    // No SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (Linux 6.6): it keeps the stopped caller and the
+    // supervisor on one CPU, and on a quiet 2-core machine that cost more than the wake-up it
+    // saves (pgbench -C -S, A/B in one run: 36 % overhead with it, 24 % without; README
+    // "Learn mode's cost").
     Ok(Started {
         pid,
         listener,
