@@ -99,12 +99,14 @@ pub fn bind(
         namespace: namespace.to_owned(),
         cause: cause.to_owned(),
     })?;
-    let in_namespace = policies
+    let in_namespace: Vec<&DynamicObject> = policies
         .iter()
-        .filter(|p| p.metadata.namespace.as_deref().unwrap_or("default") == namespace);
+        .map(|p| p.as_ref())
+        .filter(|p| p.metadata.namespace.as_deref().unwrap_or("default") == namespace)
+        .collect();
     let mut applying: Vec<(&DynamicObject, &'static str)> = Vec::new();
     let mut found_named = false;
-    for object in in_namespace {
+    for &object in &in_namespace {
         let name = object.metadata.name.as_deref().unwrap_or_default();
         if Some(name) == named {
             found_named = true;
@@ -116,10 +118,7 @@ pub fn bind(
     if let Some(name) = named
         && !found_named
     {
-        let known = policies
-            .iter()
-            .filter(|p| p.metadata.namespace.as_deref().unwrap_or("default") == namespace)
-            .filter_map(|p| p.metadata.name.clone());
+        let known = in_namespace.iter().filter_map(|p| p.metadata.name.clone());
         let known = limits::listed(known, 10);
         return Err(BindError::Missing {
             name: name.to_owned(),

@@ -111,8 +111,8 @@ pub struct Injection {
     installer: Option<Container>,
     targets: Vec<(ContainerList, usize)>,
     metadata_exists: bool,
-    /// The bound policy, as `NAME@GENERATION` (what [`APPLIED_POLICY`] records).
-    applied_policy: Option<String>,
+    /// The bound policy's name and generation (what [`APPLIED_POLICY`] records).
+    applied_policy: Option<(String, i64)>,
 }
 
 /// Decides what happens to the pod `object` (its JSON text; `head` is its parsed metadata),
@@ -148,7 +148,7 @@ pub fn decide(
         Some(policy) => {
             binding::check_additions(&policy, &raw)?;
             annotations.policy = Some(policy.layer);
-            Some(format!("{}@{}", policy.name, policy.generation))
+            Some((policy.name, policy.generation))
         }
         None => None,
     };
@@ -264,11 +264,12 @@ impl Injection {
             installer: self.installer.clone(),
             init_containers_exist: spec.init_containers.is_some(),
             annotations: std::iter::once((format!("{PREFIX}{STATUS}"), STATUS_INJECTED.to_owned()))
-                .chain(
-                    self.applied_policy
-                        .iter()
-                        .map(|applied| (format!("{PREFIX}{APPLIED_POLICY}"), applied.clone())),
-                )
+                .chain(self.applied_policy.iter().map(|(name, generation)| {
+                    (
+                        format!("{PREFIX}{APPLIED_POLICY}"),
+                        format!("{name}@{generation}"),
+                    )
+                }))
                 .collect(),
             metadata_exists: self.metadata_exists,
             annotations_exist: self.pod.metadata.annotations.is_some(),
@@ -326,10 +327,7 @@ impl Injection {
                     .is_some_and(|s| !s.paths.is_empty())
         });
         match (&self.applied_policy, from_policy) {
-            (Some(applied), true) => {
-                let name = applied
-                    .rsplit_once('@')
-                    .map_or(applied.as_str(), |(n, _)| n);
+            (Some((name, _)), true) => {
                 format!("{keys} and the LandlockPolicy {}", limits::quoted(name))
             }
             _ => keys,

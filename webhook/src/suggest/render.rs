@@ -434,9 +434,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn pod_level_keys_hold_what_every_container_needs() {
-        let merged = Merged {
+    /// `app` reads /etc/app, writes /cache, binds 8080; `sidecar` reads /etc/app.
+    fn app_and_sidecar() -> Merged {
+        Merged {
             containers: vec![
                 container(
                     Some("app"),
@@ -447,7 +447,12 @@ mod tests {
             ],
             notes: vec![],
             dropped: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn pod_level_keys_hold_what_every_container_needs() {
+        let merged = app_and_sidecar();
         let got = render(&merged, Format::Yaml);
         assert_eq!(
             got,
@@ -470,18 +475,7 @@ mod tests {
     #[test]
     fn the_policy_format_binds_to_the_same_flags() {
         use crate::admission::decision::{Decision, Images, decide};
-        let merged = Merged {
-            containers: vec![
-                container(
-                    Some("app"),
-                    &[("/etc/app", Access::Ro), ("/cache", Access::Rw)],
-                    &["8080"],
-                ),
-                container(Some("sidecar"), &[("/etc/app", Access::Ro)], &[]),
-            ],
-            notes: vec![],
-            dropped: vec![],
-        };
+        let merged = app_and_sidecar();
         let text = render(&merged, Format::Policy);
         assert_eq!(
             text,
