@@ -4,10 +4,12 @@
 //! not opted in; and for pods built to amplify the work (pod-level paths repeated in every
 //! container), which the admission limits deny (`webhook/src/admission/limits.rs`): their cost must stay
 //! in the milliseconds. Run with `cargo bench -p webhook --bench review`; the whole server under
-//! load, attacks included, is `webhook/benches/load/run`.
+//! load, attacks included, is `webhook/benches/load/run`. And the annotated pod bound to one
+//! of 1 or 200 LandlockPolicies of its namespace, beside the plain pod in the same namespace.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use webhook::admission::config::Config;
+use webhook::admission::namespaces::{Known, With};
 use webhook::admission::resolve::Offline;
 use webhook::review;
 
@@ -89,5 +91,55 @@ fn hostile_pods(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, review_path, hostile_pods);
+/// `count` LandlockPolicies in the namespace `shop`: the last selects the annotated pod's `web`
+/// component, the others other components (each is a selector the binding evaluates).
+fn namespace_of_policies(count: usize) -> Known {
+    let docs: Vec<serde_json::Value> = (0..count)
+        .map(|n| {
+            let component = if n + 1 == count {
+                "web".to_owned()
+            } else {
+                format!("other-{n}")
+            };
+            serde_json::json!({"apiVersion": "landlock-injector.io/v1alpha1", "kind": "LandlockPolicy",
+                "metadata": {"name": format!("policy-{n}"), "namespace": "shop", "generation": 1},
+                "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/component": component}},
+                    "default": {"read": ["/srv/shop", "/etc/shop"], "connectTcp": [5432]},
+                    "containers": [{"name": "web", "bindTcp": [8080]}]}})
+        })
+        .collect();
+    let mut known = Known::default();
+    known.extend_from_docs(&docs);
+    known
+}
+
+/// The annotated pod bound to a policy among many in its namespace (the cost a cluster's
+/// policies add to every opted-in pod of a namespace), and the plain pod beside them (no
+/// cost: only opted-in pods ask for policies).
+fn policies(c: &mut Criterion) {
+    let config = Config::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"));
+    for count in [1, 200] {
+        let lookups = With {
+            images: Offline,
+            namespaces: namespace_of_policies(count),
+        };
+        for (name, what) in [("annotated", "wrapped, bound"), ("plain", "not opted in")] {
+            let body = body(name);
+            c.bench_function(
+                &format!("review: {what}, {count} policies in its namespace"),
+                |b| {
+                    b.to_async(&runtime).iter(|| async {
+                        let reviewed = review::review(&body, &config, &lookups).await;
+                        reviewed.map(|r| review::to_json(&r.review))
+                    });
+                },
+            );
+        }
+    }
+}
+
+criterion_group!(benches, review_path, hostile_pods, policies);
 criterion_main!(benches);

@@ -243,8 +243,17 @@ pub async fn admit_parsed(
             pod_uid: String::new(),
         }
     };
-    // From memory (a cache in `serve`, documents offline): no request per review.
-    let policies = lookups.policies(namespace);
+    // From memory (a cache in `serve`, documents offline): no request per review; and only for
+    // a pod that opts in, so that the cluster's other pods cost no walk over its policies.
+    let opted_in = matches!(
+        opt_in::decide(head.meta(), namespace, ns.as_ref(), config),
+        Ok(opt_in::OptIn::In { .. })
+    );
+    let policies = if opted_in {
+        lookups.policies(namespace)
+    } else {
+        Ok(Vec::new())
+    };
     let policies = match &policies {
         Ok(found) => Ok(found.as_slice()),
         Err(e) => Err(e.as_str()),
@@ -432,5 +441,65 @@ async fn respond(
             );
             (denied(uid, message), Outcome::Denied)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use kube::core::DynamicObject;
+
+    use super::*;
+    use crate::admission::namespaces::{Both, PolicySource, With};
+    use crate::admission::resolve::Offline;
+
+    /// A policy source that cannot read anything and counts how often it was asked.
+    #[derive(Default)]
+    struct Unreadable(AtomicUsize);
+
+    impl PolicySource for Unreadable {
+        fn policies(&self, _namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Err("the watch has not listed yet".to_owned())
+        }
+    }
+
+    fn pod(annotations: serde_json::Value) -> String {
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "annotations": annotations},
+            "spec": {"containers": [{"name": "app", "image": "busybox", "command": ["sleep", "1"]}]}})
+        .to_string()
+    }
+
+    /// A pod that does not opt in never costs a walk over the namespace's policies, so that
+    /// the cluster's other pods are admitted even while the policies cannot be read; an
+    /// opted-in one asks, and is refused with the reason.
+    #[tokio::test]
+    async fn only_opted_in_pods_ask_for_policies() {
+        let lookups = With {
+            images: Offline,
+            namespaces: Both {
+                namespaces: Offline,
+                policies: Unreadable::default(),
+            },
+        };
+        let config = Config {
+            shim_image: "registry.example/shim:1".to_owned(),
+            namespace: "landlock-injector".to_owned(),
+        };
+        let plain = admit(&pod(serde_json::json!({})), Some("shop"), &config, &lookups)
+            .await
+            .expect("a plain pod is admitted");
+        assert!(matches!(plain.decision, Decision::Skip(_)));
+        assert_eq!(lookups.namespaces.policies.0.load(Ordering::Relaxed), 0);
+        let opted = pod(serde_json::json!({"landlock-injector.io/inject": "true"}));
+        let Err(denial) = admit(&opted, Some("shop"), &config, &lookups).await else {
+            panic!("an opted-in pod is refused without its policies");
+        };
+        let denial = denial.to_string();
+        assert!(denial.contains("the watch has not listed yet"), "{denial}");
+        assert_eq!(lookups.namespaces.policies.0.load(Ordering::Relaxed), 1);
     }
 }
