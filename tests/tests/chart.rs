@@ -312,8 +312,8 @@ fn check(mode: &str, policy: bool, opt_in: &str, docs: &[Value]) {
         "{context}: nothing provides the secret {secret_name}"
     );
 
-    // RBAC: reads only; namespaces for their opt-in label and defaults, LandlockPolicies to
-    // bind them.
+    // RBAC: reads, namespaces for their opt-in label and defaults, LandlockPolicies to bind
+    // them, pods to count them per policy; the one write is the policies' status.
     let role: ClusterRole = typed(one(docs, "ClusterRole"));
     for rule in role.rules.unwrap_or_default() {
         let resources = rule.resources.clone().unwrap_or_default();
@@ -326,6 +326,10 @@ fn check(mode: &str, policy: bool, opt_in: &str, docs: &[Value]) {
                 Some(&["landlock-injector.io".to_owned()][..]),
                 "{context}"
             );
+        } else if resources == ["landlockpolicies/status"] {
+            assert_eq!(rule.verbs, ["patch"], "{context}");
+        } else if resources == ["pods"] {
+            assert_eq!(rule.verbs, ["list", "watch"], "{context}");
         } else {
             assert_eq!(resources, ["serviceaccounts", "secrets"], "{context}");
             assert_eq!(rule.verbs, ["get"], "{context}");

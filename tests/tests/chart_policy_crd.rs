@@ -136,7 +136,38 @@ fn the_crd_is_kept_on_uninstall_with_status_and_printer_columns() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(columns, ["Mode", "Pod additions", "Age"]);
+    assert_eq!(
+        columns,
+        ["Mode", "Pod additions", "Pods", "Outdated", "Age"]
+    );
+    // The status columns and schema are what the webhook's status writer writes.
+    let written = serde_json::to_value(webhook::policy_status::Status::default()).expect("json");
+    let written: Vec<&String> = written.as_object().expect("an object").keys().collect();
+    for column in &version["additionalPrinterColumns"]
+        .as_array()
+        .expect("columns")[2..4]
+    {
+        let path = column["jsonPath"].as_str().expect("a path");
+        let field = path.strip_prefix(".status.").expect("a status column");
+        assert!(
+            written.iter().any(|w| *w == field),
+            "{path}: written {written:?}"
+        );
+    }
+    let status = &schema(&crd)["properties"]["status"];
+    let mut declared: Vec<&String> = status["properties"]
+        .as_object()
+        .expect("status properties")
+        .keys()
+        .collect();
+    declared.sort();
+    let mut sorted = written.clone();
+    sorted.sort();
+    assert_eq!(declared, sorted, "the status schema is what is written");
+    assert_eq!(
+        status["properties"]["outdated"]["maxItems"],
+        webhook::policy_status::MAX_OUTDATED_NAMES
+    );
     // The webhook's own bound on containers is the CRD's.
     assert_eq!(
         schema(&crd)["properties"]["spec"]["properties"]["containers"]["maxItems"],
@@ -147,23 +178,75 @@ fn the_crd_is_kept_on_uninstall_with_status_and_printer_columns() {
     assert!(docs.iter().all(|d| d["kind"] != "CustomResourceDefinition"));
 }
 
-#[test]
-fn the_webhook_may_list_and_watch_policies_and_nothing_more() {
-    let docs = render(&[], false).expect("the chart renders");
+/// The webhook's ClusterRole rules for policies and pods, and whether it runs the status
+/// writer, under `values`.
+fn policy_rules(values: &[&str]) -> (Vec<Value>, bool) {
+    let docs = render(values, false).expect("the chart renders");
     let role = docs
         .iter()
         .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "landlock-injector")
         .expect("the webhook's ClusterRole");
-    let rules: Vec<&Value> = role["rules"]
+    let rules = role["rules"]
         .as_array()
         .expect("rules")
         .iter()
-        .filter(|r| r["apiGroups"] == json!(["landlock-injector.io"]))
+        .filter(|r| {
+            r["apiGroups"] == json!(["landlock-injector.io"])
+                || r["resources"]
+                    .as_array()
+                    .is_some_and(|v| v.contains(&json!("pods")))
+        })
+        .cloned()
         .collect();
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("the webhook's Deployment");
+    let args = &deployment["spec"]["template"]["spec"]["containers"][0]["args"];
+    let writes = args
+        .as_array()
+        .expect("args")
+        .contains(&json!("--policy-status"));
+    (rules, writes)
+}
+
+#[test]
+fn the_webhook_may_list_and_watch_policies_and_write_their_status_and_nothing_more() {
+    let list = json!({"apiGroups": ["landlock-injector.io"], "resources": ["landlockpolicies"], "verbs": ["list", "watch"]});
     assert_eq!(
-        rules,
-        [
-            &json!({"apiGroups": ["landlock-injector.io"], "resources": ["landlockpolicies"], "verbs": ["list", "watch"]})
-        ]
+        policy_rules(&[]),
+        (
+            vec![
+                list.clone(),
+                json!({"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]}),
+                json!({"apiGroups": ["landlock-injector.io"], "resources": ["landlockpolicies/status"], "verbs": ["patch"]}),
+            ],
+            true
+        )
     );
+    // Without the status: no pod watch, no write, and the writer is not started.
+    assert_eq!(
+        policy_rules(&["landlockPolicies.status=false"]),
+        (vec![list], false)
+    );
+}
+
+#[test]
+fn the_crd_refuses_names_longer_than_a_label_value_as_the_webhook_does() {
+    let schema = schema(&crd());
+    let mut long = object(json!({}));
+    long["metadata"]["name"] = json!("x".repeat(policy::MAX_NAME + 1));
+    let messages = match Validator::new().validate(&schema, &long, None) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.into_vec().into_iter().map(|e| e.message).collect(),
+    };
+    let object: DynamicObject = serde_json::from_value(long).expect("an object");
+    let problem = policy::compile(&object).expect_err("too long").problem;
+    assert!(
+        messages.contains(&problem),
+        "the CRD says {messages:?}, the webhook {problem:?}"
+    );
+    let mut longest = self::object(json!({}));
+    longest["metadata"]["name"] = json!("x".repeat(policy::MAX_NAME));
+    assert!(Validator::new().validate(&schema, &longest, None).is_ok());
 }

@@ -801,3 +801,132 @@ fn every_test_namespace_is_a_fresh_dns_label() {
         );
     }
 }
+
+/// Polls the LandlockPolicy `name` until `done` holds for its status (or fails after a minute:
+/// the writer counts every 5 s).
+async fn wait_status(
+    api: &Api<kube::core::DynamicObject>,
+    name: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let policy = api.get(name).await.expect("get the policy");
+        let status = policy.data.get("status").cloned().unwrap_or(Value::Null);
+        if done(&status) {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "LandlockPolicy {name}: status still {status}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a kind cluster with the chart: run tests/e2e/run"]
+async fn j_a_pod_selected_by_a_landlock_policy_runs_it_and_its_status_counts_older_generations() {
+    use webhook::admission::policy;
+    let client = client().await;
+    let ns = namespace(&client, "e2e-policy").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let policies: Api<kube::core::DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &policy::api_resource());
+    let object: kube::core::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": format!("{}/{}", policy::GROUP, policy::VERSION),
+        "kind": policy::KIND,
+        "metadata": {"name": "web"},
+        // No profile grants /root: listing it works only under this policy.
+        "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "default": {"list": ["/root"]}}
+    }))
+    .expect("a policy");
+    policies
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("create the LandlockPolicy (is the chart's CRD installed?)");
+
+    // The opt-in label and the policy's selector: no other annotation.
+    let script = format!("ls -a /root >/dev/null && echo root-listed; {SHADOW_CHECK}");
+    let pod = labelled_pod(
+        "web-once",
+        json!({INJECT: "true", "app": "web"}),
+        json!({}),
+        &script,
+        json!([]),
+        json!([]),
+    );
+    let created = pods
+        .create(&PostParams::default(), &pod)
+        .await
+        .expect("create");
+    assert_wrapped(&created);
+    let key = "landlock-injector.io/applied-policy";
+    let annotations = created.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(annotations.get(key).map(String::as_str), Some("web@1"));
+    let labels = created.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels.get(key).map(String::as_str), Some("web"));
+    runs_sandboxed(&pods, "web-once").await;
+    let log = logs(&pods, "web-once").await;
+    assert!(log.contains("root-listed"), "the policy's grant: {log}");
+
+    // A running pod is counted; a finished one is not.
+    let running = labelled_pod(
+        "web-running",
+        json!({INJECT: "true", "app": "web"}),
+        json!({}),
+        "sleep 3600",
+        json!([]),
+        json!([]),
+    );
+    pods.create(&PostParams::default(), &running)
+        .await
+        .expect("create");
+    let status = wait_status(&policies, "web", |s| s["pods"] == 1).await;
+    assert_eq!(
+        status,
+        json!({"observedGeneration": 1, "pods": 1, "outdatedPods": 0, "outdated": []})
+    );
+
+    // A changed policy: the running pod keeps what it was admitted with, and is listed.
+    policies
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"default": {"list": ["/root"], "read": ["/srv"]}}})),
+        )
+        .await
+        .expect("change the policy");
+    let status = wait_status(&policies, "web", |s| s["observedGeneration"] == 2).await;
+    assert_eq!(
+        status,
+        json!({"observedGeneration": 2, "pods": 1, "outdatedPods": 1, "outdated": ["web-running"]})
+    );
+    let table = Command::new("kubectl")
+        .args(["get", "landlockpolicies", "--namespace", &ns])
+        .output()
+        .expect("kubectl (required by the e2e suite)");
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let row: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let column = |name: &str| {
+        let at = header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("no {name} column: {table}"));
+        // "POD ADDITIONS" is two header words and one (maybe empty) value: count from the end.
+        row.get(row.len() + at - header.len()).copied()
+    };
+    assert_eq!(column("PODS"), Some("1"), "{table}");
+    assert_eq!(column("OUTDATED"), Some("1"), "{table}");
+    drop_namespace(&client, &ns).await;
+}

@@ -130,6 +130,7 @@ pub fn serve(common: Common, options: ServeOptions) -> Result<(), String> {
     let roots = trust::roots(&common.registry.extra_roots).map_err(|e| e.to_string())?;
     let dns = Dns::system().map_err(|e| format!("registry lookups: {e}"))?;
     let known = known_namespaces(&common)?;
+    let policy_status = options.policy_status;
     serve::run(options, move || -> Result<Endpoint<Secrets>, String> {
         install_crypto_provider();
         let client = cluster_client();
@@ -144,9 +145,15 @@ pub fn serve(common: Common, options: ServeOptions) -> Result<(), String> {
             registry,
             namespaces: Fallback {
                 first: known,
-                then: client.map(|client| Both {
-                    namespaces: ClusterNamespaces::start(client.clone()),
-                    policies: ClusterPolicies::start(client),
+                then: client.map(|client| {
+                    let policies = ClusterPolicies::start(client.clone());
+                    if policy_status {
+                        webhook::policy_status::writer::start(client.clone(), policies.store());
+                    }
+                    Both {
+                        namespaces: ClusterNamespaces::start(client),
+                        policies,
+                    }
                 }),
             },
         })

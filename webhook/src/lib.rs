@@ -10,6 +10,7 @@
 //! | [`serve`] | `landlock-webhook serve` (the binary puts the review behind its `/mutate`) |
 //! | [`inject`] | `landlock-webhook inject`: manifests in, injected manifests out |
 //! | [`denials`] | `landlock-webhook denials`: the node agent reporting Landlock denials |
+//! | [`policy_status`] | `serve --policy-status`: each LandlockPolicy's pods, and those on an older generation, in its status |
 //! | [`suggest`] | `landlock-webhook suggest`: shim output and denial lines in, the policy that lets it run out |
 //! | [`registry`] | the registry client that image configurations come from |
 //! | [`offload`] | where CPU-bound admission work runs: off the async workers |
@@ -20,6 +21,7 @@ pub mod denials;
 pub mod inject;
 pub mod offload;
 pub mod panic_guard;
+pub mod policy_status;
 pub mod registry;
 pub mod review;
 pub mod serve;

@@ -113,6 +113,8 @@ pub struct Injection {
     metadata_exists: bool,
     /// The bound policy's name and generation (what [`APPLIED_POLICY`] records).
     applied_policy: Option<(String, i64)>,
+    /// Whether the pod has `metadata.labels` (where the applied policy's label goes).
+    labels_exist: bool,
 }
 
 /// Decides what happens to the pod `object` (its JSON text; `head` is its parsed metadata),
@@ -180,6 +182,7 @@ pub fn decide(
         installer,
         targets,
         applied_policy,
+        labels_exist: head.meta().labels.is_some(),
     }))
 }
 
@@ -271,6 +274,12 @@ impl Injection {
                     )
                 }))
                 .collect(),
+            labels: self
+                .applied_policy
+                .iter()
+                .map(|(name, _)| (format!("{PREFIX}{APPLIED_POLICY}"), name.clone()))
+                .collect(),
+            labels_exist: self.labels_exist,
             metadata_exists: self.metadata_exists,
             annotations_exist: self.pod.metadata.annotations.is_some(),
             ..Edits::default()
@@ -675,6 +684,12 @@ mod tests {
             patched["metadata"]["annotations"]["landlock-injector.io/applied-policy"],
             "web@4"
         );
+        // The label its status writer selects by, beside the pod's own.
+        assert_eq!(
+            patched["metadata"]["labels"]["landlock-injector.io/applied-policy"],
+            "web"
+        );
+        assert_eq!(patched["metadata"]["labels"]["app"], "web");
         let web = strings(&patched["spec"]["containers"][0]["command"]);
         let log = strings(&patched["spec"]["containers"][1]["command"]).join(" ");
         let flags = web.join(" ");

@@ -152,6 +152,11 @@ pub struct Edits {
     /// The annotations the webhook writes, keys and values: `status` first, then the applied
     /// policy's record when a LandlockPolicy is bound.
     pub annotations: Vec<(String, String)>,
+    /// The labels the webhook writes: the applied policy's name when a LandlockPolicy is bound
+    /// (so that its status writer can select the pods that run it).
+    pub labels: Vec<(String, String)>,
+    /// Whether the pod has `metadata.labels`.
+    pub labels_exist: bool,
     /// Whether the pod has `metadata`.
     pub metadata_exists: bool,
     /// Whether the pod has `metadata.annotations`.

@@ -87,24 +87,42 @@ pub fn operations(edits: &Edits) -> Result<Patch, PatchError> {
             add(["spec", "initContainers"], Value::Array(vec![installer]))
         });
     }
-    let written: serde_json::Map<String, Value> = edits
-        .annotations
-        .iter()
-        .map(|(key, value)| (key.clone(), Value::String(value.clone())))
-        .collect();
-    match (edits.metadata_exists, edits.annotations_exist) {
-        // `add` of an existing member replaces it: an earlier injection's record is renewed.
-        (true, true) => ops.extend(edits.annotations.iter().map(|(key, value)| {
-            add(
-                ["metadata", "annotations", key.as_str()],
-                Value::String(value.clone()),
-            )
-        })),
-        (true, false) => ops.push(add(["metadata", "annotations"], Value::Object(written))),
-        (false, _) => ops.push(add(
-            ["metadata"],
-            serde_json::json!({"annotations": Value::Object(written)}),
-        )),
+    let map = |pairs: &[(String, String)]| -> serde_json::Map<String, Value> {
+        pairs
+            .iter()
+            .map(|(key, value)| (key.clone(), Value::String(value.clone())))
+            .collect()
+    };
+    if !edits.metadata_exists {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert(
+            "annotations".to_owned(),
+            Value::Object(map(&edits.annotations)),
+        );
+        if !edits.labels.is_empty() {
+            metadata.insert("labels".to_owned(), Value::Object(map(&edits.labels)));
+        }
+        ops.push(add(["metadata"], Value::Object(metadata)));
+        return Ok(Patch(ops));
+    }
+    for (field, pairs, exists) in [
+        ("annotations", &edits.annotations, edits.annotations_exist),
+        ("labels", &edits.labels, edits.labels_exist),
+    ] {
+        if pairs.is_empty() {
+            continue;
+        }
+        if exists {
+            // `add` of an existing member replaces it: an earlier injection's record is renewed.
+            ops.extend(pairs.iter().map(|(key, value)| {
+                add(
+                    ["metadata", field, key.as_str()],
+                    Value::String(value.clone()),
+                )
+            }));
+        } else {
+            ops.push(add(["metadata", field], Value::Object(map(pairs))));
+        }
     }
     Ok(Patch(ops))
 }
@@ -162,5 +180,45 @@ mod tests {
         let mut doc = json!({"spec": {}});
         json_patch::patch(&mut doc, &patch).expect("applies");
         assert_eq!(doc["metadata"]["annotations"]["a~b/c"], "v");
+    }
+
+    #[test]
+    fn the_applied_policy_label_is_added_beside_existing_labels_or_creates_them() {
+        let label = (
+            "landlock-injector.io/applied-policy".to_owned(),
+            "web".to_owned(),
+        );
+        let status = (
+            "landlock-injector.io/status".to_owned(),
+            "injected".to_owned(),
+        );
+        for (metadata_exists, labels_exist, before) in [
+            (
+                true,
+                true,
+                json!({"metadata": {"labels": {"app": "web"}, "annotations": {}}}),
+            ),
+            (true, false, json!({"metadata": {"annotations": {}}})),
+            (false, false, json!({})),
+        ] {
+            let edits = Edits {
+                annotations: vec![status.clone()],
+                annotations_exist: metadata_exists,
+                labels: vec![label.clone()],
+                labels_exist,
+                metadata_exists,
+                ..Edits::default()
+            };
+            let mut doc = before.clone();
+            json_patch::patch(&mut doc, &operations(&edits).expect("patch")).expect("applies");
+            assert_eq!(doc["metadata"]["labels"][&label.0], "web", "{before}");
+            assert_eq!(
+                doc["metadata"]["annotations"][&status.0], "injected",
+                "{before}"
+            );
+            if labels_exist {
+                assert_eq!(doc["metadata"]["labels"]["app"], "web", "kept");
+            }
+        }
     }
 }

@@ -59,8 +59,12 @@ pub fn api_resource() -> ApiResource {
     }
 }
 
-/// Whether `value` can name a LandlockPolicy (a DNS subdomain, as every object name); the
-/// error is the problem with it.
+/// The longest LandlockPolicy name: a bound pod carries it in the label
+/// `landlock-injector.io/applied-policy`, and label values are at most 63 characters.
+pub const MAX_NAME: usize = 63;
+
+/// Whether `value` can name a LandlockPolicy (a DNS subdomain, as every object name, of at
+/// most [`MAX_NAME`] characters); the error is the problem with it.
 pub fn check_name(value: &str) -> Result<(), String> {
     let label_ok = |label: &str| {
         !label.is_empty()
@@ -70,11 +74,15 @@ pub fn check_name(value: &str) -> Result<(), String> {
             && !label.starts_with('-')
             && !label.ends_with('-')
     };
-    if value.is_empty() || value.len() > 253 || !value.split('.').all(label_ok) {
+    if value.is_empty() || !value.split('.').all(label_ok) {
         return Err(
-            "not a LandlockPolicy name (lowercase letters, digits, '-' and '.', at most 253 characters)"
-                .to_owned(),
+            "not a LandlockPolicy name (lowercase letters, digits, '-' and '.')".to_owned(),
         );
+    }
+    if value.len() > MAX_NAME {
+        return Err(format!(
+            "a LandlockPolicy name is at most {MAX_NAME} characters (bound pods carry it in the label landlock-injector.io/applied-policy)"
+        ));
     }
     Ok(())
 }
@@ -181,6 +189,8 @@ pub fn compile(object: &DynamicObject) -> Result<Compiled, PolicyError> {
         value: value.to_string(),
         problem,
     };
+    check_name(&name)
+        .map_err(|problem| fail("metadata.name", &Value::from(name.clone()), problem))?;
     let spec_value = object.data.get("spec").cloned().unwrap_or(Value::Null);
     if !spec_value.is_object() {
         return Err(fail("spec", &spec_value, "expected an object".to_owned()));
@@ -480,6 +490,25 @@ mod tests {
             .expect_err("too many")
             .to_string();
         assert!(message.contains("paths per container"), "{message}");
+        // One entry over the CRD's maxItems: the webhook refuses it too (a policy written
+        // while the CRD was older, or offline documents, never reach the API server's check).
+        let entries: Vec<_> = (0..=MAX_CONTAINERS)
+            .map(|i| serde_json::json!({"name": format!("c{i}"), "read": ["/srv"]}))
+            .collect();
+        let message = compile(&object(serde_json::json!({"containers": entries})))
+            .expect_err("too many containers")
+            .to_string();
+        assert!(
+            message.contains(&format!(
+                "spec.containers: value \"{}\": lists more than {MAX_CONTAINERS} containers",
+                MAX_CONTAINERS + 1
+            )),
+            "{message}"
+        );
+        let entries: Vec<_> = (0..MAX_CONTAINERS)
+            .map(|i| serde_json::json!({"name": format!("c{i}")}))
+            .collect();
+        assert!(compile(&object(serde_json::json!({"containers": entries}))).is_ok());
     }
 
     #[test]
@@ -487,9 +516,24 @@ mod tests {
         for good in ["web", "web-1.prod", "a"] {
             assert_eq!(check_name(good), Ok(()), "{good}");
         }
-        for bad in ["", "Web", "-web", "web_1", "a..b", &"x".repeat(254)] {
+        assert_eq!(check_name(&"x".repeat(MAX_NAME)), Ok(()));
+        for bad in [
+            "",
+            "Web",
+            "-web",
+            "web_1",
+            "a..b",
+            &"x".repeat(MAX_NAME + 1),
+        ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
+        let mut long = object(serde_json::json!({}));
+        long.metadata.name = Some("x".repeat(MAX_NAME + 1));
+        let message = compile(&long).expect_err("too long").to_string();
+        assert!(
+            message.contains("metadata.name: value") && message.contains("at most 63 characters"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -63,6 +63,11 @@ impl ClusterPolicies {
 }
 
 impl ClusterPolicies {
+    /// The cache itself (the status writer counts against it).
+    pub fn store(&self) -> Store<DynamicObject> {
+        self.store.clone()
+    }
+
     /// Why the policies are unknown, until the first list has arrived (`/readyz` fails with
     /// it, so the Service sends no review to a webhook that would refuse every opted-in pod).
     pub fn problem(&self) -> Option<String> {

@@ -91,6 +91,10 @@ pub struct ServeOptions {
     /// Longest a connection is kept while it waits for its next request.
     #[arg(long = "idle-timeout", default_value = "60s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
+    /// Write each LandlockPolicy's status: its running pods, and those admitted with an older
+    /// generation (needs list/watch on pods and patch on landlockpolicies/status).
+    #[arg(long = "policy-status")]
+    pub policy_status: bool,
     /// Longest a review may take.
     #[arg(skip = Duration::from_secs(9))]
     pub request_timeout: Duration,

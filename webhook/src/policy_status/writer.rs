@@ -1,0 +1,121 @@
+//! The loop of `serve --policy-status`: a watch of the pods that record a policy (selected by
+//! the label the webhook writes, so the cluster's other pods are never listed), the webhook's
+//! own LandlockPolicy cache, and every few seconds a merge patch of each policy's `status`
+//! subresource whose counted status differs from the stored one. Several webhook replicas
+//! compute the same status from the same objects, so after one has written it the others see
+//! nothing to write. Needs `list`/`watch` on pods and `patch` on `landlockpolicies/status`.
+
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use kube::core::DynamicObject;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt as _, watcher};
+
+use crate::admission::policy;
+use crate::policy_status::{self, PolicyKey, Status};
+
+/// How often the statuses are counted (and the changed ones written).
+pub const PERIOD: Duration = Duration::from_secs(5);
+
+/// Starts the pod watch and the writing loop on the current tokio runtime; both run for as
+/// long as the process does, retrying what fails.
+pub fn start(client: kube::Client, policies: Store<DynamicObject>) {
+    let pods: Api<Pod> = Api::all(client.clone());
+    let (store, writer) = reflector::store();
+    let config = watcher::Config::default().labels(&policy_status::key());
+    let watch = watcher::watcher(pods, config)
+        // Only metadata and the phase are counted: the rest is not kept in memory.
+        .modify(|pod| {
+            pod.spec = None;
+            pod.metadata.managed_fields = None;
+            if let Some(status) = pod.status.as_mut() {
+                *status = k8s_openapi::api::core::v1::PodStatus {
+                    phase: status.phase.take(),
+                    ..Default::default()
+                };
+            }
+        })
+        .default_backoff()
+        .reflect(writer)
+        .for_each(|event| async move {
+            if let Err(e) = event {
+                tracing::warn!(error = %e, "pod watch for LandlockPolicy status: retrying");
+            }
+        });
+    tokio::spawn(watch);
+    tokio::spawn(write_loop(client, policies, store));
+}
+
+async fn write_loop(client: kube::Client, policies: Store<DynamicObject>, pods: Store<Pod>) {
+    // Counting before both lists arrived would write zeros over true statuses.
+    let (Ok(()), Ok(())) = (
+        policies.wait_until_ready().await,
+        pods.wait_until_ready().await,
+    ) else {
+        tracing::warn!("LandlockPolicy status: a watch ended before its first list; not writing");
+        return;
+    };
+    let resource = policy::api_resource();
+    let mut tick = tokio::time::interval(PERIOD);
+    loop {
+        tick.tick().await;
+        let current = policies.state();
+        let keys: Vec<(PolicyKey, i64)> = current
+            .iter()
+            .filter_map(|p| {
+                let key = (p.metadata.namespace.clone()?, p.metadata.name.clone()?);
+                Some((key, p.metadata.generation.unwrap_or(0)))
+            })
+            .collect();
+        let bound: Vec<_> = pods
+            .state()
+            .iter()
+            .filter_map(|pod| policy_status::bound(pod))
+            .collect();
+        let statuses = policy_status::compute(&keys, &bound);
+        for object in &current {
+            let (Some(namespace), Some(name)) = (&object.metadata.namespace, &object.metadata.name)
+            else {
+                continue;
+            };
+            let Some(wanted) = statuses.get(&(namespace.clone(), name.clone())) else {
+                continue;
+            };
+            if !policy_status::needs_write(object.data.get("status"), wanted) {
+                continue;
+            }
+            write(&client, &resource, namespace, name, wanted).await;
+        }
+    }
+}
+
+async fn write(
+    client: &kube::Client,
+    resource: &kube::core::ApiResource,
+    namespace: &str,
+    name: &str,
+    wanted: &Status,
+) {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
+    let patch = Patch::Merge(serde_json::json!({ "status": wanted }));
+    match api
+        .patch_status(name, &PatchParams::default(), &patch)
+        .await
+    {
+        Ok(_) => tracing::info!(
+            namespace,
+            policy = name,
+            pods = wanted.pods,
+            outdated = wanted.outdated_pods,
+            "LandlockPolicy status written"
+        ),
+        // Deleted meanwhile, or no RBAC: said, and tried again at the next count.
+        Err(e) => {
+            tracing::warn!(namespace, policy = name, error = %e, "cannot write the LandlockPolicy status")
+        }
+    }
+}
