@@ -214,3 +214,53 @@ fn bad_min_coverage_values_are_refused_clearly() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// `--format policy`: the LandlockPolicy a recording would write carries the coverage in its
+/// `landlock-injector.io/coverage` annotation, keyed by the fields the webhook's errors name;
+/// the object binds as it is (the webhook compiles it); `--min-coverage` drops from both.
+#[test]
+fn the_policy_format_carries_the_coverage_as_an_annotation() {
+    let coverage_of = |args: &[&str]| -> (serde_json::Value, serde_json::Value) {
+        let out = suggest(args, &three_pods());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let object: serde_json::Value =
+            serde_yaml::from_str(&text(&out.stdout)).expect("a YAML object");
+        let dynamic: kube::core::DynamicObject =
+            serde_json::from_value(object.clone()).expect("an object");
+        webhook::admission::policy::compile(&dynamic).expect("the suggestion binds");
+        let annotation = object["metadata"]["annotations"]["landlock-injector.io/coverage"]
+            .as_str()
+            .expect("the coverage annotation")
+            .to_owned();
+        (
+            serde_json::from_str(&annotation).expect("JSON"),
+            object["spec"].clone(),
+        )
+    };
+    let (coverage, spec) = coverage_of(&["--format", "policy"]);
+    assert_eq!(
+        coverage,
+        serde_json::json!({
+            "spec.default.read": {"/srv": "3 of 3"},
+            "spec.default.write": {"/data": "1 of 3", "/var/cache/app": "2 of 3"},
+            "spec.default.bindTcp": {"8080": "3 of 3"},
+        })
+    );
+    assert_eq!(
+        spec["default"]["write"],
+        serde_json::json!(["/data", "/var/cache/app"])
+    );
+    let (coverage, spec) = coverage_of(&["--format", "policy", "--min-coverage", "2"]);
+    assert_eq!(
+        coverage["spec.default.write"],
+        serde_json::json!({"/var/cache/app": "2 of 3"})
+    );
+    assert_eq!(
+        spec["default"]["write"],
+        serde_json::json!(["/var/cache/app"])
+    );
+    // One replica: nothing to count, no annotation.
+    let one = suggest(&["--format", "policy"], &learn(&["/srv"], &[], &[8080]));
+    let object: serde_json::Value = serde_yaml::from_str(&text(&one.stdout)).expect("YAML");
+    assert!(object["metadata"].get("annotations").is_none(), "{object}");
+}

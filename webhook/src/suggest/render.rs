@@ -37,7 +37,7 @@ pub fn render(merged: &Merged, format: Format) -> String {
     match format {
         Format::Yaml => with_coverage_comments(yaml(&annotations(merged)), merged),
         Format::Json => json(merged),
-        Format::Policy => policy_object(&annotations(merged)),
+        Format::Policy => policy_object(&annotations(merged), &coverage(merged)),
         Format::Kubectl => kubectl(&annotations(merged)),
         Format::Flags => merged
             .containers
@@ -146,10 +146,16 @@ pub fn annotations(merged: &Merged) -> Vec<(String, String)> {
     out
 }
 
+/// The annotation of a suggested LandlockPolicy that holds its [`Coverage`]: a JSON object
+/// from each field (`spec.default.read`, `spec.containers[web].write`, as the webhook's errors
+/// name them) to each value's `N of M`.
+pub const COVERAGE_ANNOTATION: &str = "landlock-injector.io/coverage";
+
 /// The LandlockPolicy holding `annotations` (what [`annotations`] suggests): pod-level keys
 /// become `spec.default`, `NAME.KEY` keys `spec.containers[NAME]`, each key its camelCase
-/// field, ports numbers. Named `suggested`; rename it and set `spec.podSelector` to bind it.
-fn policy_object(annotations: &[(String, String)]) -> String {
+/// field, ports numbers; with several replicas, their `coverage` in [`COVERAGE_ANNOTATION`].
+/// Named `suggested`; rename it and set `spec.podSelector` to bind it.
+fn policy_object(annotations: &[(String, String)], coverage: &Coverage) -> String {
     use serde_json::{Map, Value, json};
     let field = |key: &str| -> Option<&'static str> {
         if let Some(access) = Access::ALL.iter().find(|a| a.annotation_key() == key) {
@@ -167,6 +173,7 @@ fn policy_object(annotations: &[(String, String)]) -> String {
     };
     let mut default = Map::new();
     let mut containers: Vec<(String, Map<String, Value>)> = Vec::new();
+    let mut covered = Map::new();
     for (full_key, value) in annotations {
         let Some(key) = full_key.strip_prefix(PREFIX) else {
             continue;
@@ -208,6 +215,19 @@ fn policy_object(annotations: &[(String, String)]) -> String {
             }
         };
         level.insert(name.to_owned(), rendered);
+        let counted = coverage
+            .iter()
+            .find(|(k, items)| k == full_key && !items.is_empty());
+        if let Some((_, items)) = counted {
+            let field = match container {
+                None => format!("spec.default.{name}"),
+                Some(container) => format!("spec.containers[{container}].{name}"),
+            };
+            let items = items
+                .iter()
+                .map(|(item, counts)| (item.clone(), Value::String(counts.clone())));
+            covered.insert(field, Value::Object(items.collect()));
+        }
     }
     let mut spec = Map::new();
     spec.insert("default".to_owned(), Value::Object(default));
@@ -220,10 +240,19 @@ fn policy_object(annotations: &[(String, String)]) -> String {
         });
         spec.insert("containers".to_owned(), entries.collect());
     }
+    let mut metadata = Map::new();
+    metadata.insert("name".to_owned(), Value::String("suggested".to_owned()));
+    if !covered.is_empty() {
+        let text = Value::Object(covered).to_string();
+        metadata.insert(
+            "annotations".to_owned(),
+            json!({ COVERAGE_ANNOTATION: text }),
+        );
+    }
     let object = json!({
         "apiVersion": format!("{}/{}", crate::admission::policy::GROUP, crate::admission::policy::VERSION),
         "kind": crate::admission::policy::KIND,
-        "metadata": {"name": "suggested"},
+        "metadata": metadata,
         "spec": spec,
     });
     serde_yaml::to_string(&object).unwrap_or_default()
@@ -270,13 +299,17 @@ fn coverage_of(container: &Container, key: &str, value: &str) -> Option<usize> {
         .map(|(_, n)| *n)
 }
 
-/// `# KEY VALUE: coverage: N of M` lines above each annotation, when some container has more
-/// than one replica in the input.
-fn with_coverage_comments(text: String, merged: &Merged) -> String {
+/// Per suggested annotation (full key, in order), each of its values with its coverage (`N of
+/// M`, per container with its name when the key is every container's), when some container
+/// has more than one replica in the input; empty otherwise.
+pub type Coverage = Vec<(String, Vec<(String, String)>)>;
+
+/// The [`Coverage`] of `merged`.
+fn coverage(merged: &Merged) -> Coverage {
     if merged.containers.iter().all(|c| c.coverage.replicas <= 1) {
-        return text;
+        return Vec::new();
     }
-    let mut comments: Vec<(String, Vec<String>)> = Vec::new();
+    let mut out = Vec::new();
     for (full_key, value) in annotations(merged) {
         let Some(key) = full_key.strip_prefix(PREFIX) else {
             continue;
@@ -293,7 +326,7 @@ fn with_coverage_comments(text: String, merged: &Merged) -> String {
             ),
             None => (merged.containers.iter().collect(), key),
         };
-        let mut lines = Vec::new();
+        let mut items = Vec::new();
         for item in value.split(',') {
             let counts: Vec<String> = containers
                 .iter()
@@ -307,13 +340,34 @@ fn with_coverage_comments(text: String, merged: &Merged) -> String {
                 })
                 .collect();
             if !counts.is_empty() {
-                lines.push(format!(
-                    "# {setting} {item}: coverage: {}",
-                    counts.join(", ")
-                ));
+                items.push((item.to_owned(), counts.join(", ")));
             }
         }
-        comments.push((full_key, lines));
+        out.push((full_key, items));
+    }
+    out
+}
+
+/// `# KEY VALUE: coverage: N of M` lines above each annotation, when some container has more
+/// than one replica in the input.
+fn with_coverage_comments(text: String, merged: &Merged) -> String {
+    let comments: Vec<(String, Vec<String>)> = coverage(merged)
+        .into_iter()
+        .map(|(full_key, items)| {
+            let setting = full_key
+                .strip_prefix(PREFIX)
+                .map(|k| k.split_once('.').map_or(k, |(_, s)| s))
+                .unwrap_or_default()
+                .to_owned();
+            let lines = items
+                .iter()
+                .map(|(item, counts)| format!("# {setting} {item}: coverage: {counts}"))
+                .collect();
+            (full_key, lines)
+        })
+        .collect();
+    if comments.is_empty() {
+        return text;
     }
     let mut out = String::new();
     for line in text.lines() {
