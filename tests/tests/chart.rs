@@ -312,28 +312,44 @@ fn check(mode: &str, policy: bool, opt_in: &str, docs: &[Value]) {
         "{context}: nothing provides the secret {secret_name}"
     );
 
-    // RBAC: reads, namespaces for their opt-in label and defaults, LandlockPolicies to bind
-    // them, pods to count them per policy; the one write is the policies' status.
+    // RBAC: reads (pull secrets, namespaces, policies, recordings, recorded pods' logs) and
+    // the writes of the status writer and the recording controller, nothing else.
     let role: ClusterRole = typed(one(docs, "ClusterRole"));
+    let allowed: [(&[&str], &[&str]); 8] = [
+        (&["serviceaccounts", "secrets"], &["get"]),
+        (&["namespaces"], &["get", "list", "watch"]),
+        (
+            &["landlockpolicies", "landlockrecordings"],
+            &["list", "watch"],
+        ),
+        (&["pods"], &["list", "watch"]),
+        (&["landlockpolicies/status"], &["patch"]),
+        (&["pods/log"], &["get"]),
+        (
+            &["landlockrecordings", "landlockrecordings/status"],
+            &["patch"],
+        ),
+        (&["landlockpolicies"], &["create", "patch"]),
+    ];
     for rule in role.rules.unwrap_or_default() {
         let resources = rule.resources.clone().unwrap_or_default();
-        if resources == ["namespaces"] {
-            assert_eq!(rule.verbs, ["get", "list", "watch"], "{context}");
-        } else if resources == ["landlockpolicies"] {
-            assert_eq!(rule.verbs, ["list", "watch"], "{context}");
-            assert_eq!(
-                rule.api_groups.as_deref(),
-                Some(&["landlock-injector.io".to_owned()][..]),
-                "{context}"
-            );
-        } else if resources == ["landlockpolicies/status"] {
-            assert_eq!(rule.verbs, ["patch"], "{context}");
-        } else if resources == ["pods"] {
-            assert_eq!(rule.verbs, ["list", "watch"], "{context}");
+        assert!(
+            allowed
+                .iter()
+                .any(|(r, v)| resources == *r && rule.verbs == *v),
+            "{context}: the webhook's ClusterRole has {resources:?} {:?}",
+            rule.verbs
+        );
+        let group = if resources.iter().any(|r| r.starts_with("landlock")) {
+            "landlock-injector.io"
         } else {
-            assert_eq!(resources, ["serviceaccounts", "secrets"], "{context}");
-            assert_eq!(rule.verbs, ["get"], "{context}");
-        }
+            ""
+        };
+        assert_eq!(
+            rule.api_groups.as_deref(),
+            Some(&[group.to_owned()][..]),
+            "{context}: {resources:?}"
+        );
     }
     drop(typed::<PodDisruptionBudget>(one(
         docs,
@@ -691,6 +707,62 @@ async fn the_policy_covers_pods_bound_to_a_landlock_policy() {
             "a policy-bound pod the webhook never saw is rejected: {pod} {verdict:?}"
         );
     }
+}
+
+/// A pod an active LandlockRecording selects runs `--mode learn` whatever its annotations say,
+/// and the policy accepts exactly that: the same pod with another mode is rejected.
+#[tokio::test]
+async fn the_policy_covers_pods_a_landlock_recording_admitted_in_learn_mode() {
+    use webhook::admission::namespaces::{Known, With};
+    let docs = render(&[], false).expect("render");
+    let policies = Policies::from_docs(&docs).expect("policies compile");
+    let apps = namespace("apps", json!({}));
+    let mut known = Known::default();
+    known.extend_from_docs(&[json!({
+        "apiVersion": "landlock-injector.io/v1alpha1", "kind": "LandlockRecording",
+        "metadata": {"name": "web", "namespace": "apps"},
+        "spec": {"podSelector": {"matchLabels": {"app": "web"}}},
+    })]);
+    let lookups = With {
+        images: Offline,
+        namespaces: known,
+    };
+    let mut pod = serde_json::to_value(opted_in_pod()).expect("json");
+    pod["metadata"]["labels"] = json!({"app": "web"});
+    pod["metadata"]["annotations"] = json!({"landlock-injector.io/inject": "true",
+        "landlock-injector.io/mode": "enforce"});
+    let typed: Pod = serde_json::from_value(pod.clone()).expect("pod");
+    let wrapped = match admit(
+        &typed,
+        &webhook::admission::config::Config::default(),
+        &lookups,
+    )
+    .await
+    {
+        Admitted::Allowed(pod, _) => serde_json::to_value(*pod).expect("json"),
+        Admitted::Denied(message) => panic!("the webhook denied {pod}: {message}"),
+    };
+    assert_eq!(
+        wrapped["metadata"]["annotations"]["landlock-injector.io/recording"],
+        "web"
+    );
+    let command = wrapped["spec"]["containers"][0]["command"].to_string();
+    assert!(command.contains(r#""--mode","learn""#), "{command}");
+    assert_eq!(
+        policies.admit(&wrapped, &apps),
+        Ok(Verdict::default()),
+        "the webhook's output for a recorded pod passes: {wrapped}"
+    );
+    let mut other_mode = wrapped.clone();
+    let text = other_mode["spec"]["containers"][0]["command"].to_string();
+    other_mode["spec"]["containers"][0]["command"] =
+        serde_json::from_str(&text.replace(r#""--mode","learn""#, r#""--mode","enforce""#))
+            .expect("json");
+    let verdict = policies.admit(&other_mode, &apps).expect("evaluates");
+    assert!(
+        !verdict.denied.is_empty(),
+        "a recorded pod must run learn mode: {verdict:?}"
+    );
 }
 
 #[tokio::test]

@@ -178,24 +178,25 @@ fn the_crd_is_kept_on_uninstall_with_status_and_printer_columns() {
     assert!(docs.iter().all(|d| d["kind"] != "CustomResourceDefinition"));
 }
 
-/// The webhook's ClusterRole rules for policies and pods, and whether it runs the status
-/// writer, under `values`.
-fn policy_rules(values: &[&str]) -> (Vec<Value>, bool) {
+/// The webhook's ClusterRole rules for policies, recordings and pods, whether it runs the
+/// status writer and the recording controller, under `values`.
+fn policy_rules(values: &[&str]) -> (Vec<Value>, bool, bool) {
     let docs = render(values, false).expect("the chart renders");
     let role = docs
         .iter()
         .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "landlock-injector")
         .expect("the webhook's ClusterRole");
+    let about_pods = |r: &Value| {
+        r["resources"].as_array().is_some_and(|v| {
+            v.iter()
+                .any(|r| r.as_str().is_some_and(|r| r.starts_with("pods")))
+        })
+    };
     let rules = role["rules"]
         .as_array()
         .expect("rules")
         .iter()
-        .filter(|r| {
-            r["apiGroups"] == json!(["landlock-injector.io"])
-                || r["resources"]
-                    .as_array()
-                    .is_some_and(|v| v.contains(&json!("pods")))
-        })
+        .filter(|r| r["apiGroups"] == json!(["landlock-injector.io"]) || about_pods(r))
         .cloned()
         .collect();
     let deployment = docs
@@ -203,31 +204,45 @@ fn policy_rules(values: &[&str]) -> (Vec<Value>, bool) {
         .find(|d| d["kind"] == "Deployment")
         .expect("the webhook's Deployment");
     let args = &deployment["spec"]["template"]["spec"]["containers"][0]["args"];
-    let writes = args
-        .as_array()
-        .expect("args")
-        .contains(&json!("--policy-status"));
-    (rules, writes)
+    let args = args.as_array().expect("args");
+    (
+        rules,
+        args.contains(&json!("--policy-status")),
+        args.contains(&json!("--recordings")),
+    )
 }
 
 #[test]
 fn the_webhook_may_list_and_watch_policies_and_write_their_status_and_nothing_more() {
-    let list = json!({"apiGroups": ["landlock-injector.io"], "resources": ["landlockpolicies"], "verbs": ["list", "watch"]});
-    assert_eq!(
-        policy_rules(&[]),
-        (
-            vec![
-                list.clone(),
-                json!({"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]}),
-                json!({"apiGroups": ["landlock-injector.io"], "resources": ["landlockpolicies/status"], "verbs": ["patch"]}),
-            ],
-            true
-        )
-    );
-    // Without the status: no pod watch, no write, and the writer is not started.
+    let list = json!({"apiGroups": ["landlock-injector.io"], "resources": ["landlockpolicies", "landlockrecordings"], "verbs": ["list", "watch"]});
+    let pods = json!({"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]});
+    let status = json!({"apiGroups": ["landlock-injector.io"], "resources": ["landlockpolicies/status"], "verbs": ["patch"]});
+    let recorder = [
+        json!({"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}),
+        json!({"apiGroups": ["landlock-injector.io"], "resources": ["landlockrecordings", "landlockrecordings/status"], "verbs": ["patch"]}),
+        json!({"apiGroups": ["landlock-injector.io"], "resources": ["landlockpolicies"], "verbs": ["create", "patch"]}),
+    ];
+    let mut everything = vec![list.clone(), pods.clone(), status.clone()];
+    everything.extend(recorder.iter().cloned());
+    assert_eq!(policy_rules(&[]), (everything, true, true));
+    // Without the status: no status write, and the writer is not started.
+    let mut recording_only = vec![list.clone(), pods.clone()];
+    recording_only.extend(recorder.iter().cloned());
     assert_eq!(
         policy_rules(&["landlockPolicies.status=false"]),
-        (vec![list], false)
+        (recording_only, false, true)
+    );
+    // Without the recorder either: the webhook only reads policies and recordings.
+    assert_eq!(
+        policy_rules(&[
+            "landlockPolicies.status=false",
+            "landlockPolicies.recordings=false"
+        ]),
+        (vec![list.clone()], false, false)
+    );
+    assert_eq!(
+        policy_rules(&["landlockPolicies.recordings=false"]),
+        (vec![list, pods, status], true, false)
     );
 }
 
@@ -249,4 +264,73 @@ fn the_crd_refuses_names_longer_than_a_label_value_as_the_webhook_does() {
     let mut longest = self::object(json!({}));
     longest["metadata"]["name"] = json!("x".repeat(policy::MAX_NAME));
     assert!(Validator::new().validate(&schema, &longest, None).is_ok());
+}
+
+fn recording_crd() -> Value {
+    let docs = render(&[], false).expect("the chart renders");
+    docs.into_iter()
+        .find(|d| {
+            d["kind"] == "CustomResourceDefinition"
+                && d["metadata"]["name"] == "landlockrecordings.landlock-injector.io"
+        })
+        .expect("the chart ships the LandlockRecording CRD")
+}
+
+fn recording(spec: Value) -> Value {
+    json!({
+        "apiVersion": "landlock-injector.io/v1alpha1",
+        "kind": "LandlockRecording",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": spec,
+    })
+}
+
+/// The LandlockRecording CRD refuses what the webhook's reading of a recording refuses, with
+/// its messages, and accepts what it accepts.
+#[test]
+fn the_recording_crd_rules_refuse_what_the_webhook_refuses() {
+    use webhook::admission::recording;
+    let crd = recording_crd();
+    assert_eq!(crd["spec"]["names"]["kind"], recording::KIND);
+    assert_eq!(crd["spec"]["names"]["plural"], recording::PLURAL);
+    assert_eq!(
+        crd["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+    let schema = schema(&crd);
+    let verdicts = |spec: &Value| {
+        let object: DynamicObject =
+            serde_json::from_value(recording(spec.clone())).expect("object");
+        let webhook = recording::compile(&object).err().map(|e| e.problem);
+        let cel: Vec<String> =
+            match Validator::new().validate(&schema, &recording(spec.clone()), None) {
+                Ok(()) => Vec::new(),
+                Err(errors) => errors.into_vec().into_iter().map(|e| e.message).collect(),
+            };
+        (webhook, cel)
+    };
+    for good in [
+        json!({"podSelector": {}}),
+        json!({"podSelector": {"matchLabels": {"app": "web"}}, "duration": "1h30m", "policy": "web.v2"}),
+        json!({"podSelector": {}, "duration": "168h", "policy": "x".repeat(63)}),
+    ] {
+        assert_eq!(verdicts(&good), (None, Vec::new()), "{good}");
+    }
+    for bad in [
+        json!({"podSelector": {}, "duration": "1d"}),
+        json!({"podSelector": {}, "duration": "30"}),
+        json!({"podSelector": {}, "duration": "0s"}),
+        json!({"podSelector": {}, "duration": "169h"}),
+        json!({"podSelector": {}, "duration": "1h 30m"}),
+        json!({"podSelector": {}, "policy": "Web"}),
+        json!({"podSelector": {}, "policy": "web..v2"}),
+        json!({"podSelector": {}, "policy": "x".repeat(64)}),
+    ] {
+        let (webhook, cel) = verdicts(&bad);
+        let problem = webhook.unwrap_or_else(|| panic!("the webhook accepts {bad}"));
+        assert!(
+            cel.iter().any(|m| problem.starts_with(m.as_str())),
+            "{bad}: the CRD says {cel:?}, the webhook {problem:?}"
+        );
+    }
 }

@@ -930,3 +930,170 @@ async fn j_a_pod_selected_by_a_landlock_policy_runs_it_and_its_status_counts_old
     assert_eq!(column("OUTDATED"), Some("1"), "{table}");
     drop_namespace(&client, &ns).await;
 }
+
+/// The running pods of `ns` labelled `app=APP`, once `count` of them run (or fails after
+/// three minutes).
+async fn running_pods(
+    pods: &Api<Pod>,
+    app: &str,
+    count: usize,
+    fit: impl Fn(&Pod) -> bool,
+) -> Vec<Pod> {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let list = pods
+            .list(&kube::api::ListParams::default().labels(&format!("app={app}")))
+            .await
+            .expect("list pods");
+        let running: Vec<Pod> = list
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .filter(|p| fit(p))
+            .collect();
+        if running.len() >= count {
+            return running;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{app}: {} of {count} pods running",
+            running.len()
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a kind cluster with the chart: run tests/e2e/run"]
+async fn k_a_recorded_deployment_gets_a_policy_that_runs_it_in_enforce_mode_with_no_denial() {
+    use webhook::admission::{policy, recording};
+    let client = client().await;
+    let ns = namespace(&client, "e2e-recording").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let recordings: Api<kube::core::DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &recording::api_resource());
+    let policies: Api<kube::core::DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &policy::api_resource());
+    let object: kube::core::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": format!("{}/{}", policy::GROUP, policy::VERSION),
+        "kind": recording::KIND,
+        "metadata": {"name": "web-rec"},
+        "spec": {"podSelector": {"matchLabels": {"app": "rec-web"}}, "duration": "2m",
+            "policy": "rec-web"}
+    }))
+    .expect("a recording");
+    recordings
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("create the LandlockRecording (is the chart's CRD installed?)");
+    // Listing /root is granted by no profile: only a recorded policy lets it work in enforce.
+    let script = "while true; do ls /root >/dev/null && echo root-listed; sleep 5; done";
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "rec-web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "rec-web"}},
+            "template": {"metadata": {"labels": {INJECT: "true", "app": "rec-web"}},
+                "spec": {"containers": [{"name": "app", "image": BUSYBOX,
+                    "command": ["/bin/sh", "-c", script]}]}}}
+    }))
+    .expect("a deployment");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .expect("create the deployment");
+    let key = "landlock-injector.io/recording";
+    let recorded = running_pods(&pods, "rec-web", 3, |_| true).await;
+    for pod in &recorded {
+        let labels = pod.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(labels.get(key).map(String::as_str), Some("web-rec"));
+        let command = pod.spec.as_ref().expect("spec").containers[0]
+            .command
+            .clone()
+            .unwrap_or_default()
+            .join(" ");
+        assert!(command.contains("--mode learn"), "{command}");
+    }
+    // The controller writes the policy when the two minutes end.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        let now = recordings.get("web-rec").await.expect("get the recording");
+        let status = now.data.get("status").cloned().unwrap_or(Value::Null);
+        if status["phase"] == "Written" || status["phase"] == "Failed" {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the recording is still {status}");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    };
+    assert_eq!(status["phase"], "Written", "{status}");
+    assert_eq!(status["pods"], 3, "{status}");
+    assert_eq!(status["policy"], "rec-web", "{status}");
+    let written = policies.get("rec-web").await.expect("the written policy");
+    assert_eq!(written.data["spec"]["default"]["mode"], "enforce");
+    assert_eq!(
+        written.data["spec"]["podSelector"],
+        json!({"matchLabels": {"app": "rec-web"}})
+    );
+    let annotations = written.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get("landlock-injector.io/recorded-by")
+            .map(String::as_str),
+        Some("web-rec")
+    );
+    let coverage: Value = serde_json::from_str(
+        annotations
+            .get("landlock-injector.io/coverage")
+            .expect("the coverage annotation"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        coverage["spec.default.list"]["/root"], "3 of 3",
+        "{coverage}"
+    );
+
+    // Deleted, the recording goes (its finalizer removed); restarted, the Deployment runs the
+    // policy in enforce mode, and what it does is allowed.
+    recordings
+        .delete("web-rec", &DeleteParams::default())
+        .await
+        .expect("delete the recording");
+    deployments
+        .patch(
+            "rec-web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"template": {"metadata": {"annotations":
+                {"kubectl.kubernetes.io/restartedAt": format!("{:?}", Instant::now())}}}}})),
+        )
+        .await
+        .expect("restart the deployment");
+    let enforced = running_pods(&pods, "rec-web", 3, |p| {
+        p.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("landlock-injector.io/applied-policy"))
+            .is_some_and(|v| v == "rec-web@1")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    for pod in &enforced {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let command = pod.spec.as_ref().expect("spec").containers[0]
+            .command
+            .clone()
+            .unwrap_or_default()
+            .join(" ");
+        assert!(command.contains("--mode enforce"), "{command}");
+        let log = logs(&pods, &name).await;
+        assert!(log.contains("root-listed"), "{name}: {log}");
+        assert!(
+            !log.contains("Permission denied"),
+            "{name}: a denial under the recorded policy: {log}"
+        );
+    }
+    assert!(
+        recordings.get_opt("web-rec").await.expect("get").is_none(),
+        "the recording's finalizer was removed"
+    );
+    drop_namespace(&client, &ns).await;
+}

@@ -131,6 +131,7 @@ pub fn serve(common: Common, options: ServeOptions) -> Result<(), String> {
     let dns = Dns::system().map_err(|e| format!("registry lookups: {e}"))?;
     let known = known_namespaces(&common)?;
     let policy_status = options.policy_status;
+    let recordings = options.recordings;
     serve::run(options, move || -> Result<Endpoint<Secrets>, String> {
         install_crypto_provider();
         let client = cluster_client();
@@ -149,6 +150,12 @@ pub fn serve(common: Common, options: ServeOptions) -> Result<(), String> {
                     let policies = ClusterPolicies::start(client.clone());
                     if policy_status {
                         webhook::policy_status::writer::start(client.clone(), policies.store());
+                    }
+                    if recordings {
+                        webhook::recording::controller::start(
+                            client.clone(),
+                            policies.recording_store(),
+                        );
                     }
                     Both {
                         namespaces: ClusterNamespaces::start(client),

@@ -11,6 +11,7 @@
 //! | [`inject`] | `landlock-webhook inject`: manifests in, injected manifests out |
 //! | [`denials`] | `landlock-webhook denials`: the node agent reporting Landlock denials |
 //! | [`policy_status`] | `serve --policy-status`: each LandlockPolicy's pods, and those on an older generation, in its status |
+//! | [`recording`] | `serve --recordings`: LandlockRecordings' learn lines, from pod logs, into LandlockPolicies |
 //! | [`suggest`] | `landlock-webhook suggest`: shim output and denial lines in, the policy that lets it run out |
 //! | [`registry`] | the registry client that image configurations come from |
 //! | [`offload`] | where CPU-bound admission work runs: off the async workers |
@@ -22,6 +23,7 @@ pub mod inject;
 pub mod offload;
 pub mod panic_guard;
 pub mod policy_status;
+pub mod recording;
 pub mod registry;
 pub mod review;
 pub mod serve;

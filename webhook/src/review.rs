@@ -19,6 +19,11 @@ use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use std::sync::Arc;
+
+use kube::core::DynamicObject;
+
+use crate::admission::binding::{self, Objects};
 use crate::admission::config::Config;
 use crate::admission::decision::{self, Decision, Denial, Images, Skip};
 use crate::admission::edits::Edits;
@@ -201,6 +206,14 @@ pub fn parse_head(object: &str) -> Result<PodHead, Denial> {
     serde_json::from_str(object).map_err(|e| Denial::NotAPod(e.to_string()))
 }
 
+/// A lookup's objects as the decision takes them.
+fn borrowed(found: &Result<Vec<Arc<DynamicObject>>, String>) -> binding::Policies<'_> {
+    match found {
+        Ok(found) => Ok(found.as_slice()),
+        Err(e) => Err(e.as_str()),
+    }
+}
+
 /// [`admit`] for a pod whose metadata the caller already parsed.
 pub async fn admit_parsed(
     object: &str,
@@ -249,17 +262,18 @@ pub async fn admit_parsed(
         opt_in::decide(head.meta(), namespace, ns.as_ref(), config),
         Ok(opt_in::OptIn::In { .. })
     );
-    let policies = if opted_in {
-        lookups.policies(namespace)
+    let (policies, recordings) = if opted_in {
+        (lookups.policies(namespace), lookups.recordings(namespace))
     } else {
-        Ok(Vec::new())
+        (Ok(Vec::new()), Ok(Vec::new()))
     };
-    let policies = match &policies {
-        Ok(found) => Ok(found.as_slice()),
-        Err(e) => Err(e.as_str()),
+    let objects = Objects {
+        policies: borrowed(&policies),
+        recordings: borrowed(&recordings),
+        now: std::time::SystemTime::now(),
     };
     let decided = offload::if_large(object.len(), || {
-        decision::decide(object, head, namespace, ns.as_ref(), policies, config)
+        decision::decide(object, head, namespace, ns.as_ref(), objects, config)
     });
     let injection = match decided? {
         Decision::Skip(skip) => return Ok(unchanged(skip, warnings)),

@@ -408,3 +408,55 @@ spec:
         out.stderr
     );
 }
+
+/// `inject` reads LandlockRecording documents too: the pods a recording selects are written
+/// in learn mode, over their policy's mode, with the recording's name as annotation and label.
+#[test]
+fn inject_admits_the_pods_a_landlock_recording_selects_in_learn_mode() {
+    let manifest = "apiVersion: landlock-injector.io/v1alpha1
+kind: LandlockPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  default: {mode: enforce, read: [/srv]}
+---
+apiVersion: landlock-injector.io/v1alpha1
+kind: LandlockRecording
+metadata: {name: web-rec, namespace: shop}
+spec: {podSelector: {matchLabels: {app: web}}, policy: web}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: shop
+  labels: {app: web, landlock-injector.io/inject: \"true\"}
+spec:
+  containers:
+    - {name: web, image: python, command: [python3, -m, http.server]}
+";
+    let out = run(&["inject", "--offline"], manifest.as_bytes());
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&out.stdout)
+        .map(|d| serde::Deserialize::deserialize(d).expect("YAML"))
+        .collect();
+    let pod = &docs[2];
+    let key = "landlock-injector.io/recording";
+    assert_eq!(
+        pod["metadata"]["annotations"][key].as_str(),
+        Some("web-rec")
+    );
+    assert_eq!(pod["metadata"]["labels"][key].as_str(), Some("web-rec"));
+    let command: Vec<String> =
+        serde_yaml::from_value(pod["spec"]["containers"][0]["command"].clone()).expect("command");
+    let flags = command.join(" ");
+    assert!(
+        flags.contains("--mode learn") && flags.contains("--ro /srv"),
+        "{flags}"
+    );
+    assert!(
+        out.stderr.contains("NOT sandboxed while learning"),
+        "{}",
+        out.stderr
+    );
+}

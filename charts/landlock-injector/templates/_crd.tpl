@@ -100,3 +100,33 @@ scope:
     - rule: "self in ['available', 'required', 'off']"
       message: "unknown scope (expected available, required or off)"
 {{- end -}}
+
+{{- /* A label selector's schema (spec.podSelector of LandlockPolicy and LandlockRecording). */}}
+{{- define "landlock-injector.labelSelector" -}}
+type: object
+properties:
+  matchLabels:
+    type: object
+    additionalProperties:
+      type: string
+  matchExpressions:
+    type: array
+    maxItems: 32
+    items:
+      type: object
+      required: [key, operator]
+      properties:
+        key:
+          type: string
+          maxLength: 317
+        operator:
+          type: string
+          enum: [In, NotIn, Exists, DoesNotExist]
+        values:
+          type: array
+          maxItems: 128
+          items:
+            type: string
+            maxLength: 63
+x-kubernetes-map-type: atomic
+{{- end }}

@@ -26,6 +26,8 @@ LandlockPolicy (annotation landlock-injector.io/policy), unless the pod says "fa
      !variables.podSwitches.exists(v, v == 'false'))
 - name: policyBound
   expression: "'landlock-injector.io/applied-policy' in variables.annotations"
+- name: recorded
+  expression: "'landlock-injector.io/recording' in variables.annotations"
 - name: installers
   expression: >-
     has(object.spec.initContainers) ? object.spec.initContainers.filter(c,
@@ -51,7 +53,8 @@ LandlockPolicy (annotation landlock-injector.io/policy), unless the pod says "fa
 Wrapped: the status annotation, one installer of the chart's shim image, and every other
 container running that installer's shim with the mode its annotations (or its namespace's)
 ask for (any mode when the webhook recorded a LandlockPolicy, whose mode the API server's CEL
-cannot read: the pod's own annotations could ask for any mode as well), mounting the shim volume, if at all, read-only at the shim directory: no container
+cannot read: the pod's own annotations could ask for any mode as well; learn when it recorded
+a LandlockRecording), mounting the shim volume, if at all, read-only at the shim directory: no container
 but the installer may write the shim every container runs.
 */}}
 - name: wrapped
@@ -62,9 +65,10 @@ but the installer may write the shim every container runs.
     variables.wrappedContainers.all(c, has(c.command) && size(c.command) > 3 &&
       c.command[0] == variables.shimDir + '/landlock-shim' &&
       c.command.indexOf('--mode') > 0 && c.command.indexOf('--mode') < c.command.indexOf('--') &&
-      (variables.policyBound || c.command[c.command.indexOf('--mode') + 1] ==
+      (variables.recorded ? c.command[c.command.indexOf('--mode') + 1] == 'learn' :
+       (variables.policyBound || c.command[c.command.indexOf('--mode') + 1] ==
         (('landlock-injector.io/' + c.name + '.mode') in variables.annotations ?
-          variables.annotations['landlock-injector.io/' + c.name + '.mode'] : variables.podMode)) &&
+          variables.annotations['landlock-injector.io/' + c.name + '.mode'] : variables.podMode))) &&
       (!has(c.volumeMounts) || c.volumeMounts.all(m, m.name != variables.shimVolumes[0] ||
         (m.mountPath == variables.shimDir && has(m.readOnly) && m.readOnly &&
          (!has(m.subPath) || m.subPath == '')))))

@@ -51,6 +51,9 @@ pub const POLICY: &str = "policy";
 /// Written by the webhook: the LandlockPolicy it applied and its generation, `NAME@GENERATION`
 /// (replaced on every injection, never read as a setting).
 pub const APPLIED_POLICY: &str = "applied-policy";
+/// Written by the webhook (annotation and label): the LandlockRecording that admitted the pod
+/// in `mode: learn` (never read as a setting).
+pub const RECORDING: &str = "recording";
 
 /// Which volume discovery runs: the webhook's (volumes in the pod spec) and the shim's
 /// (kubelet-written volumes in its mount table, which catches volumes added after the webhook).
@@ -163,6 +166,8 @@ pub struct Annotations {
     pub containers: BTreeMap<String, Settings>,
     /// The rules of the LandlockPolicy bound to the pod, beneath both levels.
     pub policy: Option<Layer>,
+    /// What an active LandlockRecording imposes (`mode: learn`), above every other level.
+    pub recording: Option<Settings>,
 }
 
 /// The settings a LandlockPolicy gives: a default for every container and some by name.
@@ -206,7 +211,7 @@ pub struct Effective {
 
 impl Annotations {
     /// The levels that apply to `container`, from the lowest: the policy's default, the
-    /// policy's rules for the container, the pod level, the container level.
+    /// policy's rules for the container, the pod level, the container level, a recording's.
     fn levels(&self, container: &str) -> Vec<&Settings> {
         let policy = self.policy.iter().flat_map(|layer| {
             std::iter::once(&layer.default).chain(layer.containers.get(container))
@@ -214,6 +219,7 @@ impl Annotations {
         policy
             .chain(std::iter::once(&self.pod))
             .chain(self.containers.get(container))
+            .chain(self.recording.as_ref())
             .collect()
     }
 
@@ -282,7 +288,7 @@ pub fn parse(
         match name {
             // Checked by `opt_in`, which decided that this pod is wrapped at all; the record
             // of an applied policy is the webhook's own, replaced when it wraps the pod.
-            INJECT | APPLIED_POLICY => {}
+            INJECT | APPLIED_POLICY | RECORDING => {}
             POLICY => {
                 if let Err(problem) = crate::admission::policy::check_name(value) {
                     return Err(fail(None, problem));
@@ -352,7 +358,7 @@ fn apply(settings: &mut Settings, setting: &str, value: &str) -> Result<(), Stri
             Ok(())
         }
         MODE | PROFILE | DISCOVER | WRAP_EXEC | SCOPE => set(settings, setting, value),
-        INJECT | STATUS | POLICY | APPLIED_POLICY => Err(format!(
+        INJECT | STATUS | POLICY | APPLIED_POLICY | RECORDING => Err(format!(
             "{setting:?} is a pod-level key; it has no per-container form"
         )),
         _ => Err(format!(

@@ -20,12 +20,34 @@ use std::sync::Arc;
 
 use kube::core::{DynamicObject, SelectorExt as _};
 
-use crate::admission::annotations::{APPLIED_POLICY, INJECT, POLICY, PREFIX, STATUS};
+use crate::admission::annotations::{APPLIED_POLICY, INJECT, POLICY, PREFIX, RECORDING, STATUS};
 use crate::admission::limits;
 use crate::admission::policy::{self, Compiled, PolicyError};
 
-/// The LandlockPolicies of a namespace, or why they could not be read.
+/// The LandlockPolicies (or LandlockRecordings) of a namespace, or why they could not be read.
 pub type Policies<'a> = Result<&'a [Arc<DynamicObject>], &'a str>;
+
+/// What a namespace holds that binds its pods, as the decision gets it.
+#[derive(Debug, Clone, Copy)]
+pub struct Objects<'a> {
+    /// Its LandlockPolicies.
+    pub policies: Policies<'a>,
+    /// Its LandlockRecordings.
+    pub recordings: Policies<'a>,
+    /// The time recordings are judged active at.
+    pub now: std::time::SystemTime,
+}
+
+impl<'a> Objects<'a> {
+    /// `policies`, no recordings, now.
+    pub fn policies(policies: Policies<'a>) -> Self {
+        Self {
+            policies,
+            recordings: Ok(&[]),
+            now: std::time::SystemTime::now(),
+        }
+    }
+}
 
 /// Why a pod cannot be bound. Every variant names what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -178,8 +200,9 @@ pub fn check_additions(
     let own: Vec<&str> = annotations
         .keys()
         .filter(|k| {
-            k.strip_prefix(PREFIX)
-                .is_some_and(|rest| ![INJECT, STATUS, POLICY, APPLIED_POLICY].contains(&rest))
+            k.strip_prefix(PREFIX).is_some_and(|rest| {
+                ![INJECT, STATUS, POLICY, APPLIED_POLICY, RECORDING].contains(&rest)
+            })
         })
         .map(String::as_str)
         .collect();

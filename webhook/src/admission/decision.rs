@@ -21,9 +21,10 @@ use init_shim::{Mode, Policy, PolicyPath};
 use k8s_openapi::api::core::v1::Container;
 
 use crate::admission::annotations::{
-    self, APPLIED_POLICY, AnnotationError, Annotations, Defaults, PREFIX, STATUS, STATUS_INJECTED,
+    self, APPLIED_POLICY, AnnotationError, Annotations, Defaults, PREFIX, RECORDING, STATUS,
+    STATUS_INJECTED, Settings,
 };
-use crate::admission::binding::{self, BindError, Policies};
+use crate::admission::binding::{self, BindError, Objects};
 use crate::admission::config::Config;
 use crate::admission::discovery::{self, MountPathError, Volumes};
 use crate::admission::edits::{ContainerEdit, ContainerList, Edits, ExecHook, WrappedContainer};
@@ -34,6 +35,7 @@ use crate::admission::limits::{self, LimitError, MAX_PATCH_BYTES, MAX_PATHS_PER_
 use crate::admission::opt_in::{self, NamespaceMeta, OptIn, OptInError, PodHead};
 use crate::admission::patch::PatchError;
 use crate::admission::pod_spec::{ContainerView, PodView, SpecView};
+use crate::admission::recording::{self, SelectError};
 
 /// Image configurations by image reference, or why the lookup failed.
 pub type Images = BTreeMap<String, Result<ImageConfig, String>>;
@@ -99,6 +101,9 @@ pub enum Denial {
     /// No LandlockPolicy, or not the one it asks for, can be bound to the pod.
     #[error("landlock-injector: {0}")]
     Binding(#[from] BindError),
+    /// No recording can be chosen for the pod.
+    #[error("landlock-injector: {0}")]
+    Recording(#[from] SelectError),
 }
 
 /// A pod that will be wrapped, before its image configurations are known.
@@ -115,6 +120,8 @@ pub struct Injection {
     applied_policy: Option<(String, i64)>,
     /// Whether the pod has `metadata.labels` (where the applied policy's label goes).
     labels_exist: bool,
+    /// The LandlockRecording that admits the pod in `mode: learn` (what [`RECORDING`] records).
+    recording: Option<String>,
 }
 
 /// Decides what happens to the pod `object` (its JSON text; `head` is its parsed metadata),
@@ -125,7 +132,7 @@ pub fn decide(
     head: &PodHead,
     namespace: &str,
     ns: Option<&NamespaceMeta>,
-    policies: Policies<'_>,
+    objects: Objects<'_>,
     config: &Config,
 ) -> Result<Decision, Denial> {
     let defaults = match opt_in::decide(head.meta(), namespace, ns, config)? {
@@ -144,7 +151,7 @@ pub fn decide(
         &labels,
         annotations.policy_name.as_deref(),
         namespace,
-        policies,
+        objects.policies,
     )?;
     let applied_policy = match bound {
         Some(policy) => {
@@ -154,6 +161,22 @@ pub fn decide(
         }
         None => None,
     };
+    let recording = match objects.recordings {
+        Ok(recordings) => recording::select(&labels, recordings, objects.now)?,
+        Err(cause) => {
+            return Err(SelectError::Unavailable {
+                namespace: namespace.to_owned(),
+                cause: cause.to_owned(),
+            }
+            .into());
+        }
+    };
+    if recording.is_some() {
+        annotations.recording = Some(Settings {
+            mode: Some(Mode::Learn),
+            ..Settings::default()
+        });
+    }
     let (names, installer, existing) = match installer::existing_names(spec, config) {
         Some((names, index)) => (names, None, Some(index)),
         None => {
@@ -183,6 +206,7 @@ pub fn decide(
         targets,
         applied_policy,
         labels_exist: head.meta().labels.is_some(),
+        recording,
     }))
 }
 
@@ -273,11 +297,13 @@ impl Injection {
                         format!("{name}@{generation}"),
                     )
                 }))
+                .chain(self.recording_record())
                 .collect(),
             labels: self
                 .applied_policy
                 .iter()
                 .map(|(name, _)| (format!("{PREFIX}{APPLIED_POLICY}"), name.clone()))
+                .chain(self.recording_record())
                 .collect(),
             labels_exist: self.labels_exist,
             metadata_exists: self.metadata_exists,
@@ -308,6 +334,12 @@ impl Injection {
             edits.containers.push(edit);
         }
         Ok(edits)
+    }
+
+    /// The record of the recording that admits the pod, as annotation and label: key, name.
+    fn recording_record(&self) -> Option<(String, String)> {
+        let name = self.recording.clone()?;
+        Some((format!("{PREFIX}{RECORDING}"), name))
     }
 
     /// The pod-level path annotations, for messages about what every container repeats.
@@ -593,7 +625,14 @@ mod tests {
     fn run(pod: &Value, images: &Images) -> Result<Result<(Value, Edits), Skip>, Denial> {
         let object = pod.to_string();
         let head: PodHead = serde_json::from_str(&object).expect("head");
-        match decide(&object, &head, "apps", None, Ok(&[]), &config())? {
+        match decide(
+            &object,
+            &head,
+            "apps",
+            None,
+            Objects::policies(Ok(&[])),
+            &config(),
+        )? {
             Decision::Skip(skip) => Ok(Err(skip)),
             Decision::Wrap(injection) => {
                 let edits = match injection.apply(images)? {
@@ -647,9 +686,13 @@ mod tests {
         pod: &Value,
         policies: &[std::sync::Arc<kube::core::DynamicObject>],
     ) -> Result<Result<(Value, Edits), Skip>, Denial> {
+        run_with(pod, Objects::policies(Ok(policies)))
+    }
+
+    fn run_with(pod: &Value, objects: Objects<'_>) -> Result<Result<(Value, Edits), Skip>, Denial> {
         let object = pod.to_string();
         let head: PodHead = serde_json::from_str(&object).expect("head");
-        match decide(&object, &head, "apps", None, Ok(policies), &config())? {
+        match decide(&object, &head, "apps", None, objects, &config())? {
             Decision::Skip(skip) => Ok(Err(skip)),
             Decision::Wrap(injection) => match injection.apply(&Images::new())? {
                 Decision::Wrap(edits) => {
@@ -670,6 +713,100 @@ mod tests {
             "default": {"read": ["/srv/static"], "connectTcp": [5432], "mode": "enforce"},
             "containers": [{"name": "web", "write": ["/data"], "profile": "minimal"}],
         }))
+    }
+
+    fn recording_object(name: &str, spec: Value) -> std::sync::Arc<kube::core::DynamicObject> {
+        std::sync::Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "landlock-injector.io/v1alpha1", "kind": "LandlockRecording",
+                "metadata": {"name": name, "namespace": "apps",
+                    "creationTimestamp": "2026-12-03T10:00:00Z"},
+                "spec": spec,
+            }))
+            .expect("a recording"),
+        )
+    }
+
+    /// Ten minutes into the recordings of [`recording_object`].
+    fn during() -> std::time::SystemTime {
+        let t: k8s_openapi::jiff::Timestamp = "2026-12-03T10:10:00Z".parse().expect("time");
+        std::time::SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_secs(u64::try_from(t.as_second()).expect("after 1970"))
+    }
+
+    /// A pod an active recording selects runs in learn mode whatever its policy and its own
+    /// annotations say (the rest of both still apply), and records the recording's name in an
+    /// annotation and a label; a recording that ended, or selects other pods, changes nothing.
+    #[test]
+    fn a_pod_selected_by_an_active_recording_learns_under_its_policys_rules() {
+        let pod = labelled(json!({"landlock-injector.io/mode": "dry-run"}));
+        let policies = [web_policy(true)];
+        let recordings = [
+            recording_object(
+                "web",
+                json!({"podSelector": {"matchLabels": {"app": "web"}}, "duration": "1h"}),
+            ),
+            recording_object("db", json!({"podSelector": {"matchLabels": {"app": "db"}}})),
+            recording_object("over", json!({"podSelector": {}, "duration": "5m"})),
+        ];
+        let objects = Objects {
+            policies: Ok(&policies),
+            recordings: Ok(&recordings),
+            now: during(),
+        };
+        let (patched, _) = run_with(&pod, objects).expect("allowed").expect("wrapped");
+        let key = "landlock-injector.io/recording";
+        assert_eq!(patched["metadata"]["annotations"][key], "web");
+        assert_eq!(patched["metadata"]["labels"][key], "web");
+        for container in [0, 1] {
+            let flags = strings(&patched["spec"]["containers"][container]["command"]).join(" ");
+            assert!(flags.contains("--mode learn"), "{flags}");
+            assert!(
+                flags.contains("--ro /srv/static"),
+                "the policy's rules: {flags}"
+            );
+        }
+        // After its hour, the pod runs as its policy and annotations say.
+        let later = Objects {
+            now: during() + std::time::Duration::from_secs(3600),
+            ..objects
+        };
+        let (patched, _) = run_with(&pod, later).expect("allowed").expect("wrapped");
+        assert!(patched["metadata"]["labels"].get(key).is_none());
+        let flags = strings(&patched["spec"]["containers"][0]["command"]).join(" ");
+        assert!(flags.contains("--mode dry-run"), "{flags}");
+    }
+
+    #[test]
+    fn unreadable_or_conflicting_recordings_refuse_the_pod_naming_them() {
+        let pod = labelled(json!({}));
+        let unreadable = Objects {
+            recordings: Err("the LandlockRecording watch has not listed them yet"),
+            ..Objects::policies(Ok(&[]))
+        };
+        let message = run_with(&pod, unreadable).expect_err("refused").to_string();
+        assert!(
+            message.starts_with("landlock-injector: cannot read the LandlockRecordings of namespace \"apps\" (the LandlockRecording watch has not listed them yet)"),
+            "{message}"
+        );
+        let two = [
+            recording_object("a", json!({"podSelector": {}})),
+            recording_object("b", json!({"podSelector": {"matchLabels": {"app": "web"}}})),
+        ];
+        let objects = Objects {
+            recordings: Ok(&two),
+            now: during(),
+            ..Objects::policies(Ok(&[]))
+        };
+        let message = run_with(&pod, objects).expect_err("refused").to_string();
+        assert!(
+            message.contains(r#"LandlockRecordings "a", "b" select this pod"#),
+            "{message}"
+        );
+        // A plain pod is never asked about: it does not opt in.
+        let mut plain = pod.clone();
+        plain["metadata"]["labels"] = json!({"app": "web"});
+        assert!(matches!(run_with(&plain, objects), Ok(Err(_))));
     }
 
     /// A pod whose only annotation-free switch is its label runs the policy that selects it:
@@ -789,9 +926,16 @@ mod tests {
         );
         let object = labelled(json!({})).to_string();
         let head: PodHead = serde_json::from_str(&object).expect("head");
-        let message = decide(&object, &head, "apps", None, Err("starting"), &config())
-            .expect_err("unreadable")
-            .to_string();
+        let message = decide(
+            &object,
+            &head,
+            "apps",
+            None,
+            Objects::policies(Err("starting")),
+            &config(),
+        )
+        .expect_err("unreadable")
+        .to_string();
         assert!(
             message.contains("cannot read the LandlockPolicies"),
             "{message}"
@@ -802,7 +946,14 @@ mod tests {
         let object = opted_out.to_string();
         let head: PodHead = serde_json::from_str(&object).expect("head");
         assert!(matches!(
-            decide(&object, &head, "apps", None, Err("starting"), &config()),
+            decide(
+                &object,
+                &head,
+                "apps",
+                None,
+                Objects::policies(Err("starting")),
+                &config()
+            ),
             Ok(Decision::Skip(_))
         ));
         let bad = labelled(json!({"landlock-injector.io/policy": "Not_A_Name"}));
@@ -1168,7 +1319,16 @@ mod tests {
         let estimate = |p: &Value| {
             let object = p.to_string();
             let head: PodHead = serde_json::from_str(&object).expect("head");
-            match decide(&object, &head, "apps", None, Ok(&[]), &config()).expect("decided") {
+            match decide(
+                &object,
+                &head,
+                "apps",
+                None,
+                Objects::policies(Ok(&[])),
+                &config(),
+            )
+            .expect("decided")
+            {
                 Decision::Wrap(injection) => injection.estimated_output(),
                 Decision::Skip(skip) => panic!("{skip:?}"),
             }
@@ -1254,7 +1414,16 @@ mod tests {
         );
         let object = no_command.to_string();
         let head: PodHead = serde_json::from_str(&object).expect("head");
-        match decide(&object, &head, "apps", None, Ok(&[]), &config()).expect("decided") {
+        match decide(
+            &object,
+            &head,
+            "apps",
+            None,
+            Objects::policies(Ok(&[])),
+            &config(),
+        )
+        .expect("decided")
+        {
             Decision::Wrap(injection) => assert_eq!(
                 injection.images(),
                 BTreeSet::from(["registry.local/app:1".to_owned()])

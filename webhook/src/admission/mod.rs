@@ -10,7 +10,8 @@
 //! | [`annotations`] | what the `landlock-injector.io/*` annotations ask for |
 //! | [`policy`] | what a `LandlockPolicy` object asks for, in the annotations' vocabulary |
 //! | [`binding`] | which `LandlockPolicy` applies to a pod (by name or `spec.podSelector`) |
-//! | [`policy_watch`] | the cluster's LandlockPolicies, cached for `serve` |
+//! | [`recording`] | which active `LandlockRecording` admits a pod in `mode: learn` |
+//! | [`policy_watch`] | the cluster's LandlockPolicies and LandlockRecordings, cached for `serve` |
 //! | [`discovery`] | which grants a container's volume mounts imply |
 //! | [`entrypoint`] | what a wrapped container runs (command, args, image ENTRYPOINT/CMD) |
 //! | [`installer`] | the injected volume, installer and mount; their names; an earlier injection |
@@ -38,4 +39,5 @@ pub mod patch;
 pub mod pod_spec;
 pub mod policy;
 pub mod policy_watch;
+pub mod recording;
 pub mod resolve;

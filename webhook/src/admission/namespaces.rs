@@ -29,6 +29,12 @@ pub trait PolicySource: Send + Sync {
     /// Every policy of `namespace` (empty when it has none or none are known); `Err`: they
     /// could not be read, so no pod of it can be bound.
     fn policies(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String>;
+
+    /// Every LandlockRecording of `namespace`, as [`Self::policies`]; a source that holds none
+    /// has none.
+    fn recordings(&self, _namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+        Ok(Vec::new())
+    }
 }
 
 /// Everything a review looks up besides the request: image configurations, namespaces and
@@ -43,14 +49,22 @@ pub struct Known {
     pub namespaces: BTreeMap<String, NamespaceMeta>,
     /// Policies by namespace.
     pub policies: BTreeMap<String, Vec<Arc<DynamicObject>>>,
+    /// Recordings by namespace.
+    pub recordings: BTreeMap<String, Vec<Arc<DynamicObject>>>,
 }
 
 impl Known {
-    /// Adds every `v1` Namespace and `landlock-injector.io/v1alpha1` LandlockPolicy among
-    /// `docs`; other documents are ignored.
+    /// Adds every `v1` Namespace and `landlock-injector.io/v1alpha1` LandlockPolicy and
+    /// LandlockRecording among `docs`; other documents are ignored.
     pub fn extend_from_docs(&mut self, docs: &[Value]) {
         for (namespace, found) in crate::admission::policy::from_docs(docs) {
             self.policies
+                .entry(namespace)
+                .or_default()
+                .extend(found.into_iter().map(Arc::new));
+        }
+        for (namespace, found) in crate::admission::recording::from_docs(docs) {
+            self.recordings
                 .entry(namespace)
                 .or_default()
                 .extend(found.into_iter().map(Arc::new));
@@ -95,6 +109,10 @@ impl PolicySource for Known {
     fn policies(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
         Ok(self.policies.get(namespace).cloned().unwrap_or_default())
     }
+
+    fn recordings(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+        Ok(self.recordings.get(namespace).cloned().unwrap_or_default())
+    }
 }
 
 impl PolicySource for Offline {
@@ -116,11 +134,22 @@ impl<T: PolicySource> PolicySource for Option<T> {
             None => Ok(Vec::new()),
         }
     }
+
+    fn recordings(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+        match self {
+            Some(source) => source.recordings(namespace),
+            None => Ok(Vec::new()),
+        }
+    }
 }
 
 impl<T: PolicySource> PolicySource for &T {
     fn policies(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
         (**self).policies(namespace)
+    }
+
+    fn recordings(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+        (**self).recordings(namespace)
     }
 }
 
@@ -141,6 +170,10 @@ impl<N: NamespaceSource, P: Send + Sync> NamespaceSource for Both<N, P> {
 impl<N: Send + Sync, P: PolicySource> PolicySource for Both<N, P> {
     fn policies(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
         self.policies.policies(namespace)
+    }
+
+    fn recordings(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+        self.policies.recordings(namespace)
     }
 }
 
@@ -167,6 +200,10 @@ pub struct With<R, N> {
 impl<R: Send + Sync, N: PolicySource> PolicySource for With<R, N> {
     fn policies(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
         self.namespaces.policies(namespace)
+    }
+
+    fn recordings(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+        self.namespaces.recordings(namespace)
     }
 }
 
@@ -209,6 +246,15 @@ impl<A: PolicySource, B: PolicySource> PolicySource for Fallback<A, B> {
         let first = self.first.policies(namespace)?;
         if first.is_empty() {
             self.then.policies(namespace)
+        } else {
+            Ok(first)
+        }
+    }
+
+    fn recordings(&self, namespace: &str) -> Result<Vec<Arc<DynamicObject>>, String> {
+        let first = self.first.recordings(namespace)?;
+        if first.is_empty() {
+            self.then.recordings(namespace)
         } else {
             Ok(first)
         }

@@ -333,10 +333,15 @@ fn level(
 /// `landlock-injector.io/v1alpha1` LandlockPolicy among `docs`; a policy without a namespace
 /// counts for `default`, as `kubectl apply` would put it.
 pub fn from_docs(docs: &[Value]) -> BTreeMap<String, Vec<DynamicObject>> {
+    docs_of_kind(docs, KIND)
+}
+
+/// The `landlock-injector.io/v1alpha1` documents of `kind` among `docs`, by namespace.
+pub fn docs_of_kind(docs: &[Value], kind: &str) -> BTreeMap<String, Vec<DynamicObject>> {
     let mut out: BTreeMap<String, Vec<DynamicObject>> = BTreeMap::new();
     let api_version = format!("{GROUP}/{VERSION}");
     for doc in docs {
-        let is_policy = doc.get("kind").and_then(Value::as_str) == Some(KIND)
+        let is_policy = doc.get("kind").and_then(Value::as_str) == Some(kind)
             && doc.get("apiVersion").and_then(Value::as_str) == Some(api_version.as_str());
         if !is_policy {
             continue;

@@ -95,6 +95,12 @@ pub struct ServeOptions {
     /// generation (needs list/watch on pods and patch on landlockpolicies/status).
     #[arg(long = "policy-status")]
     pub policy_status: bool,
+    /// Run the LandlockRecording controller: follow the logs of the pods a recording admitted
+    /// in learn mode and write its LandlockPolicy when it ends (needs get on pods/log,
+    /// list/watch on pods, patch on landlockrecordings and their status, create/patch on
+    /// landlockpolicies).
+    #[arg(long = "recordings")]
+    pub recordings: bool,
     /// Longest a review may take.
     #[arg(skip = Duration::from_secs(9))]
     pub request_timeout: Duration,

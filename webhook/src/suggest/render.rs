@@ -551,9 +551,14 @@ mod tests {
         let text = pod.to_string();
         let head = serde_json::from_str(&text).expect("head");
         let config = crate::admission::config::Config::default();
-        let Ok(Decision::Wrap(injection)) =
-            decide(&text, &head, "apps", None, Ok(&[object]), &config)
-        else {
+        let Ok(Decision::Wrap(injection)) = decide(
+            &text,
+            &head,
+            "apps",
+            None,
+            crate::admission::binding::Objects::policies(Ok(&[object])),
+            &config,
+        ) else {
             panic!("the pod is wrapped");
         };
         let Ok(Decision::Wrap(edits)) = injection.apply(&Images::new()) else {

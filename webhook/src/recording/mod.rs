@@ -1,0 +1,362 @@
+//! The recording controller (`serve --recordings`): collects the learn lines of the pods a
+//! LandlockRecording admitted in learn mode ([`crate::admission::recording`]) from their logs
+//! through the API server, and when the recording's duration ends or it is deleted, merges the
+//! replicas (as `landlock-webhook suggest` does, coverage included) into a LandlockPolicy in
+//! `mode: enforce` that it creates or updates, and reports in the recording's status what it
+//! saw.
+//!
+//! This module is the pure part: what is kept of the logs ([`Collected`]), when a recording is
+//! due ([`due`]), and the policy and status it produces ([`outcome`]); [`controller`] runs it
+//! against the cluster.
+
+pub mod controller;
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use kube::core::DynamicObject;
+use serde_json::{Value, json};
+
+use crate::admission::annotations::PREFIX;
+use crate::admission::recording::{self, Compiled};
+use crate::suggest::{self, Format, Options};
+
+/// The longest log line kept: a learn line of a large program is some hundred KB; a longer
+/// line is dropped unread (a recorded program writes its own log, so this bounds what it can
+/// make the webhook hold).
+pub const MAX_LINE: usize = 1024 * 1024;
+/// Pods collected per recording: a replica set's worth; more are named in the status, not
+/// collected (each one is a log stream and up to [`MAX_LINE`] bytes per container).
+pub const MAX_PODS: usize = 32;
+/// The annotation of a written policy naming the recording that wrote it.
+pub fn recorded_by() -> String {
+    format!("{PREFIX}recorded-by")
+}
+
+/// The learn lines of one recording: the last one of each pod's container (each learn line
+/// holds everything learned so far, so the last is the whole run).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// By pod name, then container name.
+    pub lines: BTreeMap<String, BTreeMap<String, String>>,
+    /// Pods not collected: over [`MAX_PODS`].
+    pub skipped_pods: Vec<String>,
+    /// Lines dropped for their length.
+    pub long_lines: usize,
+}
+
+impl Collected {
+    /// Keeps `line` of `container` in `pod` when it is a learn line.
+    pub fn observe(&mut self, pod: &str, container: &str, line: &str) {
+        if !is_learn_line(line) {
+            return;
+        }
+        self.lines
+            .entry(pod.to_owned())
+            .or_default()
+            .insert(container.to_owned(), line.trim_end().to_owned());
+    }
+
+    /// Whether `pod` may be collected: one already collected, or room for another.
+    pub fn admits(&mut self, pod: &str) -> bool {
+        if self.lines.contains_key(pod) || self.lines.len() < MAX_PODS {
+            self.lines.entry(pod.to_owned()).or_default();
+            return true;
+        }
+        if !self.skipped_pods.iter().any(|p| p == pod) {
+            self.skipped_pods.push(pod.to_owned());
+        }
+        false
+    }
+
+    /// The lines as `kubectl logs --prefix` prints them, for `suggest`.
+    fn as_log(&self) -> String {
+        let mut text = String::new();
+        for (pod, containers) in &self.lines {
+            for (container, line) in containers {
+                text.push_str(&format!("[pod/{pod}/{container}] {line}\n"));
+            }
+        }
+        text
+    }
+}
+
+/// Whether `line` is a learn line `suggest` reads (a malformed one is not kept: it would fail
+/// the whole merge).
+fn is_learn_line(line: &str) -> bool {
+    matches!(init_shim::learn::line::parse(line.trim()), Some(Ok(_)))
+}
+
+/// Whether `object` is due to write its policy at `now`: it is being deleted, or its duration
+/// has ended; and it has not finished yet.
+pub fn due(object: &DynamicObject, compiled: &Compiled, now: SystemTime) -> bool {
+    if matches!(
+        recording::phase(object),
+        Some(recording::WRITTEN | recording::FAILED)
+    ) {
+        return false;
+    }
+    object.metadata.deletion_timestamp.is_some()
+        || recording::ends(object, compiled.duration).is_some_and(|end| now >= end)
+}
+
+/// What a due recording produces: the policy to apply (when anything was learned) and the
+/// recording's final status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The LandlockPolicy object to apply, `None` when nothing was learned.
+    pub policy: Option<Value>,
+    /// The recording's `status`.
+    pub status: Value,
+}
+
+/// The policy and status of `compiled` (in `namespace`) from what was `collected`.
+pub fn outcome(compiled: &Compiled, namespace: &str, collected: &Collected) -> Outcome {
+    let pods = collected
+        .lines
+        .values()
+        .filter(|containers| !containers.is_empty())
+        .count();
+    let mut replicas: BTreeMap<&str, usize> = BTreeMap::new();
+    for containers in collected.lines.values() {
+        for container in containers.keys() {
+            *replicas.entry(container.as_str()).or_default() += 1;
+        }
+    }
+    let containers: Vec<Value> = replicas
+        .iter()
+        .map(|(name, n)| json!({"name": name, "replicas": n}))
+        .collect();
+    let mut notes = Vec::new();
+    if !collected.skipped_pods.is_empty() {
+        notes.push(format!(
+            "{} pods over the first {MAX_PODS} were not collected: {}",
+            collected.skipped_pods.len(),
+            crate::admission::limits::listed(collected.skipped_pods.iter().cloned(), 8)
+        ));
+    }
+    if collected.long_lines > 0 {
+        notes.push(format!(
+            "{} log lines longer than {MAX_LINE} bytes were dropped",
+            collected.long_lines
+        ));
+    }
+    let failed = |message: String| Outcome {
+        policy: None,
+        status: json!({"phase": recording::FAILED, "pods": pods, "containers": containers,
+            "message": message}),
+    };
+    if pods == 0 {
+        return failed(format!(
+            "no learn lines were collected (no selected pod that opted in ran, or none logged a learn line before it ended){}",
+            suffix(&notes)
+        ));
+    }
+    let texts = [(
+        format!("LandlockRecording {}", compiled.name),
+        collected.as_log(),
+    )];
+    let options = Options {
+        format: Format::Policy,
+        min_coverage: None,
+    };
+    let suggestion = match suggest::suggest_with(&texts, options) {
+        Ok(suggestion) => suggestion,
+        Err(e) => return failed(format!("{e}{}", suffix(&notes))),
+    };
+    let mut policy: Value = match serde_yaml::from_str(&suggestion.output) {
+        Ok(policy) => policy,
+        Err(e) => return failed(format!("the suggested policy does not parse: {e}")),
+    };
+    policy["metadata"]["name"] = Value::from(compiled.policy.clone());
+    policy["metadata"]["namespace"] = Value::from(namespace);
+    let annotations = policy["metadata"]
+        .as_object_mut()
+        .map(|m| m.entry("annotations").or_insert_with(|| json!({})));
+    if let Some(annotations) = annotations {
+        annotations[recorded_by()] = Value::from(compiled.name.clone());
+    }
+    policy["spec"]["podSelector"] =
+        serde_json::to_value(&compiled.pod_selector).unwrap_or_else(|_| json!({}));
+    notes.extend(suggestion.notes);
+    notes.extend(suggestion.warnings.iter().map(|w| format!("warning: {w}")));
+    let mut message = format!(
+        "wrote LandlockPolicy {:?} from {pods} pods",
+        compiled.policy
+    );
+    message.push_str(&suffix(&notes));
+    Outcome {
+        policy: Some(policy),
+        status: json!({"phase": recording::WRITTEN, "pods": pods, "containers": containers,
+            "policy": compiled.policy, "message": truncate(message)}),
+    }
+}
+
+fn suffix(notes: &[String]) -> String {
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", notes.join("; "))
+    }
+}
+
+/// `message` within the CRD's 4096 characters.
+fn truncate(mut message: String) -> String {
+    if message.len() > 4000 {
+        let mut end = 4000;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str(" ...");
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn recording_object(spec: Value, status: Value) -> Arc<DynamicObject> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "apiVersion": "landlock-injector.io/v1alpha1", "kind": "LandlockRecording",
+                "metadata": {"name": "web-rec", "namespace": "shop",
+                    "creationTimestamp": "2026-12-03T10:00:00Z"},
+                "spec": spec, "status": status,
+            }))
+            .expect("a recording"),
+        )
+    }
+
+    /// A learn line as the shim prints it (its key first).
+    fn learn(read: &[&str], write: &[&str]) -> String {
+        let suggest = json!({"read": read, "read-exec": [], "write": write, "write-exec": [],
+            "bind-tcp": [8080], "connect-tcp": []});
+        format!(
+            r#"{{"landlock-learn":"landlock-shim 0.1.0","final":true,"program":"app","profile":"default","discover":true,"suggest":{suggest}}}"#
+        )
+    }
+
+    fn at(rfc3339: &str) -> SystemTime {
+        let t: k8s_openapi::jiff::Timestamp = rfc3339.parse().expect("a time");
+        SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_secs(u64::try_from(t.as_second()).expect("after 1970"))
+    }
+
+    #[test]
+    fn only_the_last_learn_line_of_each_container_is_kept() {
+        let mut collected = Collected::default();
+        assert!(collected.admits("web-a"));
+        collected.observe("web-a", "app", "listening on :8080");
+        collected.observe("web-a", "app", &learn(&["/srv"], &[]));
+        collected.observe("web-a", "app", &learn(&["/srv", "/etc/app"], &[]));
+        collected.observe("web-a", "app", "{\"not\": \"a learn line\"}");
+        collected.observe("web-a", "app", "{broken");
+        assert_eq!(collected.lines["web-a"].len(), 1);
+        assert!(collected.lines["web-a"]["app"].contains("/etc/app"));
+    }
+
+    #[test]
+    fn pods_beyond_the_cap_are_named_not_collected() {
+        let mut collected = Collected::default();
+        for n in 0..MAX_PODS {
+            assert!(collected.admits(&format!("p{n}")));
+        }
+        assert!(collected.admits("p0"), "an admitted pod stays admitted");
+        assert!(!collected.admits("late"));
+        assert!(!collected.admits("late"));
+        assert_eq!(collected.skipped_pods, ["late"]);
+    }
+
+    #[test]
+    fn a_recording_is_due_when_its_duration_ends_or_it_is_deleted_and_only_once() {
+        let timed = recording_object(json!({"podSelector": {}, "duration": "30m"}), json!({}));
+        let compiled = recording::compile(&timed).expect("valid");
+        assert!(!due(&timed, &compiled, at("2026-12-03T10:29:00Z")));
+        assert!(due(&timed, &compiled, at("2026-12-03T10:30:00Z")));
+        let open = recording_object(json!({"podSelector": {}}), json!({"phase": "Recording"}));
+        let compiled = recording::compile(&open).expect("valid");
+        assert!(!due(&open, &compiled, at("2027-01-01T00:00:00Z")));
+        let mut deleting = (*open).clone();
+        deleting.metadata.deletion_timestamp = deleting.metadata.creation_timestamp.clone();
+        assert!(due(&deleting, &compiled, at("2026-12-03T10:01:00Z")));
+        let written = recording_object(
+            json!({"podSelector": {}, "duration": "1m"}),
+            json!({"phase": "Written"}),
+        );
+        assert!(!due(&written, &compiled, at("2026-12-03T11:00:00Z")));
+    }
+
+    /// Three replicas become one enforce policy named as the recording says, selecting what
+    /// the recording selected, with the coverage and the recording's name as annotations, and
+    /// binding as it is; the status says what was merged.
+    #[test]
+    fn the_replicas_become_an_enforce_policy_with_their_coverage() {
+        let object = recording_object(
+            json!({"podSelector": {"matchLabels": {"app": "web"}}, "policy": "web"}),
+            json!({}),
+        );
+        let compiled = recording::compile(&object).expect("valid");
+        let mut collected = Collected::default();
+        for (pod, write) in [
+            ("web-a", vec!["/var/cache/app"]),
+            ("web-b", vec!["/var/cache/app", "/data"]),
+            ("web-c", vec![]),
+        ] {
+            assert!(collected.admits(pod));
+            collected.observe(pod, "app", &learn(&["/srv"], &write));
+        }
+        let outcome = outcome(&compiled, "shop", &collected);
+        let policy = outcome
+            .policy
+            .unwrap_or_else(|| panic!("a policy: {}", outcome.status));
+        assert_eq!(policy["kind"], "LandlockPolicy");
+        assert_eq!(policy["metadata"]["name"], "web");
+        assert_eq!(policy["metadata"]["namespace"], "shop");
+        assert_eq!(
+            policy["metadata"]["annotations"]["landlock-injector.io/recorded-by"],
+            "web-rec"
+        );
+        let coverage: Value = serde_json::from_str(
+            policy["metadata"]["annotations"]["landlock-injector.io/coverage"]
+                .as_str()
+                .expect("coverage"),
+        )
+        .expect("json");
+        assert_eq!(coverage["spec.default.write"]["/data"], "1 of 3");
+        assert_eq!(
+            policy["spec"]["podSelector"],
+            json!({"matchLabels": {"app": "web"}})
+        );
+        assert_eq!(policy["spec"]["default"]["mode"], "enforce");
+        let dynamic: DynamicObject = serde_json::from_value(policy).expect("an object");
+        let bound = crate::admission::policy::compile(&dynamic).expect("the policy binds");
+        assert_eq!(bound.name, "web");
+        assert_eq!(outcome.status["phase"], "Written");
+        assert_eq!(outcome.status["pods"], 3);
+        assert_eq!(
+            outcome.status["containers"],
+            json!([{"name": "app", "replicas": 3}])
+        );
+        assert_eq!(outcome.status["policy"], "web");
+    }
+
+    #[test]
+    fn nothing_collected_fails_the_recording_and_writes_no_policy() {
+        let object = recording_object(json!({"podSelector": {}}), json!({}));
+        let compiled = recording::compile(&object).expect("valid");
+        let mut collected = Collected::default();
+        assert!(collected.admits("web-a"));
+        collected.observe("web-a", "app", "only ordinary output");
+        let outcome = outcome(&compiled, "shop", &collected);
+        assert_eq!(outcome.policy, None);
+        assert_eq!(outcome.status["phase"], "Failed");
+        let message = outcome.status["message"].as_str().expect("message");
+        assert!(
+            message.starts_with("no learn lines were collected"),
+            "{message}"
+        );
+    }
+}
