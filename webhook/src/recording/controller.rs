@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use futures::{AsyncBufReadExt as _, StreamExt as _};
+use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Pod, PodStatus};
 use kube::Api;
 use kube::api::{LogParams, Patch, PatchParams};
@@ -195,41 +195,18 @@ async fn follow(api: Api<Pod>, pod: String, container: String, key: Key, state: 
             return;
         }
     };
-    let mut line = Vec::new();
-    let mut too_long = false;
-    loop {
-        // Read up to a newline, keeping at most MAX_LINE bytes: the program writes this log.
-        let chunk = match reader.fill_buf().await {
-            Ok([]) => break,
-            Ok(chunk) => chunk,
-            Err(e) => {
-                tracing::info!(pod, container, error = %e, "LandlockRecording: log stream ended");
-                break;
+    let result = super::log_lines(&mut reader, MAX_LINE, |line| {
+        let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(collected) = guard.collected.get_mut(&key) {
+            match line {
+                Ok(line) => collected.observe(&pod, &container, line),
+                Err(_) => collected.long_lines += 1,
             }
-        };
-        let (part, done) = match chunk.iter().position(|b| *b == b'\n') {
-            Some(at) => (&chunk[..at], Some(at + 1)),
-            None => (chunk, None),
-        };
-        if line.len() + part.len() > MAX_LINE {
-            too_long = true;
-        } else if !too_long {
-            line.extend_from_slice(part);
         }
-        let used = done.unwrap_or(chunk.len());
-        reader.consume_unpin(used);
-        if done.is_some() {
-            let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(collected) = guard.collected.get_mut(&key) {
-                if too_long {
-                    collected.long_lines += 1;
-                } else {
-                    collected.observe(&pod, &container, &String::from_utf8_lossy(&line));
-                }
-            }
-            line.clear();
-            too_long = false;
-        }
+    })
+    .await;
+    if let Err(e) = result {
+        tracing::info!(pod, container, error = %e, "LandlockRecording: log stream ended");
     }
 }
 

@@ -81,6 +81,52 @@ impl Collected {
     }
 }
 
+/// Reads `reader` to its end, calling `each` with every line (without its newline, invalid
+/// UTF-8 replaced) or, for a line longer than `max` bytes, with `Err(bytes seen)`; never holds
+/// more than `max` bytes of a line, however the stream is chunked.
+pub async fn log_lines<R: futures::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+    mut each: impl FnMut(Result<&str, usize>),
+) -> std::io::Result<()> {
+    use futures::AsyncBufReadExt as _;
+    let mut line = Vec::new();
+    let mut seen = 0usize;
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            // The last line, when the stream ends without a newline.
+            if seen > 0 {
+                emit(&line, seen, max, &mut each);
+            }
+            return Ok(());
+        }
+        let (part, used) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(at) => (&chunk[..at], Some(at + 1)),
+            None => (chunk, None),
+        };
+        seen = seen.saturating_add(part.len());
+        if seen <= max {
+            line.extend_from_slice(part);
+        }
+        let consumed = used.unwrap_or(chunk.len());
+        reader.consume_unpin(consumed);
+        if used.is_some() {
+            emit(&line, seen, max, &mut each);
+            line.clear();
+            seen = 0;
+        }
+    }
+}
+
+fn emit(line: &[u8], seen: usize, max: usize, each: &mut impl FnMut(Result<&str, usize>)) {
+    if seen > max {
+        each(Err(seen));
+    } else {
+        each(Ok(&String::from_utf8_lossy(line)));
+    }
+}
+
 /// Whether `line` is a learn line `suggest` reads (a malformed one is not kept: it would fail
 /// the whole merge).
 fn is_learn_line(line: &str) -> bool {
@@ -256,6 +302,44 @@ mod tests {
         collected.observe("web-a", "app", "{broken");
         assert_eq!(collected.lines["web-a"].len(), 1);
         assert!(collected.lines["web-a"]["app"].contains("/etc/app"));
+    }
+
+    /// The log is the recorded program's to write: a line without end is counted, not held;
+    /// lines split across any chunking arrive whole; the last line needs no newline.
+    #[tokio::test]
+    async fn log_lines_are_bounded_whatever_the_program_writes() {
+        let huge = "x".repeat(3 * 64);
+        let text = format!("first\n{huge}\nsecond \u{e9}\n\nlast");
+        for capacity in [1, 7, 4096] {
+            let mut reader = futures::io::BufReader::with_capacity(
+                capacity,
+                futures::io::Cursor::new(text.clone().into_bytes()),
+            );
+            let mut got = Vec::new();
+            log_lines(&mut reader, 64, |line| {
+                got.push(line.map(str::to_owned));
+            })
+            .await
+            .expect("read");
+            assert_eq!(
+                got,
+                [
+                    Ok("first".to_owned()),
+                    Err(192),
+                    Ok("second \u{e9}".to_owned()),
+                    Ok(String::new()),
+                    Ok("last".to_owned()),
+                ],
+                "capacity {capacity}"
+            );
+        }
+        // Invalid UTF-8 is replaced, not refused.
+        let mut reader = futures::io::Cursor::new(b"a\xffb\n".to_vec());
+        let mut got = Vec::new();
+        log_lines(&mut reader, 64, |line| got.push(line.map(str::to_owned)))
+            .await
+            .expect("read");
+        assert_eq!(got, [Ok("a\u{fffd}b".to_owned())]);
     }
 
     #[test]
