@@ -657,6 +657,24 @@ async fn the_policies_follow_the_webhook_selectors_for_every_switch_and_exclusio
 /// Pods bound to a LandlockPolicy: the webhook's output passes (the policy's mode is not one
 /// the pod's annotations say), the same pod unwrapped is rejected, and a pod that only names a
 /// policy counts as opted in.
+/// `pod` as the webhook writes it with `lookups` (its namespaces, policies, recordings).
+async fn wrapped_with(
+    pod: &Value,
+    lookups: &impl webhook::admission::namespaces::Lookups,
+) -> Value {
+    let typed: Pod = serde_json::from_value(pod.clone()).expect("pod");
+    match admit(
+        &typed,
+        &webhook::admission::config::Config::default(),
+        lookups,
+    )
+    .await
+    {
+        Admitted::Allowed(pod, _) => serde_json::to_value(*pod).expect("json"),
+        Admitted::Denied(message) => panic!("the webhook denied {pod}: {message}"),
+    }
+}
+
 #[tokio::test]
 async fn the_policy_covers_pods_bound_to_a_landlock_policy() {
     use webhook::admission::namespaces::{Known, With};
@@ -679,17 +697,7 @@ async fn the_policy_covers_pods_bound_to_a_landlock_policy() {
     let mut named = serde_json::to_value(opted_in_pod()).expect("json");
     named["metadata"]["annotations"] = json!({"landlock-injector.io/policy": "app"});
     for pod in [selected, named] {
-        let typed: Pod = serde_json::from_value(pod.clone()).expect("pod");
-        let wrapped = match admit(
-            &typed,
-            &webhook::admission::config::Config::default(),
-            &lookups,
-        )
-        .await
-        {
-            Admitted::Allowed(pod, _) => serde_json::to_value(*pod).expect("json"),
-            Admitted::Denied(message) => panic!("the webhook denied {pod}: {message}"),
-        };
+        let wrapped = wrapped_with(&pod, &lookups).await;
         assert_eq!(
             wrapped["metadata"]["annotations"]["landlock-injector.io/applied-policy"],
             "app@7"
@@ -731,17 +739,7 @@ async fn the_policy_covers_pods_a_landlock_recording_admitted_in_learn_mode() {
     pod["metadata"]["labels"] = json!({"app": "web"});
     pod["metadata"]["annotations"] = json!({"landlock-injector.io/inject": "true",
         "landlock-injector.io/mode": "enforce"});
-    let typed: Pod = serde_json::from_value(pod.clone()).expect("pod");
-    let wrapped = match admit(
-        &typed,
-        &webhook::admission::config::Config::default(),
-        &lookups,
-    )
-    .await
-    {
-        Admitted::Allowed(pod, _) => serde_json::to_value(*pod).expect("json"),
-        Admitted::Denied(message) => panic!("the webhook denied {pod}: {message}"),
-    };
+    let wrapped = wrapped_with(&pod, &lookups).await;
     assert_eq!(
         wrapped["metadata"]["annotations"]["landlock-injector.io/recording"],
         "web"

@@ -802,6 +802,31 @@ fn every_test_namespace_is_a_fresh_dns_label() {
     }
 }
 
+/// Creates the landlock-injector.io object `name` of `resource` with `spec` in `ns`; its API.
+async fn create_custom(
+    client: &Client,
+    ns: &str,
+    resource: &kube::core::ApiResource,
+    name: &str,
+    spec: Value,
+) -> Api<kube::core::DynamicObject> {
+    let api: Api<kube::core::DynamicObject> = Api::namespaced_with(client.clone(), ns, resource);
+    let object: kube::core::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": resource.api_version, "kind": resource.kind,
+        "metadata": {"name": name}, "spec": spec,
+    }))
+    .expect("an object");
+    api.create(&PostParams::default(), &object)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "create {} {name} (is the chart's CRD installed?): {e}",
+                resource.kind
+            )
+        });
+    api
+}
+
 /// Polls the LandlockPolicy `name` until `done` holds for its status (or fails after a minute:
 /// the writer counts every 5 s).
 async fn wait_status(
@@ -831,20 +856,15 @@ async fn j_a_pod_selected_by_a_landlock_policy_runs_it_and_its_status_counts_old
     let client = client().await;
     let ns = namespace(&client, "e2e-policy").await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let policies: Api<kube::core::DynamicObject> =
-        Api::namespaced_with(client.clone(), &ns, &policy::api_resource());
-    let object: kube::core::DynamicObject = serde_json::from_value(json!({
-        "apiVersion": format!("{}/{}", policy::GROUP, policy::VERSION),
-        "kind": policy::KIND,
-        "metadata": {"name": "web"},
-        // No profile grants /root: listing it works only under this policy.
-        "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "default": {"list": ["/root"]}}
-    }))
-    .expect("a policy");
-    policies
-        .create(&PostParams::default(), &object)
-        .await
-        .expect("create the LandlockPolicy (is the chart's CRD installed?)");
+    // No profile grants /root: listing it works only under this policy.
+    let policies = create_custom(
+        &client,
+        &ns,
+        &policy::api_resource(),
+        "web",
+        json!({"podSelector": {"matchLabels": {"app": "web"}}, "default": {"list": ["/root"]}}),
+    )
+    .await;
 
     // The opt-in label and the policy's selector: no other annotation.
     let script = format!("ls -a /root >/dev/null && echo root-listed; {SHADOW_CHECK}");
@@ -971,22 +991,17 @@ async fn k_a_recorded_deployment_gets_a_policy_that_runs_it_in_enforce_mode_with
     let client = client().await;
     let ns = namespace(&client, "e2e-recording").await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let recordings: Api<kube::core::DynamicObject> =
-        Api::namespaced_with(client.clone(), &ns, &recording::api_resource());
     let policies: Api<kube::core::DynamicObject> =
         Api::namespaced_with(client.clone(), &ns, &policy::api_resource());
-    let object: kube::core::DynamicObject = serde_json::from_value(json!({
-        "apiVersion": format!("{}/{}", policy::GROUP, policy::VERSION),
-        "kind": recording::KIND,
-        "metadata": {"name": "web-rec"},
-        "spec": {"podSelector": {"matchLabels": {"app": "rec-web"}}, "duration": "2m",
-            "policy": "rec-web"}
-    }))
-    .expect("a recording");
-    recordings
-        .create(&PostParams::default(), &object)
-        .await
-        .expect("create the LandlockRecording (is the chart's CRD installed?)");
+    let recordings = create_custom(
+        &client,
+        &ns,
+        &recording::api_resource(),
+        "web-rec",
+        json!({"podSelector": {"matchLabels": {"app": "rec-web"}}, "duration": "2m",
+            "policy": "rec-web"}),
+    )
+    .await;
     // Listing /root is granted by no profile: only a recorded policy lets it work in enforce.
     let script = "while true; do ls /root >/dev/null && echo root-listed; sleep 5; done";
     let deployment: Deployment = serde_json::from_value(json!({

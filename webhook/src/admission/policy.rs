@@ -50,12 +50,17 @@ pub const MAX_CONTAINERS: usize = 16;
 
 /// The resource, for a dynamic client and watch.
 pub fn api_resource() -> ApiResource {
+    resource(KIND, PLURAL)
+}
+
+/// A `landlock-injector.io/v1alpha1` resource of `kind`, named `plural`.
+pub fn resource(kind: &str, plural: &str) -> ApiResource {
     ApiResource {
         group: GROUP.to_owned(),
         version: VERSION.to_owned(),
         api_version: format!("{GROUP}/{VERSION}"),
-        kind: KIND.to_owned(),
-        plural: PLURAL.to_owned(),
+        kind: kind.to_owned(),
+        plural: plural.to_owned(),
     }
 }
 

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::admission::limits;
-use crate::admission::policy::{self, GROUP, VERSION};
+use crate::admission::policy;
 
 /// The kind.
 pub const KIND: &str = "LandlockRecording";
@@ -42,13 +42,7 @@ pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The resource, for a dynamic client and watch.
 pub fn api_resource() -> ApiResource {
-    ApiResource {
-        group: GROUP.to_owned(),
-        version: VERSION.to_owned(),
-        api_version: format!("{GROUP}/{VERSION}"),
-        kind: KIND.to_owned(),
-        plural: PLURAL.to_owned(),
-    }
+    policy::resource(KIND, PLURAL)
 }
 
 /// A recording that cannot be used, naming the field and the value.

@@ -252,22 +252,12 @@ async fn step(
         Ok(compiled) => compiled,
         Err(e) => {
             let status = json!({"phase": recording::FAILED, "message": e.to_string()});
-            api.patch_status(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": status})),
-            )
-            .await?;
+            set_status(&api, name, status).await?;
             return Ok(());
         }
     };
     if phase.is_none() {
-        api.patch_status(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"phase": "Recording"}})),
-        )
-        .await?;
+        set_status(&api, name, json!({"phase": "Recording"})).await?;
         return Ok(());
     }
     let collected_pods = {
@@ -281,12 +271,7 @@ async fn step(
         if object.data.pointer("/status/pods").and_then(Value::as_u64)
             != Some(collected_pods as u64)
         {
-            api.patch_status(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": {"pods": collected_pods}})),
-            )
-            .await?;
+            set_status(&api, name, json!({"pods": collected_pods})).await?;
         }
         return Ok(());
     }
@@ -317,12 +302,7 @@ async fn step(
                 // Deleted while claimed by a replica that may be gone: let it go, saying so.
                 let status = json!({"phase": recording::FAILED, "message":
                     "deleted while another webhook replica was writing its policy; this one has not seen it finish"});
-                api.patch_status(
-                    name,
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"status": status})),
-                )
-                .await?;
+                set_status(&api, name, status).await?;
             }
             return Ok(());
         }
@@ -355,10 +335,20 @@ async fn step(
         phase = status["phase"].as_str().unwrap_or_default(),
         "LandlockRecording finished"
     );
+    set_status(&api, name, status).await?;
+    Ok(())
+}
+
+/// Merges `status` into the recording's status.
+async fn set_status(
+    api: &Api<DynamicObject>,
+    name: &str,
+    status: Value,
+) -> Result<(), kube::Error> {
     api.patch_status(
         name,
         &PatchParams::default(),
-        &Patch::Merge(json!({"status": status})),
+        &Patch::Merge(json!({ "status": status })),
     )
     .await?;
     Ok(())
