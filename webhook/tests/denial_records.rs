@@ -68,6 +68,7 @@ fn network_and_scope_denials() {
     assert_eq!(
         access(10).object,
         Object::Port {
+            udp: false,
             port: 80,
             addr: Some("127.0.0.1".to_owned())
         }
@@ -76,6 +77,7 @@ fn network_and_scope_denials() {
     assert_eq!(
         access(11).object,
         Object::Port {
+            udp: false,
             port: 8080,
             addr: Some("127.0.0.1".to_owned())
         }

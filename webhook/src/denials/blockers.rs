@@ -7,7 +7,7 @@ use init_shim::Access;
 use init_shim::compat::NEWEST_KNOWN;
 use landlock::AccessFs;
 
-use crate::admission::annotations::{BIND_TCP, CONNECT_TCP};
+use crate::admission::annotations::{BIND_TCP, BIND_UDP, CONNECT_TCP, CONNECT_UDP};
 
 /// The grant a blocker asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -18,6 +18,10 @@ pub enum Grant {
     BindTcp,
     /// `connect-tcp` on the port.
     ConnectTcp,
+    /// `bind-udp` on the port (Landlock ABI 10).
+    BindUdp,
+    /// `connect-udp` on the port: connecting or sending a datagram to it (Landlock ABI 10).
+    ConnectUdp,
     /// Scoping (signals, abstract UNIX sockets) or a right with no per-object grant: nothing
     /// an annotation can allow.
     NotGrantable,
@@ -30,6 +34,8 @@ impl Grant {
             Grant::Path(access) => Some(access.annotation_key()),
             Grant::BindTcp => Some(BIND_TCP),
             Grant::ConnectTcp => Some(CONNECT_TCP),
+            Grant::BindUdp => Some(BIND_UDP),
+            Grant::ConnectUdp => Some(CONNECT_UDP),
             Grant::NotGrantable => None,
         }
     }
@@ -54,6 +60,8 @@ pub fn fs_right(blocker: &str) -> Option<AccessFs> {
         "refer" => AccessFs::Refer,
         "truncate" => AccessFs::Truncate,
         "ioctl_dev" => AccessFs::IoctlDev,
+        // Connecting to a pathname UNIX socket (ABI 9): a `write` grant holds it.
+        "resolve_unix" => AccessFs::ResolveUnix,
         _ => return None,
     })
 }
@@ -63,6 +71,8 @@ pub fn grant(blocker: &str) -> Grant {
     match blocker {
         "net.bind_tcp" => return Grant::BindTcp,
         "net.connect_tcp" => return Grant::ConnectTcp,
+        "net.bind_udp" => return Grant::BindUdp,
+        "net.connect_send_udp" => return Grant::ConnectUdp,
         _ => {}
     }
     fs_right(blocker)
@@ -110,6 +120,12 @@ mod tests {
         }
         assert_eq!(grant("net.bind_tcp"), Grant::BindTcp);
         assert_eq!(grant("net.connect_tcp"), Grant::ConnectTcp);
+        // Kernel 7.2's names (the strings of its image) for ABI 9 and 10's rights.
+        assert_eq!(grant("net.bind_udp"), Grant::BindUdp);
+        assert_eq!(grant("net.connect_send_udp"), Grant::ConnectUdp);
+        assert_eq!(grant("fs.resolve_unix"), Grant::Path(Access::Rw));
+        assert_eq!(Grant::BindUdp.annotation_key(), Some("bind-udp"));
+        assert_eq!(Grant::ConnectUdp.annotation_key(), Some("connect-udp"));
         assert_eq!(grant("scope.signal"), Grant::NotGrantable);
         assert_eq!(grant("fs.something_new"), Grant::NotGrantable);
     }

@@ -121,8 +121,11 @@ pub enum Object {
         /// The inode number.
         ino: Option<u64>,
     },
-    /// A TCP port (`dest=` on connect, `src=` on bind), with the address when given.
+    /// A TCP or UDP port (`dest=` on connect or send, `src=` on bind), with the address when
+    /// given.
     Port {
+        /// UDP (`net.bind_udp`, `net.connect_send_udp`, Landlock ABI 10), else TCP.
+        udp: bool,
         /// The port.
         port: u16,
         /// `daddr=` or `saddr=`.
@@ -148,10 +151,13 @@ impl fmt::Display for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Object::Path { path, .. } => f.write_str(path),
-            Object::Port { port, addr } => match addr {
-                Some(addr) => write!(f, "tcp {addr}:{port}"),
-                None => write!(f, "tcp port {port}"),
-            },
+            Object::Port { udp, port, addr } => {
+                let protocol = if *udp { "udp" } else { "tcp" };
+                match addr {
+                    Some(addr) => write!(f, "{protocol} {addr}:{port}"),
+                    None => write!(f, "{protocol} port {port}"),
+                }
+            }
             Object::Process { pid, comm } => write!(f, "pid {pid} ({comm})"),
             Object::Socket { name } => write!(f, "unix socket {name}"),
             Object::None => f.write_str("-"),
@@ -414,6 +420,7 @@ fn access(fields: &Fields<'_>) -> Result<Access, ParseError> {
         .find(|k| fields.get(k).is_some())
     {
         Object::Port {
+            udp: blockers.iter().any(|b| b.ends_with("_udp")),
             port: fields.number(key)?,
             addr: fields
                 .get(if key == "dest" { "daddr" } else { "saddr" })
@@ -513,6 +520,34 @@ mod tests {
             panic!("not an access")
         };
         assert_eq!(access.object.to_string(), "unix socket @aj\\xff");
+    }
+
+    /// UDP denials (Landlock ABI 10; the blocker names are kernel 7.2's, the fields shaped as
+    /// its TCP records) are UDP ports.
+    #[test]
+    fn udp_denials_are_udp_ports() {
+        for (text, shown) in [
+            (
+                "audit(1.2:3): domain=1 blockers=net.bind_udp saddr=127.0.0.1 src=5353",
+                "udp 127.0.0.1:5353",
+            ),
+            (
+                "audit(1.2:3): domain=1 blockers=net.connect_send_udp daddr=10.0.0.2 dest=53",
+                "udp 10.0.0.2:53",
+            ),
+            (
+                "audit(1.2:3): domain=1 blockers=net.connect_tcp daddr=10.0.0.2 dest=443",
+                "tcp 10.0.0.2:443",
+            ),
+        ] {
+            let Body::Access(access) = parse(AUDIT_LANDLOCK_ACCESS, text.as_bytes())
+                .expect("parses")
+                .body
+            else {
+                panic!("not an access: {text}")
+            };
+            assert_eq!(access.object.to_string(), shown, "{text}");
+        }
     }
 
     #[test]

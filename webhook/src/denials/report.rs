@@ -149,7 +149,7 @@ impl DenialLine {
         };
         match &access.object {
             Object::Path { path, .. } => line.path = Some(path.clone()),
-            Object::Port { port, addr } => {
+            Object::Port { port, addr, .. } => {
                 line.port = Some(*port);
                 line.addr = addr.clone();
             }

@@ -59,14 +59,17 @@ fn recognised(line: &DenialLine) -> Result<Recognised, String> {
             let path = path_text::decode_os(text).map_err(|e| format!("path {text:?}: {e}"))?;
             found.uses.push(need(&names, Path::new(&path), access));
         }
-        Some(grant @ (Grant::BindTcp | Grant::ConnectTcp)) => {
+        Some(grant @ (Grant::BindTcp | Grant::ConnectTcp | Grant::BindUdp | Grant::ConnectUdp)) => {
             let number = port()?;
             match Port::parse(&number.to_string()) {
-                Ok(port) if grant == Grant::BindTcp => {
-                    found.grants.bind_tcp.insert(port);
-                }
                 Ok(port) => {
-                    found.grants.connect_tcp.insert(port);
+                    let ports = match grant {
+                        Grant::BindTcp => &mut found.grants.bind_tcp,
+                        Grant::ConnectTcp => &mut found.grants.connect_tcp,
+                        Grant::BindUdp => &mut found.grants.bind_udp,
+                        _ => &mut found.grants.connect_udp,
+                    };
+                    ports.insert(port);
                 }
                 Err(err) => found.notes.push(format!(
                     "{}: {} port {number} not suggested: {}",
@@ -237,12 +240,15 @@ mod tests {
             host("fs.read_file", &path("/etc/sudoers")),
             host("fs.read_dir", &path("/etc")),
             host("net.bind_tcp", r#""port":8080,"addr":"127.0.0.1""#),
+            host("net.bind_udp", r#""port":5353,"addr":"127.0.0.1""#),
+            host("net.connect_send_udp", r#""port":53,"addr":"10.0.0.2""#),
+            host("fs.resolve_unix", &path("/run/app/app.sock")),
         ]
         .join("\n");
         let got = run(&text, Format::Flags)?;
         assert_eq!(
             got.output,
-            "--list /srv/list --ro /etc/gshadow --ro /etc/shadow --ro /etc/sudoers --ro /opt/cap/dir with space --rw /data/out --rw /srv/cap --rw /var/log/app --rw /work/mv --bind-tcp 8080 --mode enforce --profile default\n"
+            "--list /srv/list --ro /etc/gshadow --ro /etc/shadow --ro /etc/sudoers --ro /opt/cap/dir with space --rw /data/out --rw /run/app/app.sock --rw /srv/cap --rw /var/log/app --rw /work/mv --bind-tcp 8080 --bind-udp 5353 --connect-udp 53 --mode enforce --profile default\n"
         );
         assert!(
             got.notes
