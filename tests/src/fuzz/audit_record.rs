@@ -159,7 +159,7 @@ fn render_access(access: &Access) -> String {
             ino.map(|i| format!(" ino={i}")).unwrap_or_default(),
             untrusted_text(path),
         ),
-        Object::Port { port, addr } => format!(
+        Object::Port { port, addr, .. } => format!(
             "{} dest={port}",
             addr.as_deref()
                 .map(|a| format!(" daddr={}", plain(a)))
