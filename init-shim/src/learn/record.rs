@@ -286,7 +286,7 @@ impl Record {
                     if pid != Some(self.main_pid) && !self.granted.every_proc_self() {
                         self.unsuggestable(
                             CHILDREN_PROC_SELF,
-                            "a child process read its own /proc/self, which is granted to every process of the program only when the shim is PID 1 of its PID namespace (a container's default, see the README); here only the first process's is, and nothing else can be suggested",
+                            "a child process read its own /proc/self, which is granted to every process of the program only when the shim is PID 1 of its PID namespace (a container's default, see init-shim/README.md, *Profiles*); here only the first process's is, and nothing else can be suggested",
                         );
                     }
                     normalised = if tail.is_empty() || tail.starts_with("task/") || tail == "task" {
