@@ -101,6 +101,16 @@ pub enum Denial {
     /// No LandlockPolicy, or not the one it asks for, can be bound to the pod.
     #[error("landlock-injector: {0}")]
     Binding(#[from] BindError),
+    /// The pod carries a record only the webhook writes, for a binding that does not hold.
+    #[error(
+        "landlock-injector: annotation \"{PREFIX}{key}\" is written by the webhook for pods {what}, and none does this one: remove it (it was copied from another pod, or set by hand)"
+    )]
+    ForeignRecord {
+        /// The annotation key after the prefix.
+        key: &'static str,
+        /// For which pods the webhook writes it.
+        what: &'static str,
+    },
     /// No recording can be chosen for the pod.
     #[error("landlock-injector: {0}")]
     Recording(#[from] SelectError),
@@ -171,6 +181,24 @@ pub fn decide(
             .into());
         }
     };
+    // The records are the webhook's: a pod that carries one it would not write (copied from
+    // another pod, or forged to pass the ValidatingAdmissionPolicy's mode check) is refused.
+    for (key, written, what) in [
+        (
+            APPLIED_POLICY,
+            applied_policy.is_some(),
+            "a LandlockPolicy binds",
+        ),
+        (
+            RECORDING,
+            recording.is_some(),
+            "an active LandlockRecording selects",
+        ),
+    ] {
+        if !written && raw.contains_key(&format!("{PREFIX}{key}")) {
+            return Err(Denial::ForeignRecord { key, what });
+        }
+    }
     if recording.is_some() {
         annotations.recording = Some(Settings {
             mode: Some(Mode::Learn),
@@ -775,6 +803,28 @@ mod tests {
         assert!(patched["metadata"]["labels"].get(key).is_none());
         let flags = strings(&patched["spec"]["containers"][0]["command"]).join(" ");
         assert!(flags.contains("--mode dry-run"), "{flags}");
+    }
+
+    /// A record the webhook did not write (copied, or forged to pass the policy's mode check)
+    /// is refused; the webhook's own, on a reinvocation, is not.
+    #[test]
+    fn records_only_the_webhook_writes_are_refused_on_other_pods() {
+        for key in ["applied-policy", "recording"] {
+            let pod = labelled(json!({format!("landlock-injector.io/{key}"): "web@1"}));
+            let message = run_bound(&pod, &[]).expect_err("refused").to_string();
+            assert!(
+                message.starts_with(&format!(
+                    "landlock-injector: annotation \"landlock-injector.io/{key}\" is written by the webhook"
+                )),
+                "{message}"
+            );
+        }
+        let (patched, _) = run_bound(&labelled(json!({})), &[web_policy(true)])
+            .expect("allowed")
+            .expect("wrapped");
+        let again =
+            run_bound(&patched, &[web_policy(true)]).expect("the webhook's own record passes");
+        assert!(matches!(again, Err(Skip { .. })), "unchanged: {again:?}");
     }
 
     #[test]
