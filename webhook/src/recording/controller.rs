@@ -28,14 +28,12 @@ use serde_json::{Value, json};
 
 use crate::admission::annotations::{PREFIX, RECORDING};
 use crate::admission::{policy, recording};
-use crate::recording::{Collected, MAX_LINE, due, outcome};
+use crate::recording::{Action, Collected, MAX_LINE, View, WRITING, due, next, outcome};
 
 /// How often recordings are looked at (and new containers' logs followed).
 pub const PERIOD: Duration = Duration::from_secs(5);
 /// The finalizer that keeps a deleted recording until its policy is written.
 pub const FINALIZER: &str = "landlock-injector.io/recording";
-/// The phase of a recording one webhook replica is writing.
-pub const WRITING: &str = "Writing";
 /// The field manager of the written policies.
 pub const MANAGER: &str = "landlock-injector-recording";
 
@@ -219,100 +217,110 @@ async fn step(
     let (Some(namespace), Some(name)) = (&object.metadata.namespace, &object.metadata.name) else {
         return Ok(());
     };
+    let key = (namespace.clone(), name.clone());
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), namespace, &recording::api_resource());
     let finalizers = object.metadata.finalizers.clone().unwrap_or_default();
-    let has_finalizer = finalizers.iter().any(|f| f == FINALIZER);
-    let phase = recording::phase(object);
-    let finished = matches!(phase, Some(recording::WRITTEN | recording::FAILED));
-    let deleting = object.metadata.deletion_timestamp.is_some();
-    if finished || (deleting && !has_finalizer) {
-        if has_finalizer {
-            remove_finalizer(&api, name, &finalizers).await?;
-        }
-        if finished {
+    let compiled = recording::compile(object);
+    let (collected_pods, claimed_here) = {
+        let guard = state.lock().unwrap_or_else(|e| e.into_inner());
+        let pods = guard.collected.get(&key).map_or(0, |c| c.lines.len());
+        (pods, guard.claimed.contains(&key))
+    };
+    let view = View {
+        phase: recording::phase(object),
+        has_finalizer: finalizers.iter().any(|f| f == FINALIZER),
+        deleting: object.metadata.deletion_timestamp.is_some(),
+        valid: compiled.is_ok(),
+        due: compiled
+            .as_ref()
+            .is_ok_and(|c| due(object, c, SystemTime::now())),
+        pods: (
+            collected_pods,
+            object.data.pointer("/status/pods").and_then(Value::as_u64),
+        ),
+        claimed_here,
+    };
+    match next(view) {
+        Action::Nothing => Ok(()),
+        Action::Release => {
+            if view.has_finalizer {
+                remove_finalizer(&api, name, &finalizers).await?;
+            }
             let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
-            let key = (namespace.clone(), name.clone());
             guard.collected.remove(&key);
             guard.claimed.remove(&key);
+            Ok(())
         }
-        return Ok(());
-    }
-    if !has_finalizer && !deleting {
-        let mut with = finalizers.clone();
-        with.push(FINALIZER.to_owned());
-        let patch = json!([
-            {"op": "test", "path": "/metadata/resourceVersion", "value": object.metadata.resource_version},
-            {"op": "add", "path": "/metadata/finalizers", "value": with},
-        ]);
-        api.patch(name, &PatchParams::default(), &json_patch(patch)?)
-            .await?;
-    }
-    let compiled = match recording::compile(object) {
-        Ok(compiled) => compiled,
-        Err(e) => {
-            let status = json!({"phase": recording::FAILED, "message": e.to_string()});
-            set_status(&api, name, status).await?;
-            return Ok(());
+        Action::AddFinalizer => {
+            let mut with = finalizers.clone();
+            with.push(FINALIZER.to_owned());
+            let patch = json!([
+                {"op": "test", "path": "/metadata/resourceVersion", "value": object.metadata.resource_version},
+                {"op": "add", "path": "/metadata/finalizers", "value": with},
+            ]);
+            api.patch(name, &PatchParams::default(), &json_patch(patch)?)
+                .await?;
+            Ok(())
         }
-    };
-    if phase.is_none() {
-        set_status(&api, name, json!({"phase": "Recording"})).await?;
-        return Ok(());
-    }
-    let collected_pods = {
-        let guard = state.lock().unwrap_or_else(|e| e.into_inner());
-        guard
-            .collected
-            .get(&(namespace.clone(), name.clone()))
-            .map_or(0, |c| c.lines.len())
-    };
-    if !due(object, &compiled, SystemTime::now()) {
-        if object.data.pointer("/status/pods").and_then(Value::as_u64)
-            != Some(collected_pods as u64)
-        {
-            set_status(&api, name, json!({"pods": collected_pods})).await?;
-        }
-        return Ok(());
-    }
-    // Claim the write: of several replicas, the one whose patch finds `Recording` wins.
-    if phase != Some(WRITING) {
-        let claim = json!([
-            {"op": "test", "path": "/status/phase", "value": phase},
-            {"op": "replace", "path": "/status/phase", "value": WRITING},
-        ]);
-        if let Err(e) = api
-            .patch_status(name, &PatchParams::default(), &json_patch(claim)?)
+        Action::FailInvalid => {
+            let message = compiled.err().map(|e| e.to_string()).unwrap_or_default();
+            set_status(
+                &api,
+                name,
+                json!({"phase": recording::FAILED, "message": message}),
+            )
             .await
-        {
-            tracing::info!(recording = name.as_str(), error = %e, "LandlockRecording: another replica writes it");
-            return Ok(());
         }
-        let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
-        guard.claimed.insert((namespace.clone(), name.clone()));
-    } else {
-        // Writing already: a replica claimed it and did not finish (an error in between);
-        // only the one that claimed it finishes it.
-        let held = {
-            let guard = state.lock().unwrap_or_else(|e| e.into_inner());
-            guard.claimed.contains(&(namespace.clone(), name.clone()))
-        };
-        if !held {
-            if deleting {
-                // Deleted while claimed by a replica that may be gone: let it go, saying so.
-                let status = json!({"phase": recording::FAILED, "message":
-                    "deleted while another webhook replica was writing its policy; this one has not seen it finish"});
-                set_status(&api, name, status).await?;
+        Action::MarkRecording => set_status(&api, name, json!({"phase": "Recording"})).await,
+        Action::CountPods => set_status(&api, name, json!({"pods": collected_pods})).await,
+        Action::FailClaimedElsewhere => {
+            let status = json!({"phase": recording::FAILED, "message":
+                "deleted while another webhook replica was writing its policy; this one has not seen it finish"});
+            set_status(&api, name, status).await
+        }
+        Action::Claim => {
+            // Of several replicas, the one whose patch still finds the old phase wins.
+            let claim = json!([
+                {"op": "test", "path": "/status/phase", "value": view.phase},
+                {"op": "replace", "path": "/status/phase", "value": WRITING},
+            ]);
+            if let Err(e) = api
+                .patch_status(name, &PatchParams::default(), &json_patch(claim)?)
+                .await
+            {
+                tracing::info!(recording = name.as_str(), error = %e, "LandlockRecording: another replica writes it");
+                return Ok(());
             }
-            return Ok(());
+            state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .claimed
+                .insert(key.clone());
+            write(client, &api, namespace, name, compiled, state).await
         }
+        Action::Write => write(client, &api, namespace, name, compiled, state).await,
     }
+}
+
+/// Writes the policy of a claimed recording and its final status.
+async fn write(
+    client: &kube::Client,
+    api: &Api<DynamicObject>,
+    namespace: &str,
+    name: &str,
+    compiled: Result<recording::Compiled, recording::RecordingError>,
+    state: &Arc<Mutex<State>>,
+) -> Result<(), kube::Error> {
+    let Ok(compiled) = compiled else {
+        return Ok(());
+    };
     let result = {
         let guard = state.lock().unwrap_or_else(|e| e.into_inner());
         let empty = Collected::default();
         let collected = guard
             .collected
-            .get(&(namespace.clone(), name.clone()))
+            .get(&(namespace.to_owned(), name.to_owned()))
             .unwrap_or(&empty);
         outcome(&compiled, namespace, collected)
     };
@@ -331,12 +339,11 @@ async fn step(
     }
     tracing::info!(
         namespace,
-        recording = name.as_str(),
+        recording = name,
         phase = status["phase"].as_str().unwrap_or_default(),
         "LandlockRecording finished"
     );
-    set_status(&api, name, status).await?;
-    Ok(())
+    set_status(api, name, status).await
 }
 
 /// Merges `status` into the recording's status.

@@ -5,9 +5,9 @@
 //! `mode: enforce` that it creates or updates, and reports in the recording's status what it
 //! saw.
 //!
-//! This module is the pure part: what is kept of the logs ([`Collected`]), when a recording is
-//! due ([`due`]), and the policy and status it produces ([`outcome`]); [`controller`] runs it
-//! against the cluster.
+//! This module is the pure part: what is kept of the logs ([`Collected`], [`log_lines`]), when
+//! a recording is due ([`due`]), what the controller does next with it ([`next`]), and the
+//! policy and status it produces ([`outcome`]); [`controller`] runs it against the cluster.
 
 pub mod controller;
 
@@ -145,6 +145,89 @@ pub fn due(object: &DynamicObject, compiled: &Compiled, now: SystemTime) -> bool
     object.metadata.deletion_timestamp.is_some()
         || recording::ends(object, compiled.duration).is_some_and(|end| now >= end)
 }
+
+/// What the controller sees of one recording, for [`next`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View<'a> {
+    /// `status.phase`.
+    pub phase: Option<&'a str>,
+    /// Whether it carries the controller's finalizer.
+    pub has_finalizer: bool,
+    /// Whether its deletion was asked for.
+    pub deleting: bool,
+    /// Whether its spec reads (an invalid one fails).
+    pub valid: bool,
+    /// Whether it is due to write ([`due`]).
+    pub due: bool,
+    /// Pods collected so far, and `status.pods` as stored.
+    pub pods: (usize, Option<u64>),
+    /// Whether this replica claimed the write.
+    pub claimed_here: bool,
+}
+
+/// The controller's next action on one recording; one a round, the next round sees its effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing to do now.
+    Nothing,
+    /// Finished (or deleted before it was marked): drop the finalizer, forget what was kept.
+    Release,
+    /// Add the finalizer, so that deleting it still writes its policy.
+    AddFinalizer,
+    /// Its spec does not read: fail it with the error.
+    FailInvalid,
+    /// New: mark it `Recording`.
+    MarkRecording,
+    /// Recording: write the count of pods collected.
+    CountPods,
+    /// Due: claim the write (`Recording` to `Writing`, tested), then [`Action::Write`].
+    Claim,
+    /// Claimed here: write the policy and the final status.
+    Write,
+    /// Deleted while another replica holds the claim: fail it, saying so.
+    FailClaimedElsewhere,
+}
+
+/// [`Action`] for `view`.
+pub fn next(view: View<'_>) -> Action {
+    let finished = matches!(view.phase, Some(recording::WRITTEN | recording::FAILED));
+    if finished || (view.deleting && !view.has_finalizer) {
+        return if view.has_finalizer || finished {
+            Action::Release
+        } else {
+            Action::Nothing
+        };
+    }
+    if !view.has_finalizer {
+        return Action::AddFinalizer;
+    }
+    if !view.valid {
+        return Action::FailInvalid;
+    }
+    if view.phase.is_none() {
+        return Action::MarkRecording;
+    }
+    if !view.due {
+        return if view.pods.1 == Some(view.pods.0 as u64) {
+            Action::Nothing
+        } else {
+            Action::CountPods
+        };
+    }
+    match (
+        view.phase == Some(WRITING),
+        view.claimed_here,
+        view.deleting,
+    ) {
+        (false, _, _) => Action::Claim,
+        (true, true, _) => Action::Write,
+        (true, false, true) => Action::FailClaimedElsewhere,
+        (true, false, false) => Action::Nothing,
+    }
+}
+
+/// The phase of a recording one replica is writing.
+pub const WRITING: &str = "Writing";
 
 /// What a due recording produces: the policy to apply (when anything was learned) and the
 /// recording's final status.
@@ -340,6 +423,133 @@ mod tests {
             .await
             .expect("read");
         assert_eq!(got, [Ok("a\u{fffd}b".to_owned())]);
+    }
+
+    /// Every state the controller can find a recording in, and what it does next: it ends
+    /// every path in Release (never stuck with a finalizer it holds), writes at most once per
+    /// claim, and never writes from a replica that did not claim.
+    #[test]
+    fn the_controller_moves_each_recording_one_step_at_a_time() {
+        let base = View {
+            phase: Some("Recording"),
+            has_finalizer: true,
+            deleting: false,
+            valid: true,
+            due: false,
+            pods: (2, Some(2)),
+            claimed_here: false,
+        };
+        let cases = [
+            (
+                View {
+                    phase: None,
+                    has_finalizer: false,
+                    ..base
+                },
+                Action::AddFinalizer,
+            ),
+            (
+                View {
+                    phase: None,
+                    ..base
+                },
+                Action::MarkRecording,
+            ),
+            (
+                View {
+                    phase: None,
+                    valid: false,
+                    ..base
+                },
+                Action::FailInvalid,
+            ),
+            (base, Action::Nothing),
+            (
+                View {
+                    pods: (3, Some(2)),
+                    ..base
+                },
+                Action::CountPods,
+            ),
+            (
+                View {
+                    pods: (0, None),
+                    ..base
+                },
+                Action::CountPods,
+            ),
+            (View { due: true, ..base }, Action::Claim),
+            (
+                View {
+                    due: true,
+                    deleting: true,
+                    ..base
+                },
+                Action::Claim,
+            ),
+            (
+                View {
+                    phase: Some(WRITING),
+                    due: true,
+                    claimed_here: true,
+                    ..base
+                },
+                Action::Write,
+            ),
+            (
+                View {
+                    phase: Some(WRITING),
+                    due: true,
+                    ..base
+                },
+                Action::Nothing,
+            ),
+            (
+                View {
+                    phase: Some(WRITING),
+                    due: true,
+                    deleting: true,
+                    ..base
+                },
+                Action::FailClaimedElsewhere,
+            ),
+            (
+                View {
+                    phase: Some("Written"),
+                    ..base
+                },
+                Action::Release,
+            ),
+            (
+                View {
+                    phase: Some("Failed"),
+                    deleting: true,
+                    ..base
+                },
+                Action::Release,
+            ),
+            (
+                View {
+                    phase: Some("Written"),
+                    has_finalizer: false,
+                    ..base
+                },
+                Action::Release,
+            ),
+            // Deleted before the controller saw it: nothing holds it.
+            (
+                View {
+                    phase: None,
+                    has_finalizer: false,
+                    deleting: true,
+                    ..base
+                },
+                Action::Nothing,
+            ),
+        ];
+        for (view, expected) in cases {
+            assert_eq!(next(view), expected, "{view:?}");
+        }
     }
 
     #[test]
