@@ -10,6 +10,7 @@
 //! | [`serve`] | `landlock-webhook serve` (the binary puts the review behind its `/mutate`) |
 //! | [`inject`] | `landlock-webhook inject`: manifests in, injected manifests out |
 //! | [`denials`] | `landlock-webhook denials`: the node agent reporting Landlock denials |
+//! | [`pod_watch`] | a cached watch of the pods carrying one of the webhook's labels |
 //! | [`policy_status`] | `serve --policy-status`: each LandlockPolicy's pods, and those on an older generation, in its status |
 //! | [`recording`] | `serve --recordings`: LandlockRecordings' learn lines, from pod logs, into LandlockPolicies |
 //! | [`suggest`] | `landlock-webhook suggest`: shim output and denial lines in, the policy that lets it run out |
@@ -22,6 +23,7 @@ pub mod denials;
 pub mod inject;
 pub mod offload;
 pub mod panic_guard;
+pub mod pod_watch;
 pub mod policy_status;
 pub mod recording;
 pub mod registry;

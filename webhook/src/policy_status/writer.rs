@@ -7,13 +7,11 @@
 
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kube::core::DynamicObject;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::runtime::reflector::Store;
 
 use crate::admission::policy;
 use crate::policy_status::{self, PolicyKey, Status};
@@ -24,30 +22,22 @@ pub const PERIOD: Duration = Duration::from_secs(5);
 /// Starts the pod watch and the writing loop on the current tokio runtime; both run for as
 /// long as the process does, retrying what fails.
 pub fn start(client: kube::Client, policies: Store<DynamicObject>) {
-    let pods: Api<Pod> = Api::all(client.clone());
-    let (store, writer) = reflector::store();
-    let config = watcher::Config::default().labels(&policy_status::key());
-    let watch = watcher::watcher(pods, config)
-        // Only metadata and the phase are counted: the rest is not kept in memory.
-        .modify(|pod| {
+    // Only metadata and the phase are counted: the rest is not kept in memory.
+    let pods = crate::pod_watch::labelled(
+        client.clone(),
+        &policy_status::key(),
+        "LandlockPolicy status",
+        |pod| {
             pod.spec = None;
-            pod.metadata.managed_fields = None;
             if let Some(status) = pod.status.as_mut() {
                 *status = k8s_openapi::api::core::v1::PodStatus {
                     phase: status.phase.take(),
                     ..Default::default()
                 };
             }
-        })
-        .default_backoff()
-        .reflect(writer)
-        .for_each(|event| async move {
-            if let Err(e) = event {
-                tracing::warn!(error = %e, "pod watch for LandlockPolicy status: retrying");
-            }
-        });
-    tokio::spawn(watch);
-    tokio::spawn(write_loop(client, policies, store));
+        },
+    );
+    tokio::spawn(write_loop(client, policies, pods));
 }
 
 async fn write_loop(client: kube::Client, policies: Store<DynamicObject>, pods: Store<Pod>) {

@@ -17,13 +17,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Pod, PodStatus};
 use kube::Api;
 use kube::api::{LogParams, Patch, PatchParams};
 use kube::core::DynamicObject;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::runtime::reflector::Store;
 use serde_json::{Value, json};
 
 use crate::admission::annotations::{PREFIX, RECORDING};
@@ -53,14 +51,13 @@ struct State {
 /// Starts the pod watch and the loop on the current tokio runtime; both run for as long as the
 /// process does, retrying what fails.
 pub fn start(client: kube::Client, recordings: Store<DynamicObject>) {
-    let pods: Api<Pod> = Api::all(client.clone());
-    let (store, writer) = reflector::store();
-    let label = format!("{PREFIX}{RECORDING}");
-    let watch = watcher::watcher(pods, watcher::Config::default().labels(&label))
-        // Only what the loop reads is kept: names, labels, container statuses.
-        .modify(|pod| {
+    // Only what the loop reads is kept: names, labels, container statuses.
+    let pods = crate::pod_watch::labelled(
+        client.clone(),
+        &format!("{PREFIX}{RECORDING}"),
+        "LandlockRecordings",
+        |pod| {
             pod.spec = None;
-            pod.metadata.managed_fields = None;
             pod.metadata.annotations = None;
             if let Some(status) = pod.status.as_mut() {
                 *status = PodStatus {
@@ -68,17 +65,10 @@ pub fn start(client: kube::Client, recordings: Store<DynamicObject>) {
                     ..PodStatus::default()
                 };
             }
-        })
-        .default_backoff()
-        .reflect(writer)
-        .for_each(|event| async move {
-            if let Err(e) = event {
-                tracing::warn!(error = %e, "pod watch for LandlockRecordings: retrying");
-            }
-        });
-    tokio::spawn(watch);
+        },
+    );
     let state = Arc::new(Mutex::new(State::default()));
-    tokio::spawn(run(client, recordings, store, state));
+    tokio::spawn(run(client, recordings, pods, state));
 }
 
 async fn run(
