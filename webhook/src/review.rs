@@ -258,11 +258,8 @@ pub async fn admit_parsed(
     };
     // From memory (a cache in `serve`, documents offline): no request per review; and only for
     // a pod that opts in, so that the cluster's other pods cost no walk over its policies.
-    let opted_in = matches!(
-        opt_in::decide(head.meta(), namespace, ns.as_ref(), config),
-        Ok(opt_in::OptIn::In { .. })
-    );
-    let (policies, recordings) = if opted_in {
+    let opted = opt_in::decide(head.meta(), namespace, ns.as_ref(), config)?;
+    let (policies, recordings) = if matches!(opted, opt_in::OptIn::In { .. }) {
         (lookups.policies(namespace), lookups.recordings(namespace))
     } else {
         (Ok(Vec::new()), Ok(Vec::new()))
@@ -273,7 +270,7 @@ pub async fn admit_parsed(
         now: std::time::SystemTime::now(),
     };
     let decided = offload::if_large(object.len(), || {
-        decision::decide(object, head, namespace, ns.as_ref(), objects, config)
+        decision::decide_opted(object, head, namespace, opted, objects, config)
     });
     let injection = match decided? {
         Decision::Skip(skip) => return Ok(unchanged(skip, warnings)),

@@ -145,7 +145,21 @@ pub fn decide(
     objects: Objects<'_>,
     config: &Config,
 ) -> Result<Decision, Denial> {
-    let defaults = match opt_in::decide(head.meta(), namespace, ns, config)? {
+    let opted = opt_in::decide(head.meta(), namespace, ns, config)?;
+    decide_opted(object, head, namespace, opted, objects, config)
+}
+
+/// [`decide`] for a pod whose opt-in (`opted`) the caller already decided: the review decides
+/// it first, to read policies only for the pods that opt in.
+pub fn decide_opted(
+    object: &str,
+    head: &PodHead,
+    namespace: &str,
+    opted: OptIn,
+    objects: Objects<'_>,
+    config: &Config,
+) -> Result<Decision, Denial> {
+    let defaults = match opted {
         OptIn::Out { reason, warnings } => return Ok(Decision::Skip(Skip { reason, warnings })),
         OptIn::In { defaults, .. } => defaults,
     };
@@ -648,19 +662,26 @@ mod tests {
         }
     }
 
+    /// The decision for `pod` in namespace `apps` beside `objects`, before images are read.
+    fn decided(pod: &Value, objects: Objects<'_>) -> Result<Decision, Denial> {
+        let object = pod.to_string();
+        let head: PodHead = serde_json::from_str(&object).expect("head");
+        decide(&object, &head, "apps", None, objects, &config())
+    }
+
     /// The decision for `pod` in namespace `apps`, applied with `images`: the patched pod and
     /// the edits, or the skip.
     fn run(pod: &Value, images: &Images) -> Result<Result<(Value, Edits), Skip>, Denial> {
-        let object = pod.to_string();
-        let head: PodHead = serde_json::from_str(&object).expect("head");
-        match decide(
-            &object,
-            &head,
-            "apps",
-            None,
-            Objects::policies(Ok(&[])),
-            &config(),
-        )? {
+        run_applied(pod, images, Objects::policies(Ok(&[])))
+    }
+
+    /// [`run`] beside `objects`.
+    fn run_applied(
+        pod: &Value,
+        images: &Images,
+        objects: Objects<'_>,
+    ) -> Result<Result<(Value, Edits), Skip>, Denial> {
+        match decided(pod, objects)? {
             Decision::Skip(skip) => Ok(Err(skip)),
             Decision::Wrap(injection) => {
                 let edits = match injection.apply(images)? {
@@ -718,20 +739,7 @@ mod tests {
     }
 
     fn run_with(pod: &Value, objects: Objects<'_>) -> Result<Result<(Value, Edits), Skip>, Denial> {
-        let object = pod.to_string();
-        let head: PodHead = serde_json::from_str(&object).expect("head");
-        match decide(&object, &head, "apps", None, objects, &config())? {
-            Decision::Skip(skip) => Ok(Err(skip)),
-            Decision::Wrap(injection) => match injection.apply(&Images::new())? {
-                Decision::Wrap(edits) => {
-                    let patch = crate::admission::patch::operations(&edits)?;
-                    let mut patched = pod.clone();
-                    json_patch::patch(&mut patched, &patch).expect("the patch applies");
-                    Ok(Ok((patched, edits)))
-                }
-                Decision::Skip(skip) => Ok(Err(skip)),
-            },
-        }
+        run_applied(pod, &Images::new(), objects)
     }
 
     fn web_policy(allow_pod_additions: bool) -> std::sync::Arc<kube::core::DynamicObject> {
@@ -974,18 +982,9 @@ mod tests {
             message.starts_with("landlock-injector: annotation \"landlock-injector.io/policy\": the pod names LandlockPolicy \"other\""),
             "{message}"
         );
-        let object = labelled(json!({})).to_string();
-        let head: PodHead = serde_json::from_str(&object).expect("head");
-        let message = decide(
-            &object,
-            &head,
-            "apps",
-            None,
-            Objects::policies(Err("starting")),
-            &config(),
-        )
-        .expect_err("unreadable")
-        .to_string();
+        let message = decided(&labelled(json!({})), Objects::policies(Err("starting")))
+            .expect_err("unreadable")
+            .to_string();
         assert!(
             message.contains("cannot read the LandlockPolicies"),
             "{message}"
@@ -993,17 +992,8 @@ mod tests {
         // A pod that opted out is answered without its policies.
         let mut opted_out = labelled(json!({}));
         opted_out["metadata"]["labels"]["landlock-injector.io/inject"] = json!("false");
-        let object = opted_out.to_string();
-        let head: PodHead = serde_json::from_str(&object).expect("head");
         assert!(matches!(
-            decide(
-                &object,
-                &head,
-                "apps",
-                None,
-                Objects::policies(Err("starting")),
-                &config()
-            ),
+            decided(&opted_out, Objects::policies(Err("starting"))),
             Ok(Decision::Skip(_))
         ));
         let bad = labelled(json!({"landlock-injector.io/policy": "Not_A_Name"}));
@@ -1366,22 +1356,9 @@ mod tests {
 
     #[test]
     fn large_injections_are_estimated_large_before_any_is_rendered() {
-        let estimate = |p: &Value| {
-            let object = p.to_string();
-            let head: PodHead = serde_json::from_str(&object).expect("head");
-            match decide(
-                &object,
-                &head,
-                "apps",
-                None,
-                Objects::policies(Ok(&[])),
-                &config(),
-            )
-            .expect("decided")
-            {
-                Decision::Wrap(injection) => injection.estimated_output(),
-                Decision::Skip(skip) => panic!("{skip:?}"),
-            }
+        let estimate = |p: &Value| match decided(p, Objects::policies(Ok(&[]))).expect("decided") {
+            Decision::Wrap(injection) => injection.estimated_output(),
+            Decision::Skip(skip) => panic!("{skip:?}"),
         };
         assert!(estimate(&demo()) < crate::offload::LARGE);
         let paths: Vec<String> = (0..500).map(|n| format!("/data/p{n}")).collect();
@@ -1462,18 +1439,7 @@ mod tests {
             json!({"landlock-injector.io/inject": "true"}),
             json!({"containers": [{"name": "web", "image": "registry.local/app:1"}]}),
         );
-        let object = no_command.to_string();
-        let head: PodHead = serde_json::from_str(&object).expect("head");
-        match decide(
-            &object,
-            &head,
-            "apps",
-            None,
-            Objects::policies(Ok(&[])),
-            &config(),
-        )
-        .expect("decided")
-        {
+        match decided(&no_command, Objects::policies(Ok(&[]))).expect("decided") {
             Decision::Wrap(injection) => assert_eq!(
                 injection.images(),
                 BTreeSet::from(["registry.local/app:1".to_owned()])
