@@ -97,39 +97,53 @@ fn labelled_pod(
     .expect("pod")
 }
 
-async fn wait_done(api: &Api<Pod>, name: &str, limit: Duration) -> Pod {
+/// Calls `check` every `every` until it gives its value; after `limit`, fails naming `what`
+/// and the last state `check` reported. Every wait of the suite is one of these.
+async fn eventually<T, Fut>(
+    what: &str,
+    limit: Duration,
+    every: Duration,
+    mut check: impl FnMut() -> Fut,
+) -> T
+where
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
     let deadline = Instant::now() + limit;
     loop {
-        let pod = api.get(name).await.expect("get pod");
-        let phase = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.phase.clone())
-            .unwrap_or_default();
-        if phase == "Succeeded" || phase == "Failed" {
-            return pod;
-        }
+        let state = match check().await {
+            Ok(done) => return done,
+            Err(state) => state,
+        };
         assert!(
             Instant::now() < deadline,
-            "pod {name} still {phase} after {limit:?}: {:?}",
-            pod.status
+            "{what}: not after {limit:?}: {state}"
         );
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(every).await;
     }
 }
 
-async fn logs(api: &Api<Pod>, name: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(log) = logs_so_far(api, name).await {
-            return log;
+async fn wait_done(api: &Api<Pod>, name: &str, limit: Duration) -> Pod {
+    let what = format!("pod {name} done");
+    eventually(&what, limit, Duration::from_secs(1), || async move {
+        let pod = api.get(name).await.expect("get pod");
+        let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
+        match phase.as_deref() {
+            Some("Succeeded" | "Failed") => Ok(pod),
+            _ => Err(format!("still {phase:?}: {:?}", pod.status)),
         }
-        assert!(
-            Instant::now() < deadline,
-            "pod {name}: container app has not started in 60 s"
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    })
+    .await
+}
+
+async fn logs(api: &Api<Pod>, name: &str) -> String {
+    let what = format!("pod {name}: container app started");
+    let limit = Duration::from_secs(60);
+    eventually(&what, limit, Duration::from_secs(1), || async move {
+        logs_so_far(api, name)
+            .await
+            .ok_or_else(|| "no log yet".to_owned())
+    })
+    .await
 }
 
 /// The app container's log, or None while it has not started yet: while a pod arrives the API
@@ -342,14 +356,20 @@ async fn b_config_map_updates_and_secret_renewals_reach_a_running_sandboxed_pod(
     )
     .await
     .expect("create");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !logs_so_far(&pods, "watcher")
-        .await
-        .is_some_and(|log| log.contains("seen config-v1 cert-v1"))
-    {
-        assert!(Instant::now() < deadline, "the pod never read v1");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    let watched = &pods;
+    let limit = Duration::from_secs(120);
+    eventually(
+        "the pod reads v1",
+        limit,
+        Duration::from_secs(1),
+        || async move {
+            match logs_so_far(watched, "watcher").await {
+                Some(log) if log.contains("seen config-v1 cert-v1") => Ok(()),
+                log => Err(format!("log {log:?}")),
+            }
+        },
+    )
+    .await;
     let patch = PatchParams::default();
     cms.patch(
         "app",
@@ -426,8 +446,10 @@ async fn scale(client: &Client, replicas: i32) {
         )
         .await
         .expect("scale the webhook");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
+    let deployments = &deployments;
+    let what = format!("the webhook at {replicas} replicas");
+    let limit = Duration::from_secs(180);
+    eventually(&what, limit, Duration::from_secs(1), || async move {
         let d = deployments
             .get(RELEASE_DEPLOYMENT)
             .await
@@ -436,14 +458,12 @@ async fn scale(client: &Client, replicas: i32) {
         let ready = status.ready_replicas.unwrap_or(0);
         let total = status.replicas.unwrap_or(0);
         if (replicas == 0 && total == 0) || (replicas > 0 && ready == replicas) {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{ready} ready of {total}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "the webhook did not reach {replicas} replicas"
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -499,17 +519,17 @@ async fn e_a_denied_read_in_a_sandboxed_pod_appears_as_a_landlock_denied_event_a
         .expect("LANDLOCK_E2E_DENIALS_AGENT: the address of the denials agent tests/e2e/run starts on the host")
         .parse()
         .expect("LANDLOCK_E2E_DENIALS_AGENT is host:port");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
+    let what = format!(
+        "the denials agent on {agent} ready (its log is in tests/e2e/run's work directory)"
+    );
+    let limit = Duration::from_secs(180);
+    eventually(&what, limit, Duration::from_secs(2), || async move {
         match scrape::get(agent, "/readyz") {
-            Some((200, _)) => break,
-            answer => assert!(
-                Instant::now() < deadline,
-                "the denials agent on {agent} is not ready (its log is in tests/e2e/run's work directory): {answer:?}"
-            ),
+            Some((200, _)) => Ok(()),
+            answer => Err(format!("{answer:?}")),
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    })
+    .await;
     let ns = namespace(&client, "e2e-denials").await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let p = pod(
@@ -522,10 +542,12 @@ async fn e_a_denied_read_in_a_sandboxed_pod_appears_as_a_landlock_denied_event_a
     pods.create(&PostParams::default(), &p)
         .await
         .expect("create pod");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let event = loop {
+    let ns_name = ns.as_str();
+    let what = "a LandlockDenied Event for the pod's read of /etc/shadow in kubectl get events";
+    let limit = Duration::from_secs(120);
+    let event = eventually(what, limit, Duration::from_secs(2), || async move {
         let out = Command::new("kubectl")
-            .args(["get", "events", "-n", &ns])
+            .args(["get", "events", "-n", ns_name])
             .args(["--field-selector", "reason=LandlockDenied", "-o", "json"])
             .output()
             .expect("run kubectl get events");
@@ -546,15 +568,14 @@ async fn e_a_denied_read_in_a_sandboxed_pod_appears_as_a_landlock_denied_event_a
                 })
                 .cloned()
         });
-        if let Some(event) = found {
-            break event;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no LandlockDenied Event for the pod's read of /etc/shadow in kubectl get events"
-        );
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    };
+        found.ok_or_else(|| {
+            format!(
+                "{} LandlockDenied events",
+                listed["items"].as_array().map_or(0, Vec::len)
+            )
+        })
+    })
+    .await;
     let message = event["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("fs.read_file") && message.contains("container \"app\""),
@@ -834,19 +855,19 @@ async fn wait_status(
     name: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let done = &done;
+    let what = format!("LandlockPolicy {name}: its status");
+    let limit = Duration::from_secs(60);
+    eventually(&what, limit, Duration::from_secs(2), || async move {
         let policy = api.get(name).await.expect("get the policy");
         let status = policy.data.get("status").cloned().unwrap_or(Value::Null);
         if done(&status) {
-            return status;
+            Ok(status)
+        } else {
+            Err(format!("still {status}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "LandlockPolicy {name}: status still {status}"
-        );
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -959,8 +980,10 @@ async fn running_pods(
     count: usize,
     fit: impl Fn(&Pod) -> bool,
 ) -> Vec<Pod> {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
+    let fit = &fit;
+    let what = format!("{count} running pods labelled app={app}");
+    let limit = Duration::from_secs(180);
+    eventually(&what, limit, Duration::from_secs(2), || async move {
         let list = pods
             .list(&kube::api::ListParams::default().labels(&format!("app={app}")))
             .await
@@ -973,15 +996,12 @@ async fn running_pods(
             .filter(|p| fit(p))
             .collect();
         if running.len() >= count {
-            return running;
+            Ok(running)
+        } else {
+            Err(format!("{} running", running.len()))
         }
-        assert!(
-            Instant::now() < deadline,
-            "{app}: {} of {count} pods running",
-            running.len()
-        );
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -1030,16 +1050,23 @@ async fn k_a_recorded_deployment_gets_a_policy_that_runs_it_in_enforce_mode_with
         assert!(command.contains("--mode learn"), "{command}");
     }
     // The controller writes the policy when the two minutes end.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let status = loop {
-        let now = recordings.get("web-rec").await.expect("get the recording");
-        let status = now.data.get("status").cloned().unwrap_or(Value::Null);
-        if status["phase"] == "Written" || status["phase"] == "Failed" {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the recording is still {status}");
-        tokio::time::sleep(Duration::from_secs(5)).await;
-    };
+    let recorded = &recordings;
+    let limit = Duration::from_secs(300);
+    let status = eventually(
+        "the recording written",
+        limit,
+        Duration::from_secs(5),
+        || async move {
+            let now = recorded.get("web-rec").await.expect("get the recording");
+            let status = now.data.get("status").cloned().unwrap_or(Value::Null);
+            if status["phase"] == "Written" || status["phase"] == "Failed" {
+                Ok(status)
+            } else {
+                Err(format!("still {status}"))
+            }
+        },
+    )
+    .await;
     assert_eq!(status["phase"], "Written", "{status}");
     assert_eq!(status["pods"], 3, "{status}");
     assert_eq!(status["policy"], "rec-web", "{status}");
