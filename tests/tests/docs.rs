@@ -417,3 +417,58 @@ fn the_readme_is_short_and_links_to_every_doc_and_troubleshooting() {
         "docs/troubleshooting.md is ordered by symptom"
     );
 }
+
+/// The learn lines the docs show, each with where it starts (`file:line`): a line starting
+/// `{"landlock-learn"`, with the lines after it when it spans several (until the text is JSON).
+fn shown_learn_lines(path: &Path, text: &str) -> Vec<(String, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if !line.starts_with("{\"landlock-learn\"") {
+            continue;
+        }
+        let mut json = String::new();
+        for next in &lines[i..] {
+            if next.starts_with("```") {
+                break;
+            }
+            json.push_str(next);
+            if serde_json::from_str::<serde_json::Value>(&json).is_ok() {
+                break;
+            }
+        }
+        out.push((format!("{}:{}", path.display(), i + 1), json));
+    }
+    out
+}
+
+/// Every learn line the docs show is one the shim writes today: it parses, and written back it
+/// is the same JSON, so a field the shim added since (or renamed) shows as a difference.
+#[test]
+fn every_learn_line_in_the_docs_has_the_fields_the_shim_writes() {
+    let root = repo();
+    let mut files = Vec::new();
+    markdown_files(&root, &mut files);
+    let mut shown = Vec::new();
+    for path in &files {
+        let text = fs::read_to_string(path).expect("markdown");
+        let relative = path.strip_prefix(&root).unwrap_or(path);
+        shown.extend(shown_learn_lines(relative, &text));
+    }
+    assert!(
+        shown.len() >= 2,
+        "the learn lines of init-shim/README.md and webhook/README.md: {shown:?}"
+    );
+    for (at, json) in shown {
+        let line = match init_shim::learn::line::parse(&json) {
+            Some(Ok(line)) => line,
+            other => panic!("{at}: not a learn line the shim writes: {other:?}\n{json}"),
+        };
+        let written = serde_json::to_value(&line).expect("serialise");
+        let shown: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+        assert_eq!(
+            written, shown,
+            "{at}: the shown learn line differs from what the shim writes for it"
+        );
+    }
+}
