@@ -333,4 +333,24 @@ fn the_recording_crd_rules_refuse_what_the_webhook_refuses() {
             "{bad}: the CRD says {cel:?}, the webhook {problem:?}"
         );
     }
+    // The recording's name is a label value of every pod it records.
+    for (length, refused) in [(63, false), (64, true)] {
+        let mut named = recording(json!({"podSelector": {}, "policy": "web"}));
+        named["metadata"]["name"] = json!("r".repeat(length));
+        let object: DynamicObject = serde_json::from_value(named.clone()).expect("object");
+        let webhook = recording::compile(&object).err().map(|e| e.problem);
+        let cel: Vec<String> = match Validator::new().validate(&schema, &named, None) {
+            Ok(()) => Vec::new(),
+            Err(errors) => errors.into_vec().into_iter().map(|e| e.message).collect(),
+        };
+        if refused {
+            let problem = webhook.expect("the webhook refuses a 64-character name");
+            assert!(
+                cel.contains(&problem),
+                "the CRD says {cel:?}, the webhook {problem:?}"
+            );
+        } else {
+            assert_eq!((webhook, cel), (None, Vec::new()));
+        }
+    }
 }

@@ -25,6 +25,7 @@ use kube::discovery::ApiResource;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::admission::annotations::{PREFIX, RECORDING};
 use crate::admission::limits;
 use crate::admission::policy;
 
@@ -93,6 +94,17 @@ pub fn compile(object: &DynamicObject) -> Result<Compiled, RecordingError> {
         value: value.to_string(),
         problem,
     };
+    // Recorded pods carry the name as a label value (63 characters at most).
+    if name.len() > policy::MAX_NAME {
+        return Err(fail(
+            "metadata.name",
+            &Value::from(name.clone()),
+            format!(
+                "a LandlockRecording name is at most {} characters (recorded pods carry it in the label {PREFIX}{RECORDING})",
+                policy::MAX_NAME
+            ),
+        ));
+    }
     let spec_value = object.data.get("spec").cloned().unwrap_or(Value::Null);
     let spec: Spec = serde_json::from_value(spec_value.clone())
         .map_err(|e| fail("spec", &spec_value, e.to_string()))?;
@@ -340,6 +352,24 @@ mod tests {
         let compiled =
             compile(&recording("web", json!({"podSelector": {}}), json!({}))).expect("ok");
         assert_eq!((compiled.policy.as_str(), compiled.duration), ("web", None));
+        // Its name becomes a label value of every recorded pod.
+        let long = "r".repeat(64);
+        let message = compile(&recording(&long, json!({"podSelector": {}}), json!({})))
+            .expect_err("too long")
+            .to_string();
+        assert!(
+            message.contains(&format!("LandlockRecording \"{long}\": metadata.name"))
+                && message.contains("at most 63 characters"),
+            "{message}"
+        );
+        assert!(
+            compile(&recording(
+                &"r".repeat(63),
+                json!({"podSelector": {}}),
+                json!({})
+            ))
+            .is_ok()
+        );
     }
 
     #[test]

@@ -11,13 +11,15 @@
 //!   `landlock-injector-recording`), the final status, and the finalizer removed.
 //!
 //! What was collected lives in this process's memory: a webhook restarted during a recording
-//! re-reads the logs of the pods still running, not of those already gone.
+//! re-reads the logs of the pods still running, not of those already gone. A log stream that
+//! fails, or ends while its container still runs, is opened again at the next round (from the
+//! start: the last learn line of each run wins, so reading twice changes nothing).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use k8s_openapi::api::core::v1::{Pod, PodStatus};
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodStatus};
 use kube::Api;
 use kube::api::{LogParams, Patch, PatchParams};
 use kube::core::DynamicObject;
@@ -26,7 +28,10 @@ use serde_json::{Value, json};
 
 use crate::admission::annotations::{PREFIX, RECORDING};
 use crate::admission::{policy, recording};
-use crate::recording::{Action, Collected, MAX_LINE, View, WRITING, due, next, outcome};
+use crate::recording::{
+    Action, CLAIM_GRACE, Collected, MAX_LINE, View, WRITING, due, fit_status, next, outcome,
+    refused_for_good,
+};
 
 /// How often recordings are looked at (and new containers' logs followed).
 pub const PERIOD: Duration = Duration::from_secs(5);
@@ -34,24 +39,81 @@ pub const PERIOD: Duration = Duration::from_secs(5);
 pub const FINALIZER: &str = "landlock-injector.io/recording";
 /// The field manager of the written policies.
 pub const MANAGER: &str = "landlock-injector-recording";
+/// The longest one recording's round may take (its API calls): a server that accepts a request
+/// and never answers must not stop every other recording.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A recording's key: namespace, name.
 type Key = (String, String);
+
+/// One container run's log: namespace, pod uid, container, restart count.
+type StreamKey = (String, String, String, i32);
+
+/// A log stream being read, for the recording it serves.
+struct Stream {
+    recording: Key,
+    task: tokio::task::AbortHandle,
+}
 
 /// Shared between the log streams and the loop.
 #[derive(Default)]
 struct State {
     collected: BTreeMap<Key, Collected>,
-    /// Streams started: namespace, pod uid, container, restart count.
-    followed: BTreeSet<(String, String, String, i32)>,
+    /// Streams being read.
+    followed: BTreeMap<StreamKey, Stream>,
+    /// Streams read to their end (their container had stopped, or stopped meanwhile).
+    done: BTreeSet<StreamKey>,
     /// Recordings this replica claimed the write of.
     claimed: BTreeSet<Key>,
+    /// Recordings under another replica's claim, since when this one sees them so.
+    writing_since: BTreeMap<Key, Instant>,
+}
+
+impl State {
+    /// Stops the streams of `key`, and forgets it.
+    fn forget(&mut self, key: &Key) {
+        self.collected.remove(key);
+        self.claimed.remove(key);
+        self.writing_since.remove(key);
+        self.followed.retain(|_, stream| {
+            let keep = &stream.recording != key;
+            if !keep {
+                stream.task.abort();
+            }
+            keep
+        });
+    }
+
+    /// Forgets recordings no longer in the cache (deleted without this replica releasing
+    /// them) and the streams of pods that are gone.
+    fn prune(&mut self, recordings: &BTreeSet<Key>, pods: &BTreeSet<String>) {
+        let gone: Vec<Key> = self
+            .collected
+            .keys()
+            .chain(self.claimed.iter())
+            .chain(self.writing_since.keys())
+            .filter(|k| !recordings.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.forget(&key);
+        }
+        self.followed.retain(|(_, uid, _, _), stream| {
+            let keep = pods.contains(uid);
+            if !keep {
+                stream.task.abort();
+            }
+            keep
+        });
+        self.done.retain(|(_, uid, _, _)| pods.contains(uid));
+    }
 }
 
 /// Starts the pod watch and the loop on the current tokio runtime; both run for as long as the
 /// process does, retrying what fails.
 pub fn start(client: kube::Client, recordings: Store<DynamicObject>) {
-    // Only what the loop reads is kept: names, labels, container statuses.
+    // Only what the loop reads is kept: names, labels, container statuses (init containers
+    // and sidecars are wrapped, and so recorded, too).
     let pods = crate::pod_watch::labelled(
         client.clone(),
         &format!("{PREFIX}{RECORDING}"),
@@ -62,6 +124,7 @@ pub fn start(client: kube::Client, recordings: Store<DynamicObject>) {
             if let Some(status) = pod.status.as_mut() {
                 *status = PodStatus {
                     container_statuses: status.container_statuses.take(),
+                    init_container_statuses: status.init_container_statuses.take(),
                     ..PodStatus::default()
                 };
             }
@@ -85,9 +148,23 @@ async fn run(
         return;
     };
     let mut tick = tokio::time::interval(PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let current = recordings.state();
+        let known: BTreeSet<Key> = current
+            .iter()
+            .filter_map(|r| Some((r.metadata.namespace.clone()?, r.metadata.name.clone()?)))
+            .collect();
+        let uids: BTreeSet<String> = pods
+            .state()
+            .iter()
+            .filter_map(|p| p.metadata.uid.clone())
+            .collect();
+        state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .prune(&known, &uids);
         // Only recordings still collecting get new streams (a finished one's pods keep their
         // label until they are replaced).
         let collecting: BTreeSet<Key> = current
@@ -102,9 +179,16 @@ async fn run(
             .collect();
         follow_new_containers(&client, &pods, &collecting, &state);
         for object in current {
-            if let Err(e) = step(&client, &object, &state).await {
-                let name = object.metadata.name.as_deref().unwrap_or_default();
-                tracing::warn!(recording = name, error = %e, "LandlockRecording: retrying");
+            let name = object.metadata.name.as_deref().unwrap_or_default();
+            match tokio::time::timeout(STEP_TIMEOUT, step(&client, &object, &state)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(recording = name, error = %e, "LandlockRecording: retrying");
+                }
+                Err(_) => tracing::warn!(
+                    recording = name,
+                    "LandlockRecording: the API server did not answer in {STEP_TIMEOUT:?}; retrying"
+                ),
             }
         }
     }
@@ -130,17 +214,19 @@ fn follow_new_containers(
         if !collecting.contains(&(namespace.clone(), recording.clone())) {
             continue;
         }
-        let statuses = pod
+        let statuses: Vec<&ContainerStatus> = pod
             .status
-            .as_ref()
-            .and_then(|s| s.container_statuses.clone())
-            .unwrap_or_default();
+            .iter()
+            .flat_map(|s| {
+                let init = s.init_container_statuses.iter().flatten();
+                init.chain(s.container_statuses.iter().flatten())
+            })
+            .collect();
         for container in statuses {
-            let started = container
-                .state
-                .as_ref()
-                .is_some_and(|s| s.running.is_some() || s.terminated.is_some());
-            if !started {
+            let Some(run) = container.state.as_ref() else {
+                continue;
+            };
+            if run.running.is_none() && run.terminated.is_none() {
                 continue;
             }
             let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -148,53 +234,80 @@ fn follow_new_containers(
             if !guard.collected.entry(key.clone()).or_default().admits(name) {
                 continue;
             }
-            let stream = (
+            let stream: StreamKey = (
                 namespace.clone(),
                 uid.clone(),
                 container.name.clone(),
                 container.restart_count,
             );
-            if !guard.followed.insert(stream) {
+            if guard.followed.contains_key(&stream) {
                 continue;
             }
-            drop(guard);
-            tokio::spawn(follow(
+            // A stream read to its end is done once its container has stopped; one that
+            // ended while the container runs (the server closed it) is opened again.
+            if guard.done.contains(&stream) && run.terminated.is_some() {
+                continue;
+            }
+            guard.done.remove(&stream);
+            let task = tokio::spawn(follow(
                 Api::namespaced(client.clone(), namespace),
                 name.clone(),
-                container.name.clone(),
-                key,
+                stream.clone(),
+                key.clone(),
                 state.clone(),
             ));
+            let task = task.abort_handle();
+            guard.followed.insert(
+                stream,
+                Stream {
+                    recording: key,
+                    task,
+                },
+            );
         }
     }
 }
 
-/// Follows one container's log until it ends, keeping its learn lines.
-async fn follow(api: Api<Pod>, pod: String, container: String, key: Key, state: Arc<Mutex<State>>) {
+/// Follows one container run's log until it ends, keeping its learn lines; then marks the
+/// stream done (read to its end) or, when it failed, leaves it to be opened again.
+async fn follow(api: Api<Pod>, pod: String, stream: StreamKey, key: Key, state: Arc<Mutex<State>>) {
+    let (_, _, container, run) = &stream;
     let params = LogParams {
         container: Some(container.clone()),
         follow: true,
         ..LogParams::default()
     };
-    let mut reader = match api.log_stream(&pod, &params).await {
-        Ok(reader) => Box::pin(reader),
-        Err(e) => {
-            tracing::warn!(pod, container, error = %e, "LandlockRecording: cannot follow the log");
-            return;
+    let result = match api.log_stream(&pod, &params).await {
+        Ok(reader) => {
+            let mut reader = Box::pin(reader);
+            super::log_lines(&mut reader, MAX_LINE, |line| {
+                let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(collected) = guard.collected.get_mut(&key) {
+                    match line {
+                        Ok(line) => collected.observe(&pod, container, *run, line),
+                        Err(_) => collected.long_lines += 1,
+                    }
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())
         }
+        Err(e) => Err(e.to_string()),
     };
-    let result = super::log_lines(&mut reader, MAX_LINE, |line| {
-        let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(collected) = guard.collected.get_mut(&key) {
-            match line {
-                Ok(line) => collected.observe(&pod, &container, line),
-                Err(_) => collected.long_lines += 1,
-            }
+    let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
+    guard.followed.remove(&stream);
+    match result {
+        Ok(()) => {
+            guard.done.insert(stream.clone());
         }
-    })
-    .await;
-    if let Err(e) = result {
-        tracing::info!(pod, container, error = %e, "LandlockRecording: log stream ended");
+        Err(error) => {
+            tracing::warn!(
+                pod,
+                container,
+                error,
+                "LandlockRecording: the log stream failed; opening it again at the next round"
+            );
+        }
     }
 }
 
@@ -212,15 +325,28 @@ async fn step(
         Api::namespaced_with(client.clone(), namespace, &recording::api_resource());
     let finalizers = object.metadata.finalizers.clone().unwrap_or_default();
     let compiled = recording::compile(object);
-    let (collected_pods, claimed_here) = {
-        let guard = state.lock().unwrap_or_else(|e| e.into_inner());
-        let pods = guard.collected.get(&key).map_or(0, |c| c.lines.len());
-        (pods, guard.claimed.contains(&key))
+    let phase = recording::phase(object);
+    let deleting = object.metadata.deletion_timestamp.is_some();
+    let (collected_pods, claimed_here, claim_stale) = {
+        let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
+        let pods = guard.collected.get(&key).map_or(0, Collected::pods);
+        let claimed_here = guard.claimed.contains(&key);
+        let stale = if phase == Some(WRITING) && !claimed_here && deleting {
+            let since = *guard
+                .writing_since
+                .entry(key.clone())
+                .or_insert_with(Instant::now);
+            since.elapsed() > CLAIM_GRACE
+        } else {
+            guard.writing_since.remove(&key);
+            false
+        };
+        (pods, claimed_here, stale)
     };
     let view = View {
-        phase: recording::phase(object),
+        phase,
         has_finalizer: finalizers.iter().any(|f| f == FINALIZER),
-        deleting: object.metadata.deletion_timestamp.is_some(),
+        deleting,
         valid: compiled.is_ok(),
         due: compiled
             .as_ref()
@@ -230,6 +356,7 @@ async fn step(
             object.data.pointer("/status/pods").and_then(Value::as_u64),
         ),
         claimed_here,
+        claim_stale,
     };
     match next(view) {
         Action::Nothing => Ok(()),
@@ -237,9 +364,7 @@ async fn step(
             if view.has_finalizer {
                 remove_finalizer(&api, name, &finalizers).await?;
             }
-            let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
-            guard.collected.remove(&key);
-            guard.claimed.remove(&key);
+            state.lock().unwrap_or_else(|e| e.into_inner()).forget(&key);
             Ok(())
         }
         Action::AddFinalizer => {
@@ -265,9 +390,18 @@ async fn step(
         Action::MarkRecording => set_status(&api, name, json!({"phase": "Recording"})).await,
         Action::CountPods => set_status(&api, name, json!({"pods": collected_pods})).await,
         Action::FailClaimedElsewhere => {
-            let status = json!({"phase": recording::FAILED, "message":
-                "deleted while another webhook replica was writing its policy; this one has not seen it finish"});
-            set_status(&api, name, status).await
+            // Tested: a claimer that finished meanwhile keeps its Written.
+            let message = format!(
+                "deleted while another webhook replica was writing its policy, which has not finished in {CLAIM_GRACE:?}"
+            );
+            let fail = json!([
+                {"op": "test", "path": "/status/phase", "value": WRITING},
+                {"op": "replace", "path": "/status/phase", "value": recording::FAILED},
+                {"op": "add", "path": "/status/message", "value": message},
+            ]);
+            api.patch_status(name, &PatchParams::default(), &json_patch(fail)?)
+                .await?;
+            Ok(())
         }
         Action::Claim => {
             // Of several replicas, the one whose patch still finds the old phase wins.
@@ -275,12 +409,20 @@ async fn step(
                 {"op": "test", "path": "/status/phase", "value": view.phase},
                 {"op": "replace", "path": "/status/phase", "value": WRITING},
             ]);
-            if let Err(e) = api
+            match api
                 .patch_status(name, &PatchParams::default(), &json_patch(claim)?)
                 .await
             {
-                tracing::info!(recording = name.as_str(), error = %e, "LandlockRecording: another replica writes it");
-                return Ok(());
+                Ok(_) => {}
+                // The test failed: another replica moved the phase first.
+                Err(e) if code(&e) == Some(422) => {
+                    tracing::info!(
+                        recording = name.as_str(),
+                        "LandlockRecording: another replica writes it"
+                    );
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
             }
             state
                 .lock()
@@ -305,26 +447,44 @@ async fn write(
     let Ok(compiled) = compiled else {
         return Ok(());
     };
-    let result = {
-        let guard = state.lock().unwrap_or_else(|e| e.into_inner());
-        let empty = Collected::default();
-        let collected = guard
-            .collected
-            .get(&(namespace.to_owned(), name.to_owned()))
-            .unwrap_or(&empty);
-        outcome(&compiled, namespace, collected)
+    // The merge is `suggest`'s, over up to MAX_PODS pods' lines: off the async workers, and
+    // not under the lock the log streams take for every line.
+    let collected = state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .collected
+        .get(&(namespace.to_owned(), name.to_owned()))
+        .cloned()
+        .unwrap_or_default();
+    let merged = {
+        let compiled = compiled.clone();
+        let namespace = namespace.to_owned();
+        tokio::task::spawn_blocking(move || outcome(&compiled, &namespace, &collected)).await
+    };
+    let result = match merged {
+        Ok(result) => result,
+        Err(e) => crate::recording::Outcome {
+            policy: None,
+            status: json!({"phase": recording::FAILED,
+                "message": format!("merging the learn lines failed: {e}")}),
+        },
     };
     let mut status = result.status;
     if let Some(policy_object) = result.policy {
         let policies: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), namespace, &policy::api_resource());
         let params = PatchParams::apply(MANAGER).force();
-        if let Err(e) = policies
+        match policies
             .patch(&compiled.policy, &params, &Patch::Apply(&policy_object))
             .await
         {
-            status = json!({"phase": recording::FAILED,
-                "message": format!("cannot write LandlockPolicy {:?}: {e}", compiled.policy)});
+            Ok(_) => {}
+            Err(e) if refused_for_good(code(&e)) => {
+                status = json!({"phase": recording::FAILED,
+                    "message": format!("cannot write LandlockPolicy {:?}: {e}", compiled.policy)});
+            }
+            // Still claimed here and Writing: written again at the next round.
+            Err(e) => return Err(e),
         }
     }
     tracing::info!(
@@ -336,19 +496,38 @@ async fn write(
     set_status(api, name, status).await
 }
 
-/// Merges `status` into the recording's status.
+/// Merges `status`, cut to the CRD's schema, into the recording's status; should the API
+/// server still refuse it as invalid, its phase and the refusal are written instead, so that
+/// the recording does not stay in its phase for ever.
 async fn set_status(
     api: &Api<DynamicObject>,
     name: &str,
     status: Value,
 ) -> Result<(), kube::Error> {
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status })),
-    )
-    .await?;
-    Ok(())
+    let status = fit_status(status);
+    let merge = |status: &Value| Patch::Merge(json!({ "status": status }));
+    match api
+        .patch_status(name, &PatchParams::default(), &merge(&status))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some(422) && status["phase"].is_string() => {
+            let refused = fit_status(json!({"phase": status["phase"],
+                "message": format!("the API server refused the status this recording ended with: {e}")}));
+            api.patch_status(name, &PatchParams::default(), &merge(&refused))
+                .await?;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The HTTP status of an API server's refusal.
+fn code(error: &kube::Error) -> Option<u16> {
+    match error {
+        kube::Error::Api(status) => Some(status.code),
+        _ => None,
+    }
 }
 
 async fn remove_finalizer(
@@ -370,4 +549,66 @@ fn json_patch(value: Value) -> Result<Patch<Value>, kube::Error> {
     let patch: json_patch::Patch =
         serde_json::from_value(value).map_err(kube::Error::SerdeError)?;
     Ok(Patch::Json(patch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> Key {
+        ("shop".to_owned(), name.to_owned())
+    }
+
+    /// A stream of `recording` for pod `uid`, whose task waits for ever.
+    fn stream(state: &mut State, recording: &str, uid: &str) -> tokio::task::JoinHandle<()> {
+        let task = tokio::spawn(std::future::pending::<()>());
+        state.followed.insert(
+            ("shop".to_owned(), uid.to_owned(), "app".to_owned(), 0),
+            Stream {
+                recording: key(recording),
+                task: task.abort_handle(),
+            },
+        );
+        task
+    }
+
+    /// Releasing a recording stops its log streams; a recording gone from the cache without
+    /// a release is forgotten with them; a stream of a pod that is gone is stopped; nothing of
+    /// the others is touched.
+    #[tokio::test]
+    async fn forgotten_recordings_and_gone_pods_stop_their_streams() {
+        let mut state = State::default();
+        let released = stream(&mut state, "released", "pod-1");
+        let vanished = stream(&mut state, "vanished", "pod-2");
+        let pod_gone = stream(&mut state, "kept", "pod-3");
+        let kept = stream(&mut state, "kept", "pod-4");
+        for name in ["released", "vanished", "kept"] {
+            state.collected.insert(key(name), Collected::default());
+        }
+        state.claimed.insert(key("vanished"));
+        state.writing_since.insert(key("vanished"), Instant::now());
+        state
+            .done
+            .insert(("shop".into(), "pod-3".into(), "app".into(), 0));
+
+        state.forget(&key("released"));
+        let recordings = BTreeSet::from([key("kept")]);
+        let pods = BTreeSet::from(["pod-1".to_owned(), "pod-2".to_owned(), "pod-4".to_owned()]);
+        state.prune(&recordings, &pods);
+
+        for (task, what) in [
+            (released, "released"),
+            (vanished, "vanished"),
+            (pod_gone, "pod gone"),
+        ] {
+            let ended = task.await.expect_err("stopped");
+            assert!(ended.is_cancelled(), "{what}");
+        }
+        assert!(!kept.is_finished());
+        assert_eq!(state.collected.keys().collect::<Vec<_>>(), [&key("kept")]);
+        assert!(state.claimed.is_empty() && state.writing_since.is_empty());
+        assert_eq!(state.followed.len(), 1);
+        assert!(state.done.is_empty(), "pod-3 is gone");
+        kept.abort();
+    }
 }

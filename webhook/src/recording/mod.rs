@@ -33,12 +33,18 @@ pub fn recorded_by() -> String {
     format!("{PREFIX}recorded-by")
 }
 
-/// The learn lines of one recording: the last one of each pod's container (each learn line
-/// holds everything learned so far, so the last is the whole run).
+/// The most containers a recording's status lists (the CRD's `maxItems`).
+pub const MAX_STATUS_CONTAINERS: usize = 64;
+/// The longest `status.message` (the CRD's `maxLength` is 4096 characters).
+pub const MAX_MESSAGE: usize = 4000;
+
+/// The learn lines of one recording: the last one of each run of each pod's container (each
+/// learn line holds everything its run learned so far, so the last is the whole run; a
+/// restarted container is a new run, and `suggest` takes the union of a container's runs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Collected {
-    /// By pod name, then container name.
-    pub lines: BTreeMap<String, BTreeMap<String, String>>,
+    /// By pod name, then container name, then run (the container's restart count).
+    pub lines: BTreeMap<String, BTreeMap<String, BTreeMap<i32, String>>>,
     /// Pods not collected: over [`MAX_PODS`].
     pub skipped_pods: Vec<String>,
     /// Lines dropped for their length.
@@ -46,15 +52,22 @@ pub struct Collected {
 }
 
 impl Collected {
-    /// Keeps `line` of `container` in `pod` when it is a learn line.
-    pub fn observe(&mut self, pod: &str, container: &str, line: &str) {
+    /// Keeps `line` of run `run` of `container` in `pod` when it is a learn line.
+    pub fn observe(&mut self, pod: &str, container: &str, run: i32, line: &str) {
         if !is_learn_line(line) {
             return;
         }
         self.lines
             .entry(pod.to_owned())
             .or_default()
-            .insert(container.to_owned(), line.trim_end().to_owned());
+            .entry(container.to_owned())
+            .or_default()
+            .insert(run, line.trim_end().to_owned());
+    }
+
+    /// Pods with at least one learn line (what `status.pods` counts).
+    pub fn pods(&self) -> usize {
+        self.lines.values().filter(|c| !c.is_empty()).count()
     }
 
     /// Whether `pod` may be collected: one already collected, or room for another.
@@ -73,8 +86,10 @@ impl Collected {
     fn as_log(&self) -> String {
         let mut text = String::new();
         for (pod, containers) in &self.lines {
-            for (container, line) in containers {
-                text.push_str(&format!("[pod/{pod}/{container}] {line}\n"));
+            for (container, runs) in containers {
+                for line in runs.values() {
+                    text.push_str(&format!("[pod/{pod}/{container}] {line}\n"));
+                }
             }
         }
         text
@@ -163,7 +178,14 @@ pub struct View<'a> {
     pub pods: (usize, Option<u64>),
     /// Whether this replica claimed the write.
     pub claimed_here: bool,
+    /// Whether another replica's claim has been `Writing` for longer than [`CLAIM_GRACE`]
+    /// while the recording is deleted (a live writer finishes well within it).
+    pub claim_stale: bool,
 }
+
+/// How long a deleted recording may stay `Writing` under another replica's claim before this
+/// one fails it: the claimer may be writing right now.
+pub const CLAIM_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The controller's next action on one recording; one a round, the next round sees its effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,7 +230,12 @@ pub fn next(view: View<'_>) -> Action {
         return Action::MarkRecording;
     }
     if !view.due {
-        return if view.pods.1 == Some(view.pods.0 as u64) {
+        // Only upwards: a replica that restarted knows fewer pods than the one that counted.
+        return if view
+            .pods
+            .1
+            .is_some_and(|stored| stored >= view.pods.0 as u64)
+        {
             Action::Nothing
         } else {
             Action::CountPods
@@ -221,8 +248,8 @@ pub fn next(view: View<'_>) -> Action {
     ) {
         (false, _, _) => Action::Claim,
         (true, true, _) => Action::Write,
-        (true, false, true) => Action::FailClaimedElsewhere,
-        (true, false, false) => Action::Nothing,
+        (true, false, true) if view.claim_stale => Action::FailClaimedElsewhere,
+        (true, false, _) => Action::Nothing,
     }
 }
 
@@ -241,15 +268,13 @@ pub struct Outcome {
 
 /// The policy and status of `compiled` (in `namespace`) from what was `collected`.
 pub fn outcome(compiled: &Compiled, namespace: &str, collected: &Collected) -> Outcome {
-    let pods = collected
-        .lines
-        .values()
-        .filter(|containers| !containers.is_empty())
-        .count();
+    let pods = collected.pods();
     let mut replicas: BTreeMap<&str, usize> = BTreeMap::new();
     for containers in collected.lines.values() {
-        for container in containers.keys() {
-            *replicas.entry(container.as_str()).or_default() += 1;
+        for (container, runs) in containers {
+            if !runs.is_empty() {
+                *replicas.entry(container.as_str()).or_default() += 1;
+            }
         }
     }
     let containers: Vec<Value> = replicas
@@ -329,10 +354,39 @@ fn suffix(notes: &[String]) -> String {
     }
 }
 
+/// A status as the CRD's schema takes it: `message` within its length, `containers` within
+/// its count (the rest counted in the message). A status the API server refuses would leave
+/// the recording in its phase, retried for ever.
+pub fn fit_status(mut status: Value) -> Value {
+    let mut note = None;
+    if let Some(containers) = status.get_mut("containers").and_then(Value::as_array_mut)
+        && containers.len() > MAX_STATUS_CONTAINERS
+    {
+        note = Some(format!(
+            "; {} containers over the first {MAX_STATUS_CONTAINERS} are not listed",
+            containers.len() - MAX_STATUS_CONTAINERS
+        ));
+        containers.truncate(MAX_STATUS_CONTAINERS);
+    }
+    if let Some(message) = status.get("message").and_then(Value::as_str) {
+        let mut message = message.to_owned();
+        message.push_str(note.as_deref().unwrap_or_default());
+        status["message"] = Value::from(truncate(message));
+    }
+    status
+}
+
+/// Whether a write the API server refused with `code` will be refused again (the request is
+/// wrong or not allowed): the recording fails. Any other failure (the server busy or
+/// restarting, a conflict, a timeout) is retried at the next round.
+pub fn refused_for_good(code: Option<u16>) -> bool {
+    matches!(code, Some(400 | 403 | 404 | 422))
+}
+
 /// `message` within the CRD's 4096 characters.
 fn truncate(mut message: String) -> String {
-    if message.len() > 4000 {
-        let mut end = 4000;
+    if message.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
         while !message.is_char_boundary(end) {
             end -= 1;
         }
@@ -378,13 +432,75 @@ mod tests {
     fn only_the_last_learn_line_of_each_container_is_kept() {
         let mut collected = Collected::default();
         assert!(collected.admits("web-a"));
-        collected.observe("web-a", "app", "listening on :8080");
-        collected.observe("web-a", "app", &learn(&["/srv"], &[]));
-        collected.observe("web-a", "app", &learn(&["/srv", "/etc/app"], &[]));
-        collected.observe("web-a", "app", "{\"not\": \"a learn line\"}");
-        collected.observe("web-a", "app", "{broken");
-        assert_eq!(collected.lines["web-a"].len(), 1);
-        assert!(collected.lines["web-a"]["app"].contains("/etc/app"));
+        assert_eq!(collected.pods(), 0, "admitted, nothing learned yet");
+        collected.observe("web-a", "app", 0, "listening on :8080");
+        collected.observe("web-a", "app", 0, &learn(&["/srv"], &[]));
+        collected.observe("web-a", "app", 0, &learn(&["/srv", "/etc/app"], &[]));
+        collected.observe("web-a", "app", 0, "{\"not\": \"a learn line\"}");
+        collected.observe("web-a", "app", 0, "{broken");
+        assert_eq!(collected.lines["web-a"]["app"].len(), 1);
+        assert!(collected.lines["web-a"]["app"][&0].contains("/etc/app"));
+        assert_eq!(collected.pods(), 1);
+    }
+
+    /// A container that restarted is a new run: its first (small) learn line does not replace
+    /// what the run before it learned; the policy needs both.
+    #[test]
+    fn each_run_of_a_restarted_container_is_kept_and_merged() {
+        let object = recording_object(json!({"podSelector": {}}), json!({}));
+        let compiled = recording::compile(&object).expect("valid");
+        let mut collected = Collected::default();
+        assert!(collected.admits("web-a"));
+        collected.observe("web-a", "app", 0, &learn(&["/srv"], &["/data"]));
+        collected.observe("web-a", "app", 1, &learn(&["/srv"], &[]));
+        let outcome = outcome(&compiled, "shop", &collected);
+        let policy = outcome.policy.expect("a policy");
+        assert_eq!(
+            policy["spec"]["default"]["write"],
+            json!(["/data"]),
+            "{policy}"
+        );
+        assert_eq!(outcome.status["pods"], 1);
+        assert_eq!(
+            outcome.status["containers"],
+            json!([{"name": "app", "replicas": 1}])
+        );
+    }
+
+    /// What the CRD's schema would refuse is cut to fit, saying so.
+    #[test]
+    fn a_status_is_cut_to_the_crd_schema() {
+        let containers: Vec<Value> = (0..70)
+            .map(|n| json!({"name": format!("c{n}"), "replicas": 1}))
+            .collect();
+        let status = fit_status(json!({"phase": "Failed", "containers": containers,
+            "message": "x".repeat(10_000)}));
+        assert_eq!(
+            status["containers"].as_array().map(Vec::len),
+            Some(MAX_STATUS_CONTAINERS)
+        );
+        let message = status["message"].as_str().expect("message");
+        assert!(
+            message.len() <= 4096 && message.ends_with(" ..."),
+            "{message}"
+        );
+        let status =
+            fit_status(json!({"phase": "Written", "containers": containers, "message": "wrote"}));
+        assert_eq!(
+            status["message"],
+            "wrote; 6 containers over the first 64 are not listed"
+        );
+        assert_eq!(
+            fit_status(json!({"phase": "Recording"})),
+            json!({"phase": "Recording"})
+        );
+        // Refusals that will repeat fail the recording; the rest are retried.
+        for code in [400, 403, 404, 422] {
+            assert!(refused_for_good(Some(code)), "{code}");
+        }
+        for code in [Some(409), Some(429), Some(500), Some(503), None] {
+            assert!(!refused_for_good(code), "{code:?}");
+        }
     }
 
     /// The log is the recorded program's to write: a line without end is counted, not held;
@@ -438,6 +554,7 @@ mod tests {
             due: false,
             pods: (2, Some(2)),
             claimed_here: false,
+            claim_stale: false,
         };
         let cases = [
             (
@@ -478,6 +595,14 @@ mod tests {
                 },
                 Action::CountPods,
             ),
+            // Never downwards: another replica counted more.
+            (
+                View {
+                    pods: (1, Some(2)),
+                    ..base
+                },
+                Action::Nothing,
+            ),
             (View { due: true, ..base }, Action::Claim),
             (
                 View {
@@ -504,11 +629,23 @@ mod tests {
                 },
                 Action::Nothing,
             ),
+            // Deleted under another replica's claim: it may be writing now; only a claim
+            // older than the grace is failed.
             (
                 View {
                     phase: Some(WRITING),
                     due: true,
                     deleting: true,
+                    ..base
+                },
+                Action::Nothing,
+            ),
+            (
+                View {
+                    phase: Some(WRITING),
+                    due: true,
+                    deleting: true,
+                    claim_stale: true,
                     ..base
                 },
                 Action::FailClaimedElsewhere,
@@ -600,7 +737,7 @@ mod tests {
             ("web-c", vec![]),
         ] {
             assert!(collected.admits(pod));
-            collected.observe(pod, "app", &learn(&["/srv"], &write));
+            collected.observe(pod, "app", 0, &learn(&["/srv"], &write));
         }
         let outcome = outcome(&compiled, "shop", &collected);
         let policy = outcome
@@ -643,7 +780,7 @@ mod tests {
         let compiled = recording::compile(&object).expect("valid");
         let mut collected = Collected::default();
         assert!(collected.admits("web-a"));
-        collected.observe("web-a", "app", "only ordinary output");
+        collected.observe("web-a", "app", 0, "only ordinary output");
         let outcome = outcome(&compiled, "shop", &collected);
         assert_eq!(outcome.policy, None);
         assert_eq!(outcome.status["phase"], "Failed");
