@@ -12,6 +12,7 @@ pub mod writer;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -37,6 +38,8 @@ pub struct Bound {
     pub policy: String,
     /// The policy's generation the pod was admitted with.
     pub generation: i64,
+    /// When the pod was created (admitted).
+    pub created: Option<Time>,
 }
 
 /// What `pod` records, when it runs (pods that finished, or that the webhook did not bind, are
@@ -59,6 +62,7 @@ pub fn bound(pod: &Pod) -> Option<Bound> {
         pod: meta.name.clone()?,
         policy: name.to_owned(),
         generation: generation.parse().ok()?,
+        created: meta.creation_timestamp.clone(),
     })
 }
 
@@ -79,38 +83,68 @@ pub struct Status {
 /// A policy's identity: namespace, name.
 pub type PolicyKey = (String, String);
 
-/// The status of every policy in `policies` (key and current generation) from the `pods` that
-/// record one; a policy no pod runs has a zero status. Pods recording a policy that no longer
-/// exists are not counted anywhere.
-pub fn compute(policies: &[(PolicyKey, i64)], pods: &[Bound]) -> BTreeMap<PolicyKey, Status> {
-    let mut statuses: BTreeMap<PolicyKey, Status> = policies
+/// A policy as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Current {
+    /// Its namespace and name.
+    pub key: PolicyKey,
+    /// `metadata.generation`.
+    pub generation: i64,
+    /// `metadata.creationTimestamp`.
+    pub created: Option<Time>,
+}
+
+impl Current {
+    /// What `policy` is now, when it has a namespace and a name.
+    pub fn of(policy: &kube::core::DynamicObject) -> Option<Self> {
+        let meta = &policy.metadata;
+        Some(Self {
+            key: (meta.namespace.clone()?, meta.name.clone()?),
+            generation: meta.generation.unwrap_or(0),
+            created: meta.creation_timestamp.clone(),
+        })
+    }
+}
+
+/// The status of every policy in `policies` from the `pods` that record one; a policy no pod
+/// runs has a zero status. Pods recording a policy that no longer exists are not counted
+/// anywhere.
+pub fn compute(policies: &[Current], pods: &[Bound]) -> BTreeMap<PolicyKey, Status> {
+    let mut statuses: BTreeMap<PolicyKey, (Status, Option<&Time>)> = policies
         .iter()
-        .map(|(key, generation)| {
-            (
-                key.clone(),
-                Status {
-                    observed_generation: *generation,
-                    ..Status::default()
-                },
-            )
+        .map(|policy| {
+            let status = Status {
+                observed_generation: policy.generation,
+                ..Status::default()
+            };
+            (policy.key.clone(), (status, policy.created.as_ref()))
         })
         .collect();
     for pod in pods {
-        let Some(status) = statuses.get_mut(&(pod.namespace.clone(), pod.policy.clone())) else {
+        let Some((status, created)) =
+            statuses.get_mut(&(pod.namespace.clone(), pod.policy.clone()))
+        else {
             continue;
         };
         status.pods += 1;
+        // A pod created before the policy was admitted under an earlier policy of that name,
+        // deleted since: its generation, counted again from 1, says nothing.
+        let earlier_policy =
+            matches!((&pod.created, created), (Some(pod), Some(policy)) if pod < *policy);
         // Another generation, older or (a policy deleted and created again) newer.
-        if pod.generation != status.observed_generation {
+        if pod.generation != status.observed_generation || earlier_policy {
             status.outdated_pods += 1;
             status.outdated.push(pod.pod.clone());
         }
     }
-    for status in statuses.values_mut() {
-        status.outdated.sort();
-        status.outdated.truncate(MAX_OUTDATED_NAMES);
-    }
     statuses
+        .into_iter()
+        .map(|(key, (mut status, _))| {
+            status.outdated.sort();
+            status.outdated.truncate(MAX_OUTDATED_NAMES);
+            (key, status)
+        })
+        .collect()
 }
 
 /// Whether `current` (the policy's `status` as stored, if any) differs from `wanted`: only then
@@ -152,6 +186,7 @@ mod tests {
                 pod: "web-1".into(),
                 policy: "web".into(),
                 generation: 3,
+                created: None,
             })
         );
         // A policy name with '@' cannot exist; the generation is what follows the last one.
@@ -208,10 +243,7 @@ mod tests {
 
     #[test]
     fn pods_on_another_generation_are_outdated_and_listed_sorted() {
-        let policies = [
-            (("shop".to_owned(), "web".to_owned()), 3),
-            (("shop".to_owned(), "idle".to_owned()), 1),
-        ];
+        let policies = [current("web", 3), current("idle", 1)];
         let pods: Vec<Bound> = [
             ("web-c", "web", 3),
             ("web-b", "web", 2),
@@ -225,6 +257,7 @@ mod tests {
             pod: (*pod).into(),
             policy: (*policy).into(),
             generation: *generation,
+            created: None,
         })
         .collect();
         let statuses = compute(&policies, &pods);
@@ -258,19 +291,64 @@ mod tests {
 
     #[test]
     fn the_names_are_capped_and_the_count_is_whole() {
-        let policies = [(("shop".to_owned(), "web".to_owned()), 2)];
+        let policies = [current("web", 2)];
         let pods: Vec<Bound> = (0..MAX_OUTDATED_NAMES + 50)
             .map(|n| Bound {
                 namespace: "shop".into(),
                 pod: format!("web-{n:04}"),
                 policy: "web".into(),
                 generation: 1,
+                created: None,
             })
             .collect();
         let status = &compute(&policies, &pods)[&("shop".into(), "web".into())];
         assert_eq!(status.outdated_pods, MAX_OUTDATED_NAMES + 50);
         assert_eq!(status.outdated.len(), MAX_OUTDATED_NAMES);
         assert_eq!(status.outdated[0], "web-0000");
+    }
+
+    fn current(name: &str, generation: i64) -> Current {
+        Current {
+            key: ("shop".to_owned(), name.to_owned()),
+            generation,
+            created: None,
+        }
+    }
+
+    fn time(rfc3339: &str) -> Option<Time> {
+        Some(Time(rfc3339.parse().expect("a time")))
+    }
+
+    /// A policy deleted and created again counts its generations from 1: a pod admitted under
+    /// the deleted one, with the same generation number, runs other rules and is outdated.
+    #[test]
+    fn pods_older_than_a_recreated_policy_are_outdated_whatever_their_generation() {
+        let policy = Current {
+            created: time("2026-12-03T10:00:00Z"),
+            ..current("web", 1)
+        };
+        let pod = |name: &str, created: &str| Bound {
+            namespace: "shop".into(),
+            pod: name.into(),
+            policy: "web".into(),
+            generation: 1,
+            created: time(created),
+        };
+        let pods = [
+            pod("before", "2026-12-03T09:59:59Z"),
+            pod("same-second", "2026-12-03T10:00:00Z"),
+            pod("after", "2026-12-03T10:05:00Z"),
+        ];
+        let status = &compute(&[policy], &pods)[&("shop".into(), "web".into())];
+        assert_eq!((status.pods, status.outdated_pods), (3, 1));
+        assert_eq!(status.outdated, ["before"]);
+        // The time comes from the pod's own metadata.
+        let mut recorded = recorded("web-1", "web", 1);
+        recorded.metadata.creation_timestamp = time("2026-12-03T09:00:00Z");
+        assert_eq!(
+            bound(&recorded).and_then(|b| b.created),
+            time("2026-12-03T09:00:00Z")
+        );
     }
 
     #[test]

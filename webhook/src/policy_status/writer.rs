@@ -14,21 +14,34 @@ use kube::core::DynamicObject;
 use kube::runtime::reflector::Store;
 
 use crate::admission::policy;
-use crate::policy_status::{self, PolicyKey, Status};
+use crate::policy_status::{self, Current, Status};
 
 /// How often the statuses are counted (and the changed ones written).
 pub const PERIOD: Duration = Duration::from_secs(5);
+/// The longest one status write may take: a server that accepts the request and never answers
+/// must not stop every later count.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Starts the pod watch and the writing loop on the current tokio runtime; both run for as
 /// long as the process does, retrying what fails.
 pub fn start(client: kube::Client, policies: Store<DynamicObject>) {
-    // Only metadata and the phase are counted: the rest is not kept in memory.
+    // Only the record, the creation time and the phase are counted: the rest (the pod's other
+    // labels and annotations among it) is not kept in memory.
     let pods = crate::pod_watch::labelled(
         client.clone(),
         &policy_status::key(),
         "LandlockPolicy status",
         |pod| {
             pod.spec = None;
+            let key = policy_status::key();
+            let only_the_record = |map: &mut Option<std::collections::BTreeMap<String, String>>| {
+                if let Some(map) = map.as_mut() {
+                    map.retain(|k, _| *k == key);
+                }
+            };
+            only_the_record(&mut pod.metadata.labels);
+            only_the_record(&mut pod.metadata.annotations);
+            pod.metadata.owner_references = None;
             if let Some(status) = pod.status.as_mut() {
                 *status = k8s_openapi::api::core::v1::PodStatus {
                     phase: status.phase.take(),
@@ -51,16 +64,11 @@ async fn write_loop(client: kube::Client, policies: Store<DynamicObject>, pods: 
     };
     let resource = policy::api_resource();
     let mut tick = tokio::time::interval(PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let current = policies.state();
-        let keys: Vec<(PolicyKey, i64)> = current
-            .iter()
-            .filter_map(|p| {
-                let key = (p.metadata.namespace.clone()?, p.metadata.name.clone()?);
-                Some((key, p.metadata.generation.unwrap_or(0)))
-            })
-            .collect();
+        let keys: Vec<Current> = current.iter().filter_map(|p| Current::of(p)).collect();
         let bound: Vec<_> = pods
             .state()
             .iter()
@@ -92,11 +100,15 @@ async fn write(
 ) {
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
     let patch = Patch::Merge(serde_json::json!({ "status": wanted }));
-    match api
-        .patch_status(name, &PatchParams::default(), &patch)
-        .await
-    {
-        Ok(_) => tracing::info!(
+    let params = PatchParams::default();
+    let written = tokio::time::timeout(WRITE_TIMEOUT, api.patch_status(name, &params, &patch));
+    match written.await {
+        Err(_) => tracing::warn!(
+            namespace,
+            policy = name,
+            "the API server did not answer the LandlockPolicy status write in {WRITE_TIMEOUT:?}; counting again at the next round"
+        ),
+        Ok(Ok(_)) => tracing::info!(
             namespace,
             policy = name,
             pods = wanted.pods,
@@ -104,7 +116,7 @@ async fn write(
             "LandlockPolicy status written"
         ),
         // Deleted meanwhile, or no RBAC: said, and tried again at the next count.
-        Err(e) => {
+        Ok(Err(e)) => {
             tracing::warn!(namespace, policy = name, error = %e, "cannot write the LandlockPolicy status")
         }
     }
