@@ -17,8 +17,10 @@
 //! | [`registry`] | the registry client that image configurations come from |
 //! | [`offload`] | where CPU-bound admission work runs: off the async workers |
 //! | [`panic_guard`] | what a panic becomes: a failed request or lookup, not a dead process |
+//! | [`background`] | the watches and loops behind `serve`: one that ends ends the process |
 
 pub mod admission;
+pub mod background;
 pub mod denials;
 pub mod inject;
 pub mod offload;

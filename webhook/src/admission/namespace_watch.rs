@@ -52,7 +52,7 @@ impl ClusterNamespaces {
                 tracing::warn!(error = %e, "namespace watch: retrying");
             }
         });
-        tokio::spawn(watch);
+        crate::background::spawn("the Namespace watch", watch);
         Self { store, api }
     }
 }

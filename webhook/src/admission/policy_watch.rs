@@ -56,7 +56,7 @@ impl Watched {
                     }
                 }
             });
-        tokio::spawn(watch);
+        crate::background::spawn("a LandlockPolicy or LandlockRecording watch", watch);
         Self { store, problem }
     }
 

@@ -3,17 +3,17 @@
 //! own LandlockPolicy cache, and every few seconds a merge patch of each policy's `status`
 //! subresource whose counted status differs from the stored one. Several webhook replicas
 //! compute the same status from the same objects, so after one has written it the others see
-//! nothing to write. Needs `list`/`watch` on pods and `patch` on `landlockpolicies/status`.
+//! nothing to write; a replica whose pod watch is failing does not count. Needs `list`/`watch` on pods and `patch` on `landlockpolicies/status`.
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use kube::core::DynamicObject;
 use kube::runtime::reflector::Store;
 
 use crate::admission::policy;
+use crate::pod_watch::Labelled;
 use crate::policy_status::{self, Current, Status};
 
 /// How often the statuses are counted (and the changed ones written).
@@ -50,10 +50,14 @@ pub fn start(client: kube::Client, policies: Store<DynamicObject>) {
             }
         },
     );
-    tokio::spawn(write_loop(client, policies, pods));
+    crate::background::spawn(
+        "the LandlockPolicy status writer",
+        write_loop(client, policies, pods),
+    );
 }
 
-async fn write_loop(client: kube::Client, policies: Store<DynamicObject>, pods: Store<Pod>) {
+async fn write_loop(client: kube::Client, policies: Store<DynamicObject>, watch: Labelled) {
+    let pods = &watch.store;
     // Counting before both lists arrived would write zeros over true statuses.
     let (Ok(()), Ok(())) = (
         policies.wait_until_ready().await,
@@ -67,6 +71,12 @@ async fn write_loop(client: kube::Client, policies: Store<DynamicObject>, pods: 
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // A replica whose pod watch is retrying counts from a cache that may be behind, and
+        // would overwrite what a replica with a healthy watch wrote, back and forth.
+        if watch.failing() {
+            tracing::debug!("LandlockPolicy status: the pod watch is retrying; not counting");
+            continue;
+        }
         let current = policies.state();
         let keys: Vec<Current> = current.iter().filter_map(|p| Current::of(p)).collect();
         let bound: Vec<_> = pods

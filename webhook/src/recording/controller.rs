@@ -131,7 +131,10 @@ pub fn start(client: kube::Client, recordings: Store<DynamicObject>) {
         },
     );
     let state = Arc::new(Mutex::new(State::default()));
-    tokio::spawn(run(client, recordings, pods, state));
+    crate::background::spawn(
+        "the LandlockRecording controller",
+        run(client, recordings, pods.store, state),
+    );
 }
 
 async fn run(
