@@ -1,8 +1,8 @@
-//! What the API server decides about a pod creation from the chart's rendered objects, without
+//! What the API server decides about a pod creation (or update) from the chart's rendered objects, without
 //! an API server: which webhook entries it calls (their label selectors, with kube-core's
 //! implementation of the API server's selector semantics), and what the ValidatingAdmissionPolicies
 //! say (their CEL, with the `cel` interpreter kube-cel ships: variables evaluated in order and
-//! reachable as `variables.NAME`, `object` and `namespaceObject`, each validation's `message` or
+//! reachable as `variables.NAME`, `object`, `oldObject` and `namespaceObject`, each validation's `message` or
 //! `messageExpression`, the binding's actions).
 
 use std::collections::{BTreeMap, HashMap};
@@ -31,6 +31,8 @@ struct Validation {
 struct Policy {
     name: String,
     actions: Vec<String>,
+    /// The operations its rules match (`CREATE`, `UPDATE`).
+    operations: Vec<String>,
     namespace_selector: Option<Selector>,
     variables: Vec<(String, cel::Program)>,
     validations: Vec<Validation>,
@@ -101,7 +103,15 @@ impl Policies {
                         .transpose()?,
                 });
             }
+            let operations = spec["matchConstraints"]["resourceRules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|rule| rule["operations"].as_array().into_iter().flatten())
+                .filter_map(|op| op.as_str().map(str::to_owned))
+                .collect();
             policies.push(Policy {
+                operations,
                 actions: serde_json::from_value(binding["spec"]["validationActions"].clone())
                     .map_err(|e| format!("{name}: binding validationActions: {e}"))?,
                 namespace_selector: selector(
@@ -129,11 +139,33 @@ impl Policies {
     /// Evaluates the creation of `pod` in `namespace` (a Namespace object). A CEL error is an
     /// error here, whatever the policy's failurePolicy: the chart's CEL must never fail.
     pub fn admit(&self, pod: &Value, namespace: &Value) -> Result<Verdict, String> {
+        self.evaluate("CREATE", pod, None, namespace)
+    }
+
+    /// Evaluates the update of `old` to `pod` in `namespace`, as [`Policies::admit`] does a
+    /// creation.
+    pub fn update(&self, old: &Value, pod: &Value, namespace: &Value) -> Result<Verdict, String> {
+        self.evaluate("UPDATE", pod, Some(old), namespace)
+    }
+
+    fn evaluate(
+        &self,
+        operation: &str,
+        pod: &Value,
+        old: Option<&Value>,
+        namespace: &Value,
+    ) -> Result<Verdict, String> {
         let mut verdict = Verdict::default();
         let object = cel::to_value(pod).map_err(|e| format!("pod as CEL: {e}"))?;
+        let old_object = old
+            .map(|old| cel::to_value(old).map_err(|e| format!("old pod as CEL: {e}")))
+            .transpose()?;
         let namespace_object =
             cel::to_value(namespace).map_err(|e| format!("namespace as CEL: {e}"))?;
         for policy in &self.0 {
+            if !policy.operations.iter().any(|op| op == operation) {
+                continue;
+            }
             if policy
                 .namespace_selector
                 .as_ref()
@@ -144,6 +176,9 @@ impl Policies {
             // The API server's CEL environment has Kubernetes' libraries (lists' indexOf, ...).
             let mut ctx = cel::Context::default().with_all();
             ctx.add_variable_from_value("object", object.clone());
+            if let Some(old_object) = &old_object {
+                ctx.add_variable_from_value("oldObject", old_object.clone());
+            }
             ctx.add_variable_from_value("namespaceObject", namespace_object.clone());
             let mut variables: HashMap<String, cel::Value> = HashMap::new();
             for (name, program) in &policy.variables {

@@ -356,9 +356,9 @@ fn check(mode: &str, policy: bool, opt_in: &str, docs: &[Value]) {
         "PodDisruptionBudget",
     )));
 
-    // The policies: one rejects, one warns.
+    // The policies: two reject (an unwrapped opted-in pod; an update of its records), one warns.
     let policies = by_kind(docs, "ValidatingAdmissionPolicy");
-    assert_eq!(policies.len(), 2 * usize::from(policy), "{context}");
+    assert_eq!(policies.len(), 3 * usize::from(policy), "{context}");
     let bindings = by_kind(docs, "ValidatingAdmissionPolicyBinding");
     assert_eq!(bindings.len(), policies.len(), "{context}");
     for doc in policies {
@@ -544,7 +544,7 @@ async fn the_policies_follow_the_webhook_selectors_for_every_switch_and_exclusio
         for selectors in selector_configs() {
             let docs = render_with(&values(opt_in, &selectors), &[], false).expect("render");
             let policies = Policies::from_docs(&docs).expect("policies compile");
-            assert_eq!(policies.len(), 2, "{opt_in} {selectors}");
+            assert_eq!(policies.len(), 3, "{opt_in} {selectors}");
             let user_namespaces = selector_of(&selectors["namespaceSelector"]);
             let user_objects = selector_of(&selectors["objectSelector"]);
             for ns in &namespaces {
@@ -760,6 +760,77 @@ async fn the_policy_covers_pods_a_landlock_recording_admitted_in_learn_mode() {
     assert!(
         !verdict.denied.is_empty(),
         "a recorded pod must run learn mode: {verdict:?}"
+    );
+}
+
+/// The records a pod was admitted with cannot be edited afterwards: an update that adds,
+/// changes or removes the applied-policy or recording label or annotation is refused; any
+/// other update of the pod (another label, the status annotation left alone) passes.
+#[test]
+fn the_policy_keeps_the_records_a_pod_was_admitted_with() {
+    let docs = render(&[], false).expect("render");
+    let policies = Policies::from_docs(&docs).expect("policies compile");
+    let apps = namespace("apps", json!({}));
+    let key = "landlock-injector.io/applied-policy";
+    let mut admitted = serde_json::to_value(opted_in_pod()).expect("json");
+    admitted["metadata"]["labels"] = json!({key: "web", "app": "web"});
+    admitted["metadata"]["annotations"] = json!({key: "web@2", INJECT: "true"});
+    let edit = |path: &str, which: &str, value: Option<&str>| {
+        let mut pod = admitted.clone();
+        let map = pod["metadata"][path].as_object_mut().expect("a map");
+        match value {
+            Some(value) => map.insert(which.to_owned(), json!(value)),
+            None => map.remove(which),
+        };
+        pod
+    };
+    let recording = "landlock-injector.io/recording";
+    let mut unlabelled = admitted.clone();
+    unlabelled["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("labels");
+    for (what, updated) in [
+        ("generation bumped", edit("annotations", key, Some("web@3"))),
+        ("annotation removed", edit("annotations", key, None)),
+        ("label changed", edit("labels", key, Some("other"))),
+        ("label removed", edit("labels", key, None)),
+        ("every label removed", unlabelled),
+        ("recording added", edit("labels", recording, Some("rec"))),
+        (
+            "recording annotated",
+            edit("annotations", recording, Some("rec")),
+        ),
+    ] {
+        let verdict = policies
+            .update(&admitted, &updated, &apps)
+            .expect("evaluates");
+        assert!(
+            verdict
+                .denied
+                .iter()
+                .any(|m| m.contains("cannot be added, changed or removed")),
+            "{what}: {verdict:?}"
+        );
+    }
+    for (what, updated) in [
+        ("unchanged", admitted.clone()),
+        ("another label", edit("labels", "tier", Some("web"))),
+        ("another annotation", edit("annotations", "note", Some("x"))),
+    ] {
+        assert_eq!(
+            policies.update(&admitted, &updated, &apps),
+            Ok(Verdict::default()),
+            "{what}"
+        );
+    }
+    // A pod without any record, updated without adding one.
+    let plain = serde_json::to_value(opted_in_pod()).expect("json");
+    let mut relabelled = plain.clone();
+    relabelled["metadata"]["labels"] = json!({"tier": "web"});
+    assert_eq!(
+        policies.update(&plain, &relabelled, &apps),
+        Ok(Verdict::default())
     );
 }
 
