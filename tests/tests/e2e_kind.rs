@@ -969,6 +969,48 @@ async fn j_a_pod_selected_by_a_landlock_policy_runs_it_and_its_status_counts_old
     };
     assert_eq!(column("PODS"), Some("1"), "{table}");
     assert_eq!(column("OUTDATED"), Some("1"), "{table}");
+
+    // The records are the webhook's: the keep-records policy refuses a pod author claiming the
+    // new generation, or dropping the binding, and lets other edits through.
+    for (what, patch) in [
+        (
+            "claim the new generation",
+            json!({"metadata": {"annotations": {key: "web@2"}}}),
+        ),
+        (
+            "drop the binding label",
+            json!({"metadata": {"labels": {key: null}}}),
+        ),
+        (
+            "add a recording",
+            json!({"metadata": {"labels": {"landlock-injector.io/recording": "web"}}}),
+        ),
+    ] {
+        let refused = pods
+            .patch("web-running", &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .expect_err(what);
+        let kube::Error::Api(response) = &refused else {
+            panic!("{what}: {refused}");
+        };
+        assert!(
+            response.code == 403
+                && response
+                    .message
+                    .contains("cannot be added, changed or removed afterwards"),
+            "{what}: {response:?}"
+        );
+    }
+    pods.patch(
+        "web-running",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"tier": "front"}}})),
+    )
+    .await
+    .expect("another label is the pod author's");
+    let kept = pods.get("web-running").await.expect("get");
+    let annotations = kept.metadata.annotations.unwrap_or_default();
+    assert_eq!(annotations.get(key).map(String::as_str), Some("web@1"));
     drop_namespace(&client, &ns).await;
 }
 

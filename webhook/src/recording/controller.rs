@@ -13,7 +13,9 @@
 //! What was collected lives in this process's memory: a webhook restarted during a recording
 //! re-reads the logs of the pods still running, not of those already gone. A log stream that
 //! fails, or ends while its container still runs, is opened again at the next round (from the
-//! start: the last learn line of each run wins, so reading twice changes nothing).
+//! start: the last learn line of each run wins, so reading twice changes nothing); a run not
+//! read to its end before its container restarted is read from its previous log
+//! ([`super::runs`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -30,7 +32,7 @@ use crate::admission::annotations::{PREFIX, RECORDING};
 use crate::admission::{policy, recording};
 use crate::recording::{
     Action, CLAIM_GRACE, Collected, MAX_LINE, View, WRITING, due, fit_status, next, outcome,
-    refused_for_good,
+    refused_for_good, runs,
 };
 
 /// How often recordings are looked at (and new containers' logs followed).
@@ -226,58 +228,64 @@ fn follow_new_containers(
             })
             .collect();
         for container in statuses {
-            let Some(run) = container.state.as_ref() else {
-                continue;
-            };
-            if run.running.is_none() && run.terminated.is_none() {
-                continue;
+            for run in runs::readable(container) {
+                let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
+                let key = (namespace.clone(), recording.clone());
+                if !guard.collected.entry(key.clone()).or_default().admits(name) {
+                    continue;
+                }
+                let stream: StreamKey = (
+                    namespace.clone(),
+                    uid.clone(),
+                    container.name.clone(),
+                    run.number,
+                );
+                if guard.followed.contains_key(&stream) {
+                    continue;
+                }
+                // A stream read to its end is done once its run has ended; one that ended
+                // while the run goes on (the server closed it) is opened again.
+                if guard.done.contains(&stream) && !run.running {
+                    continue;
+                }
+                guard.done.remove(&stream);
+                let task = tokio::spawn(follow(
+                    Api::namespaced(client.clone(), namespace),
+                    name.clone(),
+                    stream.clone(),
+                    run.previous,
+                    key.clone(),
+                    state.clone(),
+                ));
+                let task = task.abort_handle();
+                guard.followed.insert(
+                    stream,
+                    Stream {
+                        recording: key,
+                        task,
+                    },
+                );
             }
-            let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
-            let key = (namespace.clone(), recording.clone());
-            if !guard.collected.entry(key.clone()).or_default().admits(name) {
-                continue;
-            }
-            let stream: StreamKey = (
-                namespace.clone(),
-                uid.clone(),
-                container.name.clone(),
-                container.restart_count,
-            );
-            if guard.followed.contains_key(&stream) {
-                continue;
-            }
-            // A stream read to its end is done once its container has stopped; one that
-            // ended while the container runs (the server closed it) is opened again.
-            if guard.done.contains(&stream) && run.terminated.is_some() {
-                continue;
-            }
-            guard.done.remove(&stream);
-            let task = tokio::spawn(follow(
-                Api::namespaced(client.clone(), namespace),
-                name.clone(),
-                stream.clone(),
-                key.clone(),
-                state.clone(),
-            ));
-            let task = task.abort_handle();
-            guard.followed.insert(
-                stream,
-                Stream {
-                    recording: key,
-                    task,
-                },
-            );
         }
     }
 }
 
-/// Follows one container run's log until it ends, keeping its learn lines; then marks the
-/// stream done (read to its end) or, when it failed, leaves it to be opened again.
-async fn follow(api: Api<Pod>, pod: String, stream: StreamKey, key: Key, state: Arc<Mutex<State>>) {
+/// Follows one container run's log until it ends (the run before the latest, `previous`, is
+/// read as it is), keeping its learn lines; then marks the stream done (read to its end, or a
+/// previous run the kubelet no longer has) or, when it failed, leaves it to be opened again.
+async fn follow(
+    api: Api<Pod>,
+    pod: String,
+    stream: StreamKey,
+    previous: bool,
+    key: Key,
+    state: Arc<Mutex<State>>,
+) {
     let (_, _, container, run) = &stream;
     let params = LogParams {
         container: Some(container.clone()),
-        follow: true,
+        follow: !previous,
+        previous,
         ..LogParams::default()
     };
     let result = match api.log_stream(&pod, &params).await {
@@ -295,6 +303,8 @@ async fn follow(api: Api<Pod>, pod: String, stream: StreamKey, key: Key, state: 
             .await
             .map_err(|e| e.to_string())
         }
+        // The kubelet answers 400 for a previous run it no longer keeps: nothing to read.
+        Err(e) if previous && code(&e) == Some(400) => Ok(()),
         Err(e) => Err(e.to_string()),
     };
     let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());

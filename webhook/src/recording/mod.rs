@@ -10,6 +10,7 @@
 //! policy and status it produces ([`outcome`]); [`controller`] runs it against the cluster.
 
 pub mod controller;
+pub mod runs;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
