@@ -763,6 +763,34 @@ async fn the_policy_covers_pods_a_landlock_recording_admitted_in_learn_mode() {
     );
 }
 
+/// A pod created with a record but not wrapped (one that does not opt in, so that neither the
+/// webhook nor the opt-in rule looks at it) is refused: it would be counted as a policy's pod
+/// and listed by its label while it runs unsandboxed.
+#[test]
+fn the_policy_refuses_records_on_pods_the_webhook_did_not_wrap() {
+    let docs = render(&[], false).expect("render");
+    let policies = Policies::from_docs(&docs).expect("policies compile");
+    let apps = namespace("apps", json!({}));
+    for key in [
+        "landlock-injector.io/applied-policy",
+        "landlock-injector.io/recording",
+    ] {
+        for place in ["labels", "annotations"] {
+            let mut pod = serde_json::to_value(opted_in_pod()).expect("json");
+            pod["metadata"]["annotations"] = json!({});
+            pod["metadata"]["labels"] = json!({});
+            pod["metadata"][place][key] = json!("web");
+            let verdict = policies.admit(&pod, &apps).expect("evaluates");
+            assert!(
+                verdict.denied.iter().any(|m| m.contains(
+                    "are written by the webhook on the pods it wraps, and this pod was not wrapped"
+                )),
+                "{key} in {place}: {verdict:?}"
+            );
+        }
+    }
+}
+
 /// The records a pod was admitted with cannot be edited afterwards: an update that adds,
 /// changes or removes the applied-policy or recording label or annotation is refused; any
 /// other update of the pod (another label, the status annotation left alone) passes.

@@ -90,6 +90,11 @@ fn the_crd_rules_refuse_what_the_webhook_refuses_with_its_messages() {
         json!({"default": {"profile": "fat"}}),
         json!({"containers": [{"name": "web", "discover": "no"}]}),
         json!({"default": {"scope": "always"}}),
+        json!({"podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": []}]}}),
+        json!({"podSelector": {"matchExpressions": [{"key": "app", "operator": "NotIn"}]}}),
+        json!({"podSelector": {"matchExpressions": [
+            {"key": "app", "operator": "Exists", "values": ["web"]}
+        ]}}),
         json!({"default": {
             "read": paths_513[..128], "write": paths_513[128..256],
             "list": paths_513[256..384], "readExec": paths_513[384..512],
@@ -325,11 +330,16 @@ fn the_recording_crd_rules_refuse_what_the_webhook_refuses() {
         json!({"podSelector": {}, "policy": "Web"}),
         json!({"podSelector": {}, "policy": "web..v2"}),
         json!({"podSelector": {}, "policy": "x".repeat(64)}),
+        json!({"podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": []}]}}),
+        json!({"podSelector": {"matchExpressions": [
+            {"key": "app", "operator": "DoesNotExist", "values": ["web"]}
+        ]}}),
     ] {
         let (webhook, cel) = verdicts(&bad);
         let problem = webhook.unwrap_or_else(|| panic!("the webhook accepts {bad}"));
         assert!(
-            cel.iter().any(|m| problem.starts_with(m.as_str())),
+            cel.iter()
+                .any(|m| problem.starts_with(m.as_str()) || problem.ends_with(m.as_str())),
             "{bad}: the CRD says {cel:?}, the webhook {problem:?}"
         );
     }
@@ -352,5 +362,44 @@ fn the_recording_crd_rules_refuse_what_the_webhook_refuses() {
         } else {
             assert_eq!((webhook, cel), (None, Vec::new()));
         }
+    }
+}
+
+/// Both CRDs bound a `spec.podSelector` as the webhook does (it is evaluated for every opted-in
+/// pod of the namespace), so a selector the webhook would refuse for its size is refused by
+/// `kubectl apply`.
+#[test]
+fn both_crds_bound_selectors_as_the_webhook_does() {
+    use webhook::admission::selector;
+    for crd in [crd(), recording_crd()] {
+        let kind = crd["spec"]["names"]["kind"].clone();
+        let pod_selector = &schema(&crd)["properties"]["spec"]["properties"]["podSelector"];
+        let labels = &pod_selector["properties"]["matchLabels"];
+        assert_eq!(
+            labels["maxProperties"],
+            json!(selector::MAX_MATCH_LABELS),
+            "{kind}"
+        );
+        assert_eq!(
+            labels["additionalProperties"]["maxLength"],
+            json!(63),
+            "{kind}"
+        );
+        let expressions = &pod_selector["properties"]["matchExpressions"];
+        assert_eq!(
+            expressions["maxItems"],
+            json!(selector::MAX_EXPRESSIONS),
+            "{kind}"
+        );
+        assert_eq!(
+            expressions["items"]["properties"]["values"]["maxItems"],
+            json!(selector::MAX_VALUES),
+            "{kind}"
+        );
+        assert_eq!(
+            expressions["items"]["x-kubernetes-validations"][0]["message"],
+            json!(selector::VALUES_FIT),
+            "{kind}"
+        );
     }
 }

@@ -149,7 +149,11 @@ pub fn serve(common: Common, options: ServeOptions) -> Result<(), String> {
                 then: client.map(|client| {
                     let policies = ClusterPolicies::start(client.clone());
                     if policy_status {
-                        webhook::policy_status::writer::start(client.clone(), policies.store());
+                        webhook::policy_status::writer::start(
+                            client.clone(),
+                            policies.store(),
+                            policies.policy_health(),
+                        );
                     }
                     if recordings {
                         webhook::recording::controller::start(

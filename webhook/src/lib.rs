@@ -11,6 +11,7 @@
 //! | [`inject`] | `landlock-webhook inject`: manifests in, injected manifests out |
 //! | [`denials`] | `landlock-webhook denials`: the node agent reporting Landlock denials |
 //! | [`pod_watch`] | a cached watch of the pods carrying one of the webhook's labels |
+//! | [`watch_health`] | whether a watch's cache may be behind, from its events |
 //! | [`policy_status`] | `serve --policy-status`: each LandlockPolicy's pods, and those on an older generation, in its status |
 //! | [`recording`] | `serve --recordings`: LandlockRecordings' learn lines, from pod logs, into LandlockPolicies |
 //! | [`suggest`] | `landlock-webhook suggest`: shim output and denial lines in, the policy that lets it run out |
@@ -32,6 +33,7 @@ pub mod registry;
 pub mod review;
 pub mod serve;
 pub mod suggest;
+pub mod watch_health;
 
 /// This program's name and version, as logs and startup lines show it.
 pub fn component() -> String {

@@ -2,29 +2,22 @@
 //! bound or recorded), each pod trimmed to what its reader needs, so the cluster's other pods
 //! are never listed and the kept ones stay small.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
 
-/// A started watch: its cache, and whether its last event was a failure.
+use crate::watch_health::Health;
+
+/// A started watch: its cache, and whether that may be behind.
 #[derive(Clone)]
 pub struct Labelled {
     /// The pods, as trimmed.
     pub store: Store<Pod>,
-    failing: Arc<AtomicBool>,
-}
-
-impl Labelled {
-    /// Whether the watch's last event was an error (it is retrying): the cache may be behind,
-    /// and what is counted from it may be wrong until the next event arrives.
-    pub fn failing(&self) -> bool {
-        self.failing.load(Ordering::Relaxed)
-    }
+    /// Whether the cache may be behind ([`crate::watch_health`]): what is counted from it may
+    /// be wrong meanwhile.
+    pub health: Health,
 }
 
 /// Starts, on the current tokio runtime, a watch of every pod labelled `label` (any value),
@@ -37,8 +30,8 @@ pub fn labelled(
     trim: fn(&mut Pod),
 ) -> Labelled {
     let (store, writer) = reflector::store();
-    let failing = Arc::new(AtomicBool::new(false));
-    let flag = failing.clone();
+    let health = Health::default();
+    let observer = health.clone();
     let watch = watcher::watcher(
         Api::<Pod>::all(client),
         watcher::Config::default().labels(label),
@@ -50,7 +43,7 @@ pub fn labelled(
     .default_backoff()
     .reflect(writer)
     .for_each(move |event| {
-        flag.store(event.is_err(), Ordering::Relaxed);
+        observer.observe(&event, std::time::Instant::now());
         async move {
             if let Err(e) = event {
                 tracing::warn!(error = %e, what, "pod watch: retrying");
@@ -58,5 +51,5 @@ pub fn labelled(
         }
     });
     crate::background::spawn(what, watch);
-    Labelled { store, failing }
+    Labelled { store, health }
 }

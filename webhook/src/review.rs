@@ -257,12 +257,13 @@ pub async fn admit_parsed(
         }
     };
     // From memory (a cache in `serve`, documents offline): no request per review; and only for
-    // a pod that opts in, so that the cluster's other pods cost no walk over its policies.
+    // a pod that opts in (or out, which a closed policy refuses), so that the cluster's other
+    // pods cost no walk over its policies.
     let opted = opt_in::decide(head.meta(), namespace, ns.as_ref(), config)?;
-    let (policies, recordings) = if matches!(opted, opt_in::OptIn::In { .. }) {
-        (lookups.policies(namespace), lookups.recordings(namespace))
-    } else {
-        (Ok(Vec::new()), Ok(Vec::new()))
+    let (policies, recordings) = match opted {
+        opt_in::OptIn::In { .. } => (lookups.policies(namespace), lookups.recordings(namespace)),
+        opt_in::OptIn::Out { by_pod: true, .. } => (lookups.policies(namespace), Ok(Vec::new())),
+        opt_in::OptIn::Out { .. } => (Ok(Vec::new()), Ok(Vec::new())),
     };
     let objects = Objects {
         policies: borrowed(&policies),

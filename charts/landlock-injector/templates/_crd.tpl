@@ -107,14 +107,19 @@ type: object
 properties:
   matchLabels:
     type: object
+    maxProperties: 64
     additionalProperties:
       type: string
+      maxLength: 63
   matchExpressions:
     type: array
     maxItems: 32
     items:
       type: object
       required: [key, operator]
+      x-kubernetes-validations:
+        - rule: "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0"
+          message: "values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist"
       properties:
         key:
           type: string

@@ -82,6 +82,16 @@ pub enum BindError {
     /// An applying policy cannot be used.
     #[error("{0}; pods it applies to are refused until it is corrected")]
     Invalid(PolicyError),
+    /// The pod opts out of a policy that does not allow it.
+    #[error(
+        "LandlockPolicy {policy:?} applies to this pod ({how}) and has allowPodAdditions: false, so the pod cannot opt out of it with {PREFIX}{INJECT}: \"false\": remove the opt-out, or ask the policy's owners to narrow its spec.podSelector"
+    )]
+    OptedOut {
+        /// The policy.
+        policy: String,
+        /// How it applies: named by the pod, or its selector.
+        how: &'static str,
+    },
     /// The policy refuses the pod's own settings.
     #[error(
         "LandlockPolicy {policy:?} applies to this pod and has allowPodAdditions: false, so the pod's own {keys} are refused: remove them, or ask the policy's owners to add what the pod needs"
@@ -166,6 +176,47 @@ pub fn bind(
     }
 }
 
+/// Refuses a pod that opted out itself (`inject: "false"`) when a policy that does not allow
+/// additions applies to it: the platform that owns the policy, not the pod, decides whether
+/// it runs sandboxed. Policies that allow additions are not looked at (a pod may opt out of
+/// those); when the policies cannot be read, the pod is admitted as it asked, with a warning.
+pub fn check_opt_out(
+    labels: &BTreeMap<String, String>,
+    named: Option<&str>,
+    namespace: &str,
+    policies: Policies<'_>,
+) -> Result<Option<String>, BindError> {
+    let policies = match policies {
+        Ok(policies) => policies,
+        Err(cause) => {
+            return Ok(Some(format!(
+                "landlock-injector: cannot read the LandlockPolicies of namespace {namespace:?} ({cause}): a policy with allowPodAdditions: false that applies to this pod was not checked"
+            )));
+        }
+    };
+    for object in policies.iter().map(|p| p.as_ref()) {
+        if object.metadata.namespace.as_deref().unwrap_or("default") != namespace
+            || object.data.pointer("/spec/allowPodAdditions")
+                != Some(&serde_json::Value::Bool(false))
+        {
+            continue;
+        }
+        let name = object.metadata.name.as_deref().unwrap_or_default();
+        let how = if Some(name) == named {
+            "named by the pod"
+        } else if selects(object, labels)? {
+            "its podSelector matches"
+        } else {
+            continue;
+        };
+        return Err(BindError::OptedOut {
+            policy: name.to_owned(),
+            how,
+        });
+    }
+    Ok(None)
+}
+
 /// Whether `object`'s `spec.podSelector` selects pods with `labels` (a policy without one
 /// selects nothing; `{}` selects every pod of the namespace, as for NetworkPolicies).
 fn selects(object: &DynamicObject, labels: &BTreeMap<String, String>) -> Result<bool, BindError> {
@@ -185,7 +236,7 @@ fn selects(object: &DynamicObject, labels: &BTreeMap<String, String>) -> Result<
     };
     let parsed: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector =
         serde_json::from_value(selector.clone()).map_err(|e| invalid(e.to_string()))?;
-    let selector = kube::core::Selector::try_from(parsed).map_err(|e| invalid(e.to_string()))?;
+    let selector = super::selector::compile(&parsed).map_err(|e| invalid(e.to_string()))?;
     Ok(selector.matches(labels))
 }
 

@@ -21,8 +21,8 @@ use init_shim::{Mode, Policy, PolicyPath};
 use k8s_openapi::api::core::v1::Container;
 
 use crate::admission::annotations::{
-    self, APPLIED_POLICY, AnnotationError, Annotations, Defaults, PREFIX, RECORDING, STATUS,
-    STATUS_INJECTED, Settings,
+    self, APPLIED_POLICY, AnnotationError, Annotations, Defaults, POLICY, PREFIX, RECORDING,
+    STATUS, STATUS_INJECTED, Settings,
 };
 use crate::admission::binding::{self, BindError, Objects};
 use crate::admission::config::Config;
@@ -32,7 +32,7 @@ use crate::admission::entrypoint::{self, EntrypointError, ImageConfig};
 use crate::admission::injected::{self, InjectedError};
 use crate::admission::installer::{self, Names};
 use crate::admission::limits::{self, LimitError, MAX_PATCH_BYTES, MAX_PATHS_PER_CONTAINER};
-use crate::admission::opt_in::{self, NamespaceMeta, OptIn, OptInError, PodHead};
+use crate::admission::opt_in::{self, NamespaceMeta, OptIn, OptInError, PodHead, PodMeta};
 use crate::admission::patch::PatchError;
 use crate::admission::pod_spec::{ContainerView, PodView, SpecView};
 use crate::admission::recording::{self, SelectError};
@@ -103,10 +103,12 @@ pub enum Denial {
     Binding(#[from] BindError),
     /// The pod carries a record only the webhook writes, for a binding that does not hold.
     #[error(
-        "landlock-injector: annotation \"{PREFIX}{key}\" is written by the webhook for pods {what}, and none does this one: remove it (it was copied from another pod, or set by hand)"
+        "landlock-injector: {place} \"{PREFIX}{key}\" is written by the webhook for pods {what}, and none does this one: remove it (it was copied from another pod, or set by hand)"
     )]
     ForeignRecord {
-        /// The annotation key after the prefix.
+        /// `label` or `annotation`.
+        place: &'static str,
+        /// The key after the prefix.
         key: &'static str,
         /// For which pods the webhook writes it.
         what: &'static str,
@@ -149,6 +151,24 @@ pub fn decide(
     decide_opted(object, head, namespace, opted, objects, config)
 }
 
+/// The records are the webhook's: a pod that carries one it would not write (copied from
+/// another pod, or forged to be counted as a policy's pod or to pass the
+/// ValidatingAdmissionPolicy's mode check) is refused, whether it opts in or not.
+fn check_records(meta: &PodMeta, bound: bool, recorded: bool) -> Result<(), Denial> {
+    for (key, written, what) in [
+        (APPLIED_POLICY, bound, "a LandlockPolicy binds"),
+        (RECORDING, recorded, "an active LandlockRecording selects"),
+    ] {
+        let full = format!("{PREFIX}{key}");
+        for (place, map) in [("annotation", &meta.annotations), ("label", &meta.labels)] {
+            if !written && map.as_ref().is_some_and(|m| m.contains_key(&full)) {
+                return Err(Denial::ForeignRecord { place, key, what });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// [`decide`] for a pod whose opt-in (`opted`) the caller already decided: the review decides
 /// it first, to read policies only for the pods that opt in.
 pub fn decide_opted(
@@ -160,7 +180,28 @@ pub fn decide_opted(
     config: &Config,
 ) -> Result<Decision, Denial> {
     let defaults = match opted {
-        OptIn::Out { reason, warnings } => return Ok(Decision::Skip(Skip { reason, warnings })),
+        OptIn::Out {
+            reason,
+            by_pod,
+            mut warnings,
+        } => {
+            if by_pod {
+                let meta = head.meta();
+                let labels = meta.labels.clone().unwrap_or_default();
+                let named = meta
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(&format!("{PREFIX}{POLICY}")))
+                    .map(String::as_str);
+                let unchecked =
+                    binding::check_opt_out(&labels, named, namespace, objects.policies)?;
+                warnings.extend(unchecked);
+            }
+            if !config.exempt(namespace) {
+                check_records(head.meta(), false, false)?;
+            }
+            return Ok(Decision::Skip(Skip { reason, warnings }));
+        }
         OptIn::In { defaults, .. } => defaults,
     };
     let pod: PodView = serde_json::from_str(object).map_err(|e| Denial::NotAPod(e.to_string()))?;
@@ -195,24 +236,7 @@ pub fn decide_opted(
             .into());
         }
     };
-    // The records are the webhook's: a pod that carries one it would not write (copied from
-    // another pod, or forged to pass the ValidatingAdmissionPolicy's mode check) is refused.
-    for (key, written, what) in [
-        (
-            APPLIED_POLICY,
-            applied_policy.is_some(),
-            "a LandlockPolicy binds",
-        ),
-        (
-            RECORDING,
-            recording.is_some(),
-            "an active LandlockRecording selects",
-        ),
-    ] {
-        if !written && raw.contains_key(&format!("{PREFIX}{key}")) {
-            return Err(Denial::ForeignRecord { key, what });
-        }
-    }
+    check_records(head.meta(), applied_policy.is_some(), recording.is_some())?;
     if recording.is_some() {
         annotations.recording = Some(Settings {
             mode: Some(Mode::Learn),
@@ -826,6 +850,22 @@ mod tests {
                 )),
                 "{message}"
             );
+            // As a label, and on a pod that does not opt in (the policy's status would count
+            // it, and `kubectl get pods -l` list it, as the policy's pod).
+            let mut forged_label = labelled(json!({}));
+            forged_label["metadata"]["labels"][format!("landlock-injector.io/{key}")] =
+                json!("web");
+            let mut not_opted = forged_label.clone();
+            not_opted["metadata"]["labels"]["landlock-injector.io/inject"] = json!("false");
+            for pod in [forged_label, not_opted] {
+                let message = run_bound(&pod, &[]).expect_err("refused").to_string();
+                assert!(
+                    message.starts_with(&format!(
+                        "landlock-injector: label \"landlock-injector.io/{key}\" is written by the webhook"
+                    )),
+                    "{message}"
+                );
+            }
         }
         let (patched, _) = run_bound(&labelled(json!({})), &[web_policy(true)])
             .expect("allowed")
@@ -949,6 +989,62 @@ mod tests {
         );
         // Without additions, the closed policy admits the pod.
         assert!(run_bound(&labelled(json!({})), &[web_policy(false)]).is_ok());
+    }
+
+    /// A pod cannot opt itself out of a closed policy that selects it or that it names: the
+    /// platform owns whether it runs sandboxed. It may opt out of an open one, or of none;
+    /// when the policies cannot be read it is admitted as it asked, with a warning.
+    #[test]
+    fn a_pod_cannot_opt_out_of_a_closed_policy_that_applies_to_it() {
+        let opted_out = |labels: Value, annotations: Value| {
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "demo", "namespace": "apps",
+                    "labels": labels, "annotations": annotations},
+                "spec": {"containers": [{"name": "web", "image": "app:1", "command": ["/s"]}]},
+            })
+        };
+        let by_label = opted_out(
+            json!({"landlock-injector.io/inject": "false", "app": "web"}),
+            json!({}),
+        );
+        let by_annotation = opted_out(
+            json!({"app": "other"}),
+            json!({"landlock-injector.io/inject": "false", "landlock-injector.io/policy": "web"}),
+        );
+        for (pod, how) in [
+            (&by_label, "its podSelector matches"),
+            (&by_annotation, "named by the pod"),
+        ] {
+            let message = run_bound(pod, &[web_policy(false)])
+                .expect_err("a closed policy applies")
+                .to_string();
+            assert!(
+                message.contains(&format!(
+                    r#"LandlockPolicy "web" applies to this pod ({how}) and has allowPodAdditions: false, so the pod cannot opt out of it"#
+                )),
+                "{message}"
+            );
+            let skipped = run_bound(pod, &[web_policy(true)]).expect("an open policy");
+            assert!(
+                matches!(skipped, Err(ref skip) if skip.reason == "opted out"),
+                "{skipped:?}"
+            );
+        }
+        let elsewhere = opted_out(
+            json!({"landlock-injector.io/inject": "false", "app": "shop"}),
+            json!({}),
+        );
+        let skipped = run_bound(&elsewhere, &[web_policy(false)]).expect("not selected");
+        assert!(matches!(skipped, Err(ref skip) if skip.warnings.is_empty()));
+        let unread = run_with(&by_label, Objects::policies(Err("not listed yet")))
+            .expect("admitted as it asked");
+        assert!(
+            matches!(unread, Err(ref skip) if skip.warnings.iter().any(|w| w.contains(
+                "cannot read the LandlockPolicies of namespace \"apps\" (not listed yet): a policy with allowPodAdditions: false that applies to this pod was not checked"
+            ))),
+            "{unread:?}"
+        );
     }
 
     /// The per-container path limit counts the policy's paths with the pod's, and says so.

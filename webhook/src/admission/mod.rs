@@ -10,6 +10,7 @@
 //! | [`annotations`] | what the `landlock-injector.io/*` annotations ask for |
 //! | [`policy`] | what a `LandlockPolicy` object asks for, in the annotations' vocabulary |
 //! | [`binding`] | which `LandlockPolicy` applies to a pod (by name or `spec.podSelector`) |
+//! | [`selector`] | a `spec.podSelector`, checked as the API server checks label selectors |
 //! | [`recording`] | which active `LandlockRecording` admits a pod in `mode: learn` |
 //! | [`policy_watch`] | the cluster's LandlockPolicies and LandlockRecordings, cached for `serve` |
 //! | [`discovery`] | which grants a container's volume mounts imply |
@@ -41,3 +42,4 @@ pub mod policy;
 pub mod policy_watch;
 pub mod recording;
 pub mod resolve;
+pub mod selector;

@@ -116,6 +116,9 @@ pub enum OptIn {
     Out {
         /// Why.
         reason: String,
+        /// The pod itself said `"false"` (a LandlockPolicy with `allowPodAdditions: false`
+        /// that applies to it refuses that).
+        by_pod: bool,
         /// Things the user should know.
         warnings: Vec<String>,
     },
@@ -246,9 +249,10 @@ pub fn decide(
     config: &Config,
 ) -> Result<OptIn, OptInError> {
     let pod = pod_switch(meta)?;
-    let out = |reason: &str, warnings: Vec<String>| {
+    let out = |reason: &str, by_pod: bool, warnings: Vec<String>| {
         Ok(OptIn::Out {
             reason: reason.to_owned(),
+            by_pod,
             warnings,
         })
     };
@@ -260,7 +264,7 @@ pub fn decide(
         } else {
             vec![]
         };
-        return out("exempt namespace", warnings);
+        return out("exempt namespace", false, warnings);
     }
     let by = match pod {
         Some((true, by)) => by,
@@ -273,7 +277,7 @@ pub fn decide(
             } else {
                 vec![]
             };
-            return out("opted out", warnings);
+            return out("opted out", true, warnings);
         }
         None if names_policy(meta) => Switch::PolicyAnnotation,
         None => match switch(ns.map(|n| &n.labels), "namespace label")? {
@@ -287,7 +291,7 @@ pub fn decide(
                 } else {
                     vec![]
                 };
-                return out("not opted in", warnings);
+                return out("not opted in", false, warnings);
             }
         },
     };

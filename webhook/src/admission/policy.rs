@@ -205,7 +205,7 @@ pub fn compile(object: &DynamicObject) -> Result<Compiled, PolicyError> {
     let selector = spec
         .pod_selector
         .map(|s| {
-            Selector::try_from(s.clone()).map_err(|e| {
+            super::selector::compile(&s).map_err(|e| {
                 fail(
                     "spec.podSelector",
                     &serde_json::to_value(&s).unwrap_or_default(),

@@ -17,13 +17,16 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 
 use crate::admission::namespaces::PolicySource;
 use crate::admission::{policy, recording};
+use crate::watch_health::Health;
 
-/// One kind's cached objects, and why they are unknown until its first list.
+/// One kind's cached objects, why they are unknown until its first list, and whether they
+/// may be behind after it.
 #[derive(Clone)]
 struct Watched {
     store: Store<DynamicObject>,
     /// Why the objects are unknown: `None` once a first list has arrived.
     problem: Arc<Mutex<Option<String>>>,
+    health: Health,
 }
 
 impl Watched {
@@ -36,9 +39,15 @@ impl Watched {
             "the {kind} watch has not listed them yet"
         ))));
         let state = problem.clone();
-        let watch = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default()))
+        let health = Health::default();
+        let observer = health.clone();
+        // Managed fields are most of a small object, and nothing here reads them.
+        let objects = watcher::watcher(api, watcher::Config::default())
+            .modify(|object| object.metadata.managed_fields = None);
+        let watch = reflector::reflector(writer, objects)
             .default_backoff()
             .for_each(move |event| {
+                observer.observe(&event, std::time::Instant::now());
                 let state = state.clone();
                 let kind = kind.clone();
                 async move {
@@ -57,7 +66,11 @@ impl Watched {
                 }
             });
         crate::background::spawn("a LandlockPolicy or LandlockRecording watch", watch);
-        Self { store, problem }
+        Self {
+            store,
+            problem,
+            health,
+        }
     }
 
     fn problem(&self) -> Option<String> {
@@ -100,6 +113,11 @@ impl ClusterPolicies {
     /// The policy cache itself (the status writer counts against it).
     pub fn store(&self) -> Store<DynamicObject> {
         self.policies.store.clone()
+    }
+
+    /// Whether the policy cache may be behind ([`crate::watch_health`]).
+    pub fn policy_health(&self) -> Health {
+        self.policies.health.clone()
     }
 
     /// The recording cache itself (the recording controller works from it).

@@ -116,7 +116,7 @@ pub fn compile(object: &DynamicObject) -> Result<Compiled, RecordingError> {
                 .to_owned(),
         )
     })?;
-    let selector = Selector::try_from(pod_selector.clone()).map_err(|e| {
+    let selector = super::selector::compile(&pod_selector).map_err(|e| {
         fail(
             "spec.podSelector",
             &serde_json::to_value(&pod_selector).unwrap_or_default(),

@@ -15,6 +15,7 @@ use kube::runtime::reflector::Store;
 use crate::admission::policy;
 use crate::pod_watch::Labelled;
 use crate::policy_status::{self, Current, Status};
+use crate::watch_health::Health;
 
 /// How often the statuses are counted (and the changed ones written).
 pub const PERIOD: Duration = Duration::from_secs(5);
@@ -24,7 +25,7 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Starts the pod watch and the writing loop on the current tokio runtime; both run for as
 /// long as the process does, retrying what fails.
-pub fn start(client: kube::Client, policies: Store<DynamicObject>) {
+pub fn start(client: kube::Client, policies: Store<DynamicObject>, policy_health: Health) {
     // Only the record, the creation time and the phase are counted: the rest (the pod's other
     // labels and annotations among it) is not kept in memory.
     let pods = crate::pod_watch::labelled(
@@ -52,11 +53,16 @@ pub fn start(client: kube::Client, policies: Store<DynamicObject>) {
     );
     crate::background::spawn(
         "the LandlockPolicy status writer",
-        write_loop(client, policies, pods),
+        write_loop(client, policies, policy_health, pods),
     );
 }
 
-async fn write_loop(client: kube::Client, policies: Store<DynamicObject>, watch: Labelled) {
+async fn write_loop(
+    client: kube::Client,
+    policies: Store<DynamicObject>,
+    policy_health: Health,
+    watch: Labelled,
+) {
     let pods = &watch.store;
     // Counting before both lists arrived would write zeros over true statuses.
     let (Ok(()), Ok(())) = (
@@ -67,16 +73,27 @@ async fn write_loop(client: kube::Client, policies: Store<DynamicObject>, watch:
         return;
     };
     let resource = policy::api_resource();
+    let mut skipping = false;
     let mut tick = tokio::time::interval(PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        // A replica whose pod watch is retrying counts from a cache that may be behind, and
-        // would overwrite what a replica with a healthy watch wrote, back and forth.
-        if watch.failing() {
-            tracing::debug!("LandlockPolicy status: the pod watch is retrying; not counting");
+        // A replica whose pod or policy watch is behind counts from a cache that may be
+        // stale, and would overwrite what a replica with a current one wrote, back and forth.
+        let now = std::time::Instant::now();
+        let behind = [("pod", &watch.health), ("LandlockPolicy", &policy_health)]
+            .into_iter()
+            .find(|(_, health)| health.behind(now));
+        if let Some((which, _)) = behind {
+            if !skipping {
+                tracing::info!(
+                    "LandlockPolicy status: the {which} watch is failing or relisting; not counting until it is current"
+                );
+            }
+            skipping = true;
             continue;
         }
+        skipping = false;
         let current = policies.state();
         let keys: Vec<Current> = current.iter().filter_map(|p| Current::of(p)).collect();
         let bound: Vec<_> = pods
@@ -96,7 +113,8 @@ async fn write_loop(client: kube::Client, policies: Store<DynamicObject>, watch:
             if !policy_status::needs_write(object.data.get("status"), wanted) {
                 continue;
             }
-            write(&client, &resource, namespace, name, wanted).await;
+            let version = object.metadata.resource_version.as_deref();
+            write(&client, &resource, namespace, name, version, wanted).await;
         }
     }
 }
@@ -106,10 +124,11 @@ async fn write(
     resource: &kube::core::ApiResource,
     namespace: &str,
     name: &str,
+    resource_version: Option<&str>,
     wanted: &Status,
 ) {
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
-    let patch = Patch::Merge(serde_json::json!({ "status": wanted }));
+    let patch = Patch::Merge(status_patch(resource_version, wanted));
     let params = PatchParams::default();
     let written = tokio::time::timeout(WRITE_TIMEOUT, api.patch_status(name, &params, &patch));
     match written.await {
@@ -125,9 +144,47 @@ async fn write(
             outdated = wanted.outdated_pods,
             "LandlockPolicy status written"
         ),
+        // Changed since this replica's cache saw it (another replica wrote, or the spec
+        // moved): its cache brings the change, and the next round counts against it.
+        Ok(Err(kube::Error::Api(status))) if status.code == 409 => tracing::debug!(
+            namespace,
+            policy = name,
+            "LandlockPolicy changed since it was counted; counting again at the next round"
+        ),
         // Deleted meanwhile, or no RBAC: said, and tried again at the next count.
         Ok(Err(e)) => {
             tracing::warn!(namespace, policy = name, error = %e, "cannot write the LandlockPolicy status")
         }
+    }
+}
+
+/// The merge patch of a policy's status, conditional on `resource_version` (the version the
+/// status was counted against): the API server refuses it with 409 when the policy changed
+/// since, so a replica whose cache is behind cannot write an older generation's count over a
+/// newer one.
+fn status_patch(resource_version: Option<&str>, wanted: &Status) -> serde_json::Value {
+    let mut patch = serde_json::json!({ "status": wanted });
+    if let Some(version) = resource_version {
+        patch["metadata"] = serde_json::json!({ "resourceVersion": version });
+    }
+    patch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The write carries the version it was counted against (optimistic concurrency, as
+    /// controller-runtime's `MergeFromWithOptimisticLock`).
+    #[test]
+    fn a_status_write_is_conditional_on_the_version_it_counted() {
+        let wanted = Status::default();
+        let patch = status_patch(Some("4711"), &wanted);
+        assert_eq!(patch["metadata"]["resourceVersion"], "4711");
+        assert_eq!(
+            patch["status"],
+            serde_json::to_value(&wanted).expect("json")
+        );
+        assert!(status_patch(None, &wanted).get("metadata").is_none());
     }
 }
