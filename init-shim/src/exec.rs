@@ -92,7 +92,7 @@ pub fn exec(program: &OsStr, args: &[OsString]) -> ExecError {
             Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP) => {}
             Some(libc::EACCES) => {
                 if more {
-                    eprintln!(
+                    crate::eline!(
                         "landlock-shim: warning: {} cannot be executed ({err}); trying the next PATH entry, as execvp does: the program that runs is not the first one in PATH",
                         display(candidate)
                     );

@@ -3,7 +3,6 @@
 //! the startup line, execute the program.
 
 use std::ffi::OsString;
-use std::io::Write as _;
 
 use crate::compat::Kernel;
 use crate::discovery::{self, Findings};
@@ -24,12 +23,10 @@ pub fn component() -> String {
     format!("landlock-shim {}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Writes the startup line to stderr in one write (stderr is unbuffered: `eprintln!` would
-/// write the line and its newline separately), so it is never split by other writers.
-fn say(mut line: String) {
-    line.push('\n');
-    // Nothing to do if stderr is gone: the program still runs.
-    let _ = std::io::stderr().write_all(line.as_bytes());
+/// Writes the startup line to stderr in one write ([`crate::stderr`]), so it is never split
+/// by other writers; nothing to do if stderr is gone: the program still runs.
+fn say(line: String) {
+    crate::stderr::line(&line);
 }
 
 /// Sandboxes this process as `policy` says and executes `program`. Returns the exit status to
@@ -42,13 +39,13 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
         match discovery::discover_here() {
             Ok(findings) => findings,
             Err(err) if policy.mode == Mode::Enforce => {
-                eprintln!(
+                crate::eline!(
                     "landlock-shim: refusing to run {program_name:?} in enforce mode: volume discovery failed: {err}"
                 );
                 return REFUSED;
             }
             Err(err) => {
-                eprintln!(
+                crate::eline!(
                     "landlock-shim: warning: volume discovery failed, no volume is granted automatically: {err}"
                 );
                 Findings::default()
@@ -58,9 +55,10 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
         Findings::default()
     };
     for passed in &findings.passed {
-        eprintln!(
+        crate::eline!(
             "landlock-shim: warning: {}: {}",
-            passed.mount_point, passed.reason
+            passed.mount_point,
+            passed.reason
         );
     }
 
@@ -73,7 +71,7 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
     // Quiet runs (probes, hooks) skip what every start of the container says anyway.
     if !policy.quiet {
         for broad in policy.broad_grants().chain(plan.hidden_broad(policy)) {
-            eprintln!("landlock-shim: warning: {}", broad.warning());
+            crate::eline!("landlock-shim: warning: {}", broad.warning());
         }
     }
     // Whether the startup line is printed: always, but in a quiet run only when something
@@ -88,7 +86,7 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
                 Some(&program_name),
                 program_path.as_deref(),
             ));
-            eprintln!(
+            crate::eline!(
                 "landlock-shim: warning: learn mode: {program_name:?} runs WITHOUT a sandbox; what it uses is recorded and printed as {{\"landlock-learn\":...}} lines"
             );
         }
@@ -103,7 +101,7 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
             Some(&program_name),
             program_path.as_deref(),
         ));
-        eprintln!(
+        crate::eline!(
             "landlock-shim: refusing to run {program_name:?} in enforce mode: {}",
             reasons.join("; ")
         );
@@ -111,12 +109,12 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
     }
     if plan.mode == Mode::BestEffort {
         if !kernel.has_landlock() {
-            eprintln!(
+            crate::eline!(
                 "landlock-shim: warning: this kernel has no Landlock: {program_name:?} runs WITHOUT a sandbox"
             );
         }
         for dropped in startup_line::promised_and_dropped(&plan) {
-            eprintln!("landlock-shim: warning: not enforced: {dropped}");
+            crate::eline!("landlock-shim: warning: not enforced: {dropped}");
         }
     }
 
@@ -130,7 +128,7 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
         )),
         Ok(_) => {}
         Err(err) => {
-            eprintln!(
+            crate::eline!(
                 "landlock-shim: cannot apply the sandbox, not running {program_name:?}: {err}"
             );
             return REFUSED;
@@ -138,6 +136,6 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
     }
 
     let err = exec::exec(program, args);
-    eprintln!("landlock-shim: {err}");
+    crate::eline!("landlock-shim: {err}");
     err.exit_status()
 }

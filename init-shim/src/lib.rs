@@ -19,6 +19,7 @@
 //! | [`seccomp`]  | classic-BPF seccomp filters: rules, install, availability      |
 //! | [`tcp_guard`]| the syscalls denied alongside TCP rules (MPTCP, io_uring)      |
 //! | [`startup_line`] | the one JSON line that says what the sandbox allows        |
+//! | [`stderr`]   | lines to stderr, each in one write, never a panic              |
 //! | [`exec`]     | replacing the shim with the program (exit 126 / 127)           |
 //! | [`install`]  | `landlock-shim install DIR`                                    |
 //! | [`launch`]   | the steps of `landlock-shim -- PROGRAM`, in order              |
@@ -45,6 +46,7 @@ pub mod profiles;
 pub mod ruleset;
 pub mod seccomp;
 pub mod startup_line;
+pub mod stderr;
 pub mod tcp_guard;
 pub mod values;
 

@@ -45,8 +45,8 @@ fn run(args: Vec<std::ffi::OsString>) -> u8 {
     let command = match flags::parse(args.into_iter().skip(1)) {
         Ok(command) => command,
         Err(err) => {
-            eprintln!("landlock-shim: {err}");
-            eprintln!(
+            init_shim::eline!("landlock-shim: {err}");
+            init_shim::eline!(
                 "usage: landlock-shim [FLAGS] -- PROGRAM [ARG]... (see landlock-shim --help)"
             );
             return USAGE_ERROR;
@@ -63,11 +63,11 @@ fn run(args: Vec<std::ffi::OsString>) -> u8 {
         }
         Command::Install { dir } => match install::install(&dir) {
             Ok(path) => {
-                eprintln!("landlock-shim: installed {}", path.display());
+                init_shim::eline!("landlock-shim: installed {}", path.display());
                 0
             }
             Err(err) => {
-                eprintln!("landlock-shim: install: {err}");
+                init_shim::eline!("landlock-shim: install: {err}");
                 1
             }
         },

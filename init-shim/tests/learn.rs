@@ -306,6 +306,70 @@ fn the_line_is_printed_every_interval_when_it_changed() {
     assert!(paths(&last, "read").contains(&s(&second).to_owned()));
 }
 
+/// The program fills the stderr it shares with the shim, a pipe its reader drains late, and
+/// sets it non-blocking (as Node and Bun leave it): the learn line printed meanwhile waits
+/// for room and arrives whole, on a line of its own (`eprintln!` panicked on the full pipe,
+/// and the shim's `panic = "abort"` ended the supervisor: exit 134, the program's next
+/// watched syscall ENOSYS).
+#[test]
+fn a_full_non_blocking_stderr_delays_the_learn_line_and_loses_nothing() {
+    require(PYTHON, "python3");
+    let dir = scratch();
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    let first = write(&root.join("first/f"), "1");
+    let second = write(&root.join("second/f"), "2");
+    let body = format!(
+        r#"
+import fcntl, os, time
+fcntl.fcntl(2, fcntl.F_SETFL, fcntl.fcntl(2, fcntl.F_GETFL) | os.O_NONBLOCK)
+while True:
+    try:
+        os.write(2, b"x" * 4095 + b"\n")
+    except BlockingIOError:
+        break
+open("{first}").read()
+time.sleep(0.6)
+open("{second}").read()
+"#,
+        first = s(&first),
+        second = s(&second)
+    );
+    let status = root.join("status");
+    let output = Command::new("/bin/sh")
+        .args([
+            "-c",
+            r#"("$0" --mode learn --no-discover --learn-interval 200ms -- "$1" -c "$2"; echo $? > "$3") 2>&1 >/dev/null | (sleep 2; cat)"#,
+            SHIM.as_str(),
+            PYTHON,
+            &body,
+            s(&status),
+        ])
+        .output()
+        .expect("sh");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let code = std::fs::read_to_string(&status).expect("the shim's status");
+    assert_eq!(
+        code.trim(),
+        "0",
+        "{:.2000}",
+        text.replace(&"x".repeat(4095), "x…")
+    );
+    let lines: Vec<LearnLine> = text
+        .lines()
+        .filter_map(line::parse)
+        .map(|parsed| parsed.expect("a whole learn line"))
+        .collect();
+    let last = lines.last().expect("a learn line");
+    assert!(last.is_final);
+    for file in [&first, &second] {
+        assert!(
+            paths(last, "read").contains(&s(file).to_owned()),
+            "{:?}",
+            paths(last, "read")
+        );
+    }
+}
+
 #[test]
 fn learn_mode_refuses_to_run_when_it_cannot_observe() {
     // A container whose seccomp profile blocks the seccomp syscall (ENOSYS): learn mode must

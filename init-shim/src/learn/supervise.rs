@@ -106,7 +106,7 @@ pub fn run(plan: &Plan, policy: &Policy, program: &OsStr, args: &[OsString]) -> 
             session.supervise(interval)
         }
         Err(err) => {
-            eprintln!(
+            crate::eline!(
                 "landlock-shim: learn mode cannot observe {name:?}, so it is not run (a learning run that learns nothing must not look like success): {err}"
             );
             CANNOT_OBSERVE
@@ -274,7 +274,7 @@ fn child(mut writer: io::PipeWriter, program: &OsStr, args: &[OsString]) -> ! {
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
     }
     let err = exec::exec(program, args);
-    eprintln!("landlock-shim: {err}");
+    crate::eline!("landlock-shim: {err}");
     std::process::exit(err.exit_status().into())
 }
 
@@ -389,7 +389,7 @@ impl Session<'_> {
                 }
                 if !self.orphans_announced {
                     self.orphans_announced = true;
-                    eprintln!(
+                    crate::eline!(
                         "landlock-shim: {:?} exited; learn mode goes on while the processes it left running end (their watched syscalls would fail without it)",
                         self.name
                     );
@@ -491,7 +491,7 @@ impl Session<'_> {
     fn print(&mut self, is_final: bool) {
         let line = self.line(is_final).render();
         if is_final || self.last_line.as_ref() != Some(&line) {
-            eprintln!("{line}");
+            crate::stderr::line(&line);
         }
         self.last_line = Some(line);
     }

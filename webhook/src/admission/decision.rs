@@ -113,6 +113,19 @@ pub enum Denial {
         /// For which pods the webhook writes it.
         what: &'static str,
     },
+    /// A record of the webhook's own earlier pass (a reinvocation) whose binding no longer
+    /// holds: the policy or recording changed meanwhile.
+    #[error(
+        "landlock-injector: an earlier admission pass of this pod recorded {place} \"{PREFIX}{key}\" for {what}, and none does now (the policy was changed or deleted, or the recording ended, between the passes): create the pod again"
+    )]
+    RecordGone {
+        /// `label` or `annotation`.
+        place: &'static str,
+        /// The key after the prefix.
+        key: &'static str,
+        /// What it was written for.
+        what: &'static str,
+    },
     /// No recording can be chosen for the pod.
     #[error("landlock-injector: {0}")]
     Recording(#[from] SelectError),
@@ -154,15 +167,41 @@ pub fn decide(
 /// The records are the webhook's: a pod that carries one it would not write (copied from
 /// another pod, or forged to be counted as a policy's pod or to pass the
 /// ValidatingAdmissionPolicy's mode check) is refused, whether it opts in or not.
+///
+/// On a reinvocation (the pod carries the webhook's own `status: injected`), a record of the
+/// first pass whose binding no longer holds is refused too, saying so.
 fn check_records(meta: &PodMeta, bound: bool, recorded: bool) -> Result<(), Denial> {
-    for (key, written, what) in [
-        (APPLIED_POLICY, bound, "a LandlockPolicy binds"),
-        (RECORDING, recorded, "an active LandlockRecording selects"),
+    let reinvoked = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(&format!("{PREFIX}{STATUS}")))
+        .is_some_and(|v| v == STATUS_INJECTED);
+    for (key, written, what, was) in [
+        (
+            APPLIED_POLICY,
+            bound,
+            "a LandlockPolicy binds",
+            "a LandlockPolicy",
+        ),
+        (
+            RECORDING,
+            recorded,
+            "an active LandlockRecording selects",
+            "a LandlockRecording",
+        ),
     ] {
         let full = format!("{PREFIX}{key}");
         for (place, map) in [("annotation", &meta.annotations), ("label", &meta.labels)] {
             if !written && map.as_ref().is_some_and(|m| m.contains_key(&full)) {
-                return Err(Denial::ForeignRecord { place, key, what });
+                return Err(if reinvoked {
+                    Denial::RecordGone {
+                        place,
+                        key,
+                        what: was,
+                    }
+                } else {
+                    Denial::ForeignRecord { place, key, what }
+                });
             }
         }
     }
@@ -873,6 +912,16 @@ mod tests {
         let again =
             run_bound(&patched, &[web_policy(true)]).expect("the webhook's own record passes");
         assert!(matches!(again, Err(Skip { .. })), "unchanged: {again:?}");
+        // A reinvocation after the policy went away: refused, saying what happened.
+        let message = run_bound(&patched, &[])
+            .expect_err("the binding no longer holds")
+            .to_string();
+        assert!(
+            message.starts_with(
+                "landlock-injector: an earlier admission pass of this pod recorded annotation \"landlock-injector.io/applied-policy\" for a LandlockPolicy, and none does now"
+            ),
+            "{message}"
+        );
     }
 
     #[test]

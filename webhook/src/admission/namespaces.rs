@@ -42,6 +42,15 @@ pub trait PolicySource: Send + Sync {
 pub trait Lookups: ImageResolver + NamespaceSource + PolicySource {}
 impl<T: ImageResolver + NamespaceSource + PolicySource> Lookups for T {}
 
+/// Adds `found` to `objects`, each replacing one of the same name.
+fn upsert(objects: &mut Vec<Arc<DynamicObject>>, found: Vec<DynamicObject>) {
+    for object in found {
+        let name = object.metadata.name.clone();
+        objects.retain(|o| o.metadata.name != name);
+        objects.push(Arc::new(object));
+    }
+}
+
 /// Namespaces and LandlockPolicies given as documents (offline `inject` and `review`).
 #[derive(Debug, Clone, Default)]
 pub struct Known {
@@ -56,18 +65,15 @@ pub struct Known {
 impl Known {
     /// Adds every `v1` Namespace and `landlock-injector.io/v1alpha1` LandlockPolicy and
     /// LandlockRecording among `docs`; other documents are ignored.
+    ///
+    /// An object given again (by namespace and name, in one input or across several) replaces
+    /// the earlier one, as `kubectl apply` of both would leave one object.
     pub fn extend_from_docs(&mut self, docs: &[Value]) {
         for (namespace, found) in crate::admission::policy::from_docs(docs) {
-            self.policies
-                .entry(namespace)
-                .or_default()
-                .extend(found.into_iter().map(Arc::new));
+            upsert(self.policies.entry(namespace).or_default(), found);
         }
         for (namespace, found) in crate::admission::recording::from_docs(docs) {
-            self.recordings
-                .entry(namespace)
-                .or_default()
-                .extend(found.into_iter().map(Arc::new));
+            upsert(self.recordings.entry(namespace).or_default(), found);
         }
         for doc in docs {
             let is_namespace = doc.get("kind").and_then(Value::as_str) == Some("Namespace")
@@ -264,5 +270,38 @@ impl<A: PolicySource, B: PolicySource> PolicySource for Fallback<A, B> {
 impl<T: NamespaceSource> NamespaceSource for &T {
     async fn namespace(&self, name: &str) -> Result<Option<NamespaceMeta>, String> {
         (**self).namespace(name).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A policy given twice (in one manifest, or in it and in `--namespaces`) is one object,
+    /// the last given, as `kubectl apply` leaves it: it does not conflict with itself.
+    #[test]
+    fn a_policy_given_twice_is_one_policy_the_last_given() {
+        let policy = |read: &str| {
+            json!({
+                "apiVersion": "landlock-injector.io/v1alpha1", "kind": "LandlockPolicy",
+                "metadata": {"name": "web", "namespace": "shop"},
+                "spec": {"default": {"read": [read]}},
+            })
+        };
+        let mut known = Known::default();
+        known.extend_from_docs(&[policy("/a"), policy("/b")]);
+        known.extend_from_docs(&[policy("/c")]);
+        let policies = &known.policies["shop"];
+        assert_eq!(policies.len(), 1);
+        assert_eq!(policies[0].data["spec"]["default"]["read"], json!(["/c"]));
+        let bound = crate::admission::binding::bind(
+            &BTreeMap::new(),
+            Some("web"),
+            "shop",
+            Ok(policies.as_slice()),
+        )
+        .expect("one policy");
+        assert_eq!(bound.map(|p| p.name), Some("web".to_owned()));
     }
 }
