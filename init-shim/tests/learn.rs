@@ -370,6 +370,78 @@ open("{second}").read()
     }
 }
 
+/// What the kernel refuses before Landlock is asked is not a need: an unnamed file in a
+/// missing directory, an exclusive create or a no-follow open on a symlink, removing what does
+/// not exist, a name longer than NAME_MAX. And the path recorded is the one the kernel opens:
+/// under openat2's RESOLVE_IN_ROOT, and in a directory whose name holds a backslash.
+#[test]
+fn failed_calls_are_not_needs_and_recorded_paths_are_the_kernels() {
+    use init_shim::PolicyPath;
+    require(PYTHON, "python3");
+    let dir = scratch();
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    for sub in ["empty", "ro", "jail/etc", "long", "secret"] {
+        std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+    }
+    write(&root.join("ro/config"), "c");
+    write(&root.join("jail/etc/passwd"), "jailed");
+    write(&root.join("secret/file"), "s");
+    let odd = root.join("a\\x2db");
+    std::fs::create_dir_all(&odd).expect("mkdir");
+    std::os::unix::fs::symlink(root.join("empty/x"), root.join("dangling")).expect("symlink");
+    std::os::unix::fs::symlink(root.join("secret/file"), root.join("link")).expect("symlink");
+    let body = format!(
+        r#"
+import ctypes, os
+r = "{root}"
+def attempt(f):
+    try:
+        f()
+    except OSError:
+        pass
+attempt(lambda: os.open(r + "/missing", os.O_TMPFILE | os.O_RDWR))
+attempt(lambda: os.open(r + "/dangling", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+attempt(lambda: os.open(r + "/link", os.O_RDONLY | os.O_NOFOLLOW))
+attempt(lambda: os.unlink(r + "/ro/stale.pid"))
+attempt(lambda: os.open(r + "/long/" + "n" * 300, os.O_CREAT | os.O_WRONLY))
+open(r + "/ro/config").read()
+open(r + "/a\\x2db/made", "w").write("x")
+jail = os.open(r + "/jail", os.O_RDONLY | os.O_DIRECTORY)
+how = (ctypes.c_uint64 * 3)(os.O_RDONLY, 0, 0x10)
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.syscall(437, jail, b"/etc/passwd", ctypes.byref(how), ctypes.sizeof(how))
+assert fd >= 0, ctypes.get_errno()
+assert os.read(fd, 100) == b"jailed"
+"#,
+        root = s(&root)
+    );
+    let run = learn(&[], &[PYTHON, "-c", &body]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let last = final_line(&run);
+    let decoded = |key: &str| -> Vec<std::path::PathBuf> {
+        paths(&last, key)
+            .iter()
+            .filter_map(|p| PolicyPath::parse(p).ok())
+            .map(|p| p.as_path().to_path_buf())
+            .collect()
+    };
+    let (read, write) = (decoded("read"), decoded("write"));
+    let written = |path: &std::path::Path| write.iter().any(|w| path.starts_with(w));
+    for refused in ["missing", "empty", "ro", "long", "a-b"] {
+        assert!(
+            !written(&root.join(refused)),
+            "{refused} suggested writable: {write:?}"
+        );
+    }
+    assert!(
+        written(&odd.join("made")),
+        "the directory as it is named: {write:?}"
+    );
+    let readable = |path: &std::path::Path| read.iter().any(|r| path.starts_with(r));
+    assert!(!readable(&root.join("secret/file")), "{read:?}");
+    assert!(readable(&root.join("jail/etc/passwd")), "{read:?}");
+}
+
 #[test]
 fn learn_mode_refuses_to_run_when_it_cannot_observe() {
     // A container whose seccomp profile blocks the seccomp syscall (ENOSYS): learn mode must

@@ -82,11 +82,16 @@ impl Caller {
             if bytes.is_empty() {
                 return Err(io::Error::from_raw_os_error(libc::EFAULT));
             }
-            if let Some(nul) = bytes.iter().position(|b| *b == 0) {
-                out.extend_from_slice(&bytes[..nul]);
+            let nul = bytes.iter().position(|b| *b == 0);
+            out.extend_from_slice(&bytes[..nul.unwrap_or(bytes.len())]);
+            // The kernel refuses a path of PATH_MAX bytes or more (with its NUL, at most
+            // PATH_MAX): so is it here, however the string lies across pages.
+            if out.len() >= PATH_MAX {
+                break;
+            }
+            if nul.is_some() {
                 return Ok(out);
             }
-            out.extend_from_slice(&bytes);
             at += bytes.len() as u64;
         }
         Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG))

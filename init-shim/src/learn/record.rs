@@ -188,7 +188,8 @@ impl Record {
                 else {
                     return;
                 };
-                let name = name.to_string_lossy().into_owned();
+                // Exact bytes, escaped, as for entries below.
+                let name = path_text::encode(name.as_bytes());
                 self.dir(&parent, |d| {
                     let changed = !std::mem::replace(&mut d.changed, true);
                     add_entry(d, name, Access::Rw) || changed
@@ -323,7 +324,8 @@ impl Record {
 }
 
 fn parent_of(path: &PolicyPath) -> Option<PolicyPath> {
-    PolicyPath::parse(&path.as_path().parent()?.to_string_lossy()).ok()
+    // From the bytes: a lossy text would name another directory (`\x2d` read back as `-`).
+    PolicyPath::from_path(path.as_path().parent()?).ok()
 }
 
 fn add_entry(dir: &mut DirRecord, name: String, access: Access) -> bool {

@@ -605,24 +605,49 @@ fn observe_as(
 ) -> io::Result<Vec<Observed>> {
     let mut out = Vec::new();
     match operation {
-        Operation::Open { path, flags } => {
-            let flags = match flags {
-                OpenFlags::Given(flags) => flags,
+        Operation::Open { mut path, flags } => {
+            let (flags, resolve) = match flags {
+                OpenFlags::Given(flags) => (flags, 0),
                 OpenFlags::InMemory(how) => {
-                    let raw = caller.read(how, 8)?;
-                    u64::from_ne_bytes(raw.try_into().map_err(|_| efault())?)
+                    // struct open_how: flags, mode, resolve (u64 each).
+                    let raw = caller.read(how, 24)?;
+                    let field = |at: usize| {
+                        raw.get(at..at + 8)
+                            .and_then(|b| b.try_into().ok())
+                            .map(u64::from_ne_bytes)
+                            .ok_or_else(efault)
+                    };
+                    (field(0)?, field(16)?)
                 }
             };
             let flags = flags as u32 as i32;
             if flags & libc::O_PATH != 0 {
                 return Ok(out); // no access right is checked for O_PATH
             }
+            // The final symlink is not followed with O_NOFOLLOW (the open fails with ELOOP)
+            // nor with O_CREAT|O_EXCL (EEXIST): its target is not what the program opened.
+            let exclusive = flags & (libc::O_CREAT | libc::O_EXCL) == libc::O_CREAT | libc::O_EXCL;
+            if flags & libc::O_NOFOLLOW != 0 || exclusive {
+                path.follow = false;
+            }
+            path.in_root = resolve & RESOLVE_IN_ROOT != 0;
             let Some(target) = path_of(caller, path, whose)? else {
                 return Ok(out);
             };
+            if !path.follow
+                && std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink())
+            {
+                return Ok(out); // the open fails: nothing is needed
+            }
             let meta = std::fs::metadata(&target);
+            if exclusive && meta.is_ok() {
+                return Ok(out); // EEXIST
+            }
             if flags & libc::O_TMPFILE == libc::O_TMPFILE {
-                out.push(Observed::Need(Need::Change(target)));
+                // Only a directory takes an unnamed file (ENOENT, ENOTDIR otherwise).
+                if meta.is_ok_and(|m| m.is_dir()) {
+                    out.push(Observed::Need(Need::Change(target)));
+                }
             } else if meta.is_err() {
                 if flags & libc::O_CREAT != 0 && existing_parent(&target).is_some() {
                     out.push(Observed::Need(Need::Made(target)));
@@ -672,19 +697,26 @@ fn observe_as(
             }
         }
         Operation::Remove(path) => {
+            // Removing what does not exist fails with ENOENT before Landlock is asked
+            // (`rm -f stale.pid`): nothing is needed.
             if let Some(target) = path_of(caller, path, whose)?
-                && existing_parent(&target).is_some()
+                && std::fs::symlink_metadata(&target).is_ok()
             {
                 out.push(Observed::Need(Need::Made(target)));
             }
         }
         Operation::Move { from, to } => {
-            for path in [from, to] {
-                if let Some(target) = path_of(caller, path, whose)?
-                    && existing_parent(&target).is_some()
-                {
-                    out.push(Observed::Need(Need::Made(target)));
-                }
+            let Some(source) = path_of(caller, from, whose)? else {
+                return Ok(out);
+            };
+            if std::fs::symlink_metadata(&source).is_err() {
+                return Ok(out); // ENOENT: nothing moves
+            }
+            out.push(Observed::Need(Need::Made(source)));
+            if let Some(target) = path_of(caller, to, whose)?
+                && existing_parent(&target).is_some()
+            {
+                out.push(Observed::Need(Need::Made(target)));
             }
         }
         Operation::Truncate(path) => {
@@ -831,12 +863,21 @@ impl<'a> Lazy<'a> {
 }
 
 /// The resolved path a path argument names, `None` when it names nothing on the file system.
+/// The longest file name the kernel accepts.
+const NAME_MAX: usize = 255;
+/// openat2's `RESOLVE_IN_ROOT`: absolute paths (and `..`) stay under the directory descriptor.
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
 fn path_of(caller: &Caller, arg: PathArg, lazy: &mut Lazy<'_>) -> io::Result<Option<PathBuf>> {
     let raw = if arg.addr == 0 {
         Vec::new()
     } else {
         caller.read_path(arg.addr)?
     };
+    // A component longer than NAME_MAX fails with ENAMETOOLONG: nothing is opened.
+    if raw.split(|b| *b == b'/').any(|name| name.len() > NAME_MAX) {
+        return Ok(None);
+    }
     let full = if raw.is_empty() {
         if !arg.empty_is_fd {
             return Ok(None);
@@ -844,7 +885,15 @@ fn path_of(caller: &Caller, arg: PathArg, lazy: &mut Lazy<'_>) -> io::Result<Opt
         caller.fd_target(arg.dirfd)?
     } else {
         let given = Path::new(OsStr::from_bytes(&raw));
-        if given.is_absolute() {
+        if given.is_absolute() && arg.in_root {
+            // openat2's RESOLVE_IN_ROOT: "/" is the directory descriptor.
+            let root = if arg.dirfd == AT_FDCWD {
+                caller.cwd()?
+            } else {
+                caller.fd_target(arg.dirfd)?
+            };
+            root.join(given.strip_prefix("/").unwrap_or(given))
+        } else if given.is_absolute() {
             given.to_path_buf()
         } else {
             let base = if arg.dirfd == AT_FDCWD {

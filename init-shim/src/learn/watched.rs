@@ -37,6 +37,9 @@ pub struct PathArg {
     pub empty_is_fd: bool,
     /// Whether a symlink in the last component is followed.
     pub follow: bool,
+    /// Whether an absolute path starts at the directory descriptor, not at `/` (openat2's
+    /// `RESOLVE_IN_ROOT`; set when the flags are read).
+    pub in_root: bool,
 }
 
 impl PathArg {
@@ -46,6 +49,7 @@ impl PathArg {
             addr,
             empty_is_fd: false,
             follow: true,
+            in_root: false,
         }
     }
 
@@ -310,7 +314,8 @@ mod tests {
                 dirfd: AT_FDCWD,
                 addr: 0x1000,
                 empty_is_fd: false,
-                follow: false
+                follow: false,
+                in_root: false,
             }))
         );
         let op = decode(libc::SYS_ftruncate as i32, [7, 0, 0, 0, 0, 0]);
