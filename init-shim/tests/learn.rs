@@ -442,6 +442,46 @@ assert os.read(fd, 100) == b"jailed"
     assert!(readable(&root.join("jail/etc/passwd")), "{read:?}");
 }
 
+/// A program that drops to another user (as gosu, su-exec and servers' workers do) can no
+/// longer be read by a supervisor without CAP_SYS_PTRACE: the learn line says so in
+/// `cannot_see` and `warnings`, naming the count, instead of a bare "unreadable" count.
+#[test]
+fn processes_that_change_user_are_named_as_not_observed() {
+    let setpriv = "/usr/bin/setpriv";
+    require(setpriv, "util-linux (setpriv)");
+    let dir = scratch();
+    let file = write(&dir.path().join("after-the-drop"), "x");
+    let output = Command::new(setpriv)
+        .args(["--bounding-set=-sys_ptrace", "--", SHIM.as_str()])
+        .args(["--mode", "learn", "--no-discover", "--", setpriv])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .args(["/bin/cat", s(&file)])
+        .stdout(Stdio::null())
+        .output()
+        .expect("setpriv");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let last = stderr
+        .lines()
+        .filter_map(line::parse)
+        .map(|parsed| parsed.expect("a learn line"))
+        .next_back()
+        .unwrap_or_else(|| panic!("no learn line: {stderr}"));
+    assert!(
+        last.cannot_see
+            .iter()
+            .any(|c| c.contains("syscalls of processes that run as another user than the shim")),
+        "{:#?}",
+        last.cannot_see
+    );
+    assert!(
+        last.warnings
+            .iter()
+            .any(|w| w.contains("could not observe") && w.contains("processes that changed user")),
+        "{:#?}",
+        last.warnings
+    );
+}
+
 #[test]
 fn learn_mode_refuses_to_run_when_it_cannot_observe() {
     // A container whose seccomp profile blocks the seccomp syscall (ENOSYS): learn mode must

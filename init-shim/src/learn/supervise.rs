@@ -9,6 +9,7 @@
 //! as it would without the shim); otherwise it keeps supervising the processes the program left
 //! running until they end, because their watched syscalls would fail (ENOSYS) without it.
 
+use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -102,6 +103,7 @@ pub fn run(plan: &Plan, policy: &Policy, program: &OsStr, args: &[OsString]) -> 
                 orphans_announced: false,
                 last_line: None,
                 dirs: RealDirs::default(),
+                other_users: (0, BTreeSet::new()),
             };
             session.supervise(interval)
         }
@@ -341,6 +343,9 @@ struct Session<'a> {
     orphans_announced: bool,
     last_line: Option<String>,
     dirs: RealDirs,
+    /// Syscalls of processes the supervisor may not read (another user, or not dumpable), and
+    /// some of their process ids.
+    other_users: (u64, BTreeSet<u32>),
 }
 
 impl Session<'_> {
@@ -483,7 +488,19 @@ impl Session<'_> {
                     }
                 }
             }
-            Some(Err(_)) => self.record.counts.unreadable += 1,
+            Some(Err(e)) => {
+                self.record.counts.unreadable += 1;
+                // EPERM / EACCES: ptrace access to the caller is refused, because it changed
+                // its credentials (setuid: gosu, su-exec, a server's workers) or is not
+                // dumpable; without CAP_SYS_PTRACE none of its syscalls can be read.
+                if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) {
+                    let (count, pids) = &mut self.other_users;
+                    *count += 1;
+                    if pids.len() < OTHER_USER_PIDS_KEPT {
+                        pids.insert(stop.pid);
+                    }
+                }
+            }
             None => {}
         }
     }
@@ -561,13 +578,25 @@ impl Session<'_> {
                 counts.unreadable
             ));
         }
+        let mut warnings = suggest.warnings(self.cwd.as_ref());
+        let (other_users, pids) = &self.other_users;
+        if *other_users > 0 {
+            let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+            cannot_see.push(format!(
+                "{other_users} syscalls of processes that run as another user than the shim or are not dumpable (a setuid, gosu or su-exec entrypoint, a server's workers dropping privileges; process ids {}): reading another user's process needs CAP_SYS_PTRACE",
+                pids.join(", ")
+            ));
+            warnings.push(format!(
+                "learn mode could not observe {other_users} syscalls of processes that changed user: what they use is missing from this suggestion (learn with CAP_SYS_PTRACE, or as the user the program runs as)"
+            ));
+        }
         LearnLine {
             component: crate::launch::component(),
             is_final,
             program: self.name.clone(),
             program_path: self.program_path.clone(),
             cwd: self.cwd.as_ref().map(ToString::to_string),
-            warnings: suggest.warnings(self.cwd.as_ref()),
+            warnings,
             profile: self.policy.profile.name().to_owned(),
             discover: self.policy.discover,
             suggest,
@@ -863,6 +892,9 @@ impl<'a> Lazy<'a> {
 }
 
 /// The resolved path a path argument names, `None` when it names nothing on the file system.
+/// Process ids of [`Session::other_users`] named in the learn line.
+const OTHER_USER_PIDS_KEPT: usize = 8;
+
 /// The longest file name the kernel accepts.
 const NAME_MAX: usize = 255;
 /// openat2's `RESOLVE_IN_ROOT`: absolute paths (and `..`) stay under the directory descriptor.
