@@ -482,6 +482,78 @@ fn processes_that_change_user_are_named_as_not_observed() {
     );
 }
 
+/// The reader of the shared stderr goes away (`2>&1 | head -c1`): the supervisor's next learn
+/// line fails with EPIPE instead of a SIGPIPE that ended it (and with it every watched syscall
+/// of the program: ENOSYS); the program itself still has the default SIGPIPE.
+#[test]
+fn a_closed_stderr_reader_does_not_end_the_supervisor() {
+    let dir = scratch();
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    let (program, shim) = (root.join("program"), root.join("shim"));
+    let status = Command::new("/bin/sh")
+        .args([
+            "-c",
+            r#"("$0" --mode learn --no-discover --learn-interval 100ms -- /bin/sh -c 'sleep 1; cat /etc/hostname >/dev/null; echo "rc=$? pipe=$(grep SigIgn /proc/self/status)" > "$1"' sh "$1"; echo $? > "$2") 2>&1 >/dev/null | head -c1 >/dev/null"#,
+            SHIM.as_str(),
+            s(&program),
+            s(&shim),
+        ])
+        .status()
+        .expect("sh");
+    assert!(status.success());
+    let shim_status = std::fs::read_to_string(&shim).expect("the shim's status");
+    let program_said = std::fs::read_to_string(&program).expect("the program ran to its end");
+    assert_eq!(shim_status.trim(), "0", "program: {program_said}");
+    assert!(program_said.starts_with("rc=0 "), "{program_said}");
+    // SIGPIPE is signal 13: bit 12 of the ignored mask, which the program must not have.
+    let ignored = program_said
+        .rsplit('\t')
+        .next()
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .expect("a SigIgn mask");
+    assert_eq!(ignored & (1 << 12), 0, "{program_said}");
+}
+
+/// The program exited and left a process running; the shim (not PID 1) waits for it, and a
+/// SIGTERM to the shim reaches it, so the run ends with its final line (the signal had been
+/// dropped once the program was gone, and the shim waited for ever).
+#[test]
+fn a_stop_request_after_the_program_exited_reaches_what_it_left_running() {
+    let mut child = Command::new(SHIM.as_str())
+        .args(["--mode", "learn", "--no-discover", "--"])
+        .args(["/bin/sh", "-c", "sleep 1000 & exit 0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the shim");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+    // SAFETY: kill takes no pointers; pid is our child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the shim still waits 10 s after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr
+        .lines()
+        .filter_map(line::parse)
+        .map(|parsed| parsed.expect("a learn line"))
+        .next_back()
+        .unwrap_or_else(|| panic!("no learn line: {stderr}"));
+    assert!(last.is_final, "{stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "the program's status: {stderr}"
+    );
+}
+
 #[test]
 fn learn_mode_refuses_to_run_when_it_cannot_observe() {
     // A container whose seccomp profile blocks the seccomp syscall (ENOSYS): learn mode must

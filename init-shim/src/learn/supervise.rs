@@ -204,6 +204,12 @@ fn start(program: &OsStr, args: &[OsString]) -> Result<Started, LearnError> {
         child(writer, program, args);
     }
     drop(writer);
+    // The supervisor's learn lines go to the stderr it shares with the program: a reader that
+    // went away (`2>&1 | head`) must fail that write (EPIPE, the line dropped), not kill the
+    // supervisor and with it every watched syscall of the program. The program keeps the
+    // default: it was forked before this.
+    // SAFETY: signal takes no pointers; SIG_IGN is a valid disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let mut report = [0u8; 8];
     let read = reader.read_exact(&mut report);
     let (tag, value) = report.split_at(4);
@@ -433,6 +439,14 @@ impl Session<'_> {
         } else if self.main_status.is_none() {
             // SAFETY: kill takes no pointers.
             unsafe { libc::kill(self.main, signal) };
+        } else {
+            // The program has exited and the shim waits for what it left running (they are the
+            // shim's children: it is their subreaper): they get the signal, so that a stop
+            // request still ends the run (and its final line) instead of being dropped.
+            for pid in own_children() {
+                // SAFETY: kill takes no pointers; pid is a child of this process.
+                unsafe { libc::kill(pid, signal) };
+            }
         }
     }
 
@@ -892,6 +906,16 @@ impl<'a> Lazy<'a> {
 }
 
 /// The resolved path a path argument names, `None` when it names nothing on the file system.
+/// This process's children (`/proc/self/task/TID/children`; the shim has one thread).
+fn own_children() -> Vec<libc::pid_t> {
+    let path = format!("/proc/self/task/{}/children", std::process::id());
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|pid| pid.parse().ok())
+        .collect()
+}
+
 /// Process ids of [`Session::other_users`] named in the learn line.
 const OTHER_USER_PIDS_KEPT: usize = 8;
 
