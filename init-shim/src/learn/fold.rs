@@ -29,6 +29,7 @@
 //! on the next: with 3, a second run of the same workload needs nothing new.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::ffi::OsStrExt as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -87,19 +88,34 @@ pub enum Disk {
 }
 
 impl Disk {
-    /// The names in `dir`, `None` when they cannot be known.
-    fn children(self, dir: &PolicyPath) -> Option<BTreeSet<String>> {
+    /// Up to `enough` names in `dir` that are not in `known`, and whether there were more;
+    /// `None` when they cannot be known.
+    fn names_not_in(
+        self,
+        dir: &PolicyPath,
+        known: &BTreeSet<String>,
+        enough: usize,
+    ) -> Option<(Vec<String>, bool)> {
         match self {
             Disk::Unknown => None,
             Disk::Real => match std::fs::read_dir(dir.as_path()) {
-                Ok(entries) => Some(
-                    entries
-                        .flatten()
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .collect(),
-                ),
+                Ok(entries) => {
+                    let mut names = Vec::new();
+                    for entry in entries.flatten() {
+                        // Escaped as the record keeps names (`path_text`).
+                        let name = crate::path_text::encode(entry.file_name().as_bytes());
+                        if known.contains(&name) {
+                            continue;
+                        }
+                        if names.len() == enough {
+                            return Some((names, true));
+                        }
+                        names.push(name);
+                    }
+                    Some((names, false))
+                }
                 // Gone: nothing in it is left to protect.
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Some(BTreeSet::new()),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Some((Vec::new(), false)),
                 Err(_) => None,
             },
         }
@@ -132,16 +148,21 @@ impl Disk {
                 None => {}
             }
         }
-        match self.children(dir) {
-            Some(names) => {
-                let unknown: Vec<String> =
-                    names.into_iter().filter(|n| !written.contains(n)).collect();
-                // Written entries beyond those the record keeps by name are not known by
-                // name: as many unknown names as there were may be theirs.
-                if unknown.len() as u64 > unwritten_more {
-                    blockers.extend(unknown);
+        // Written entries beyond those the record keeps by name are not known by name: as
+        // many unknown names as there were may be theirs. Reading stops once that many and a
+        // few examples are found (a directory of a million files is not read whole at every
+        // interval: a blocker is a blocker).
+        let enough = usize::try_from(unwritten_more)
+            .unwrap_or(usize::MAX)
+            .saturating_add(EXAMPLES + 1);
+        match self.names_not_in(dir, written, enough) {
+            Some((unknown, cut)) if unknown.len() as u64 > unwritten_more => {
+                blockers.extend(unknown);
+                if cut {
+                    blockers.insert("(more entries, not read)".to_owned());
                 }
             }
+            Some(_) => {}
             None if unknown_blocks => {
                 blockers.insert("(what else is in it is not known)".to_owned());
             }
@@ -169,7 +190,13 @@ pub fn fold_on(record: &Record, disk: Disk) -> Folded {
             .filter(|(_, a)| a.writes())
             .map(|(n, _)| n.clone())
             .collect();
-        let blockers = || disk.write_blockers(dir, Some(r), &written, false);
+        // Asked up to once per right the directory's entries were used with: read it once.
+        let known_blockers = std::cell::OnceCell::new();
+        let blockers = || {
+            known_blockers
+                .get_or_init(|| disk.write_blockers(dir, Some(r), &written, false))
+                .clone()
+        };
         if r.changed {
             match blockers() {
                 None => {
@@ -305,6 +332,10 @@ fn examples_of<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
 
 /// Rule 4: same-rights siblings fold into their parent, repeatedly; write rights only into a
 /// parent that holds nothing else (see the module doc).
+///
+/// In rounds: each round groups the grants once and folds every group that qualifies, deepest
+/// first (a folded directory joins its own siblings in the next round), so a fold costs rounds
+/// as deep as the tree, not one pass over every grant per directory folded or refused.
 fn fold_siblings(record: &Record, disk: Disk, out: &mut Folded, trees: &mut BTreeSet<PolicyPath>) {
     let mut refused: BTreeSet<(PolicyPath, Access)> = BTreeSet::new();
     loop {
@@ -317,67 +348,94 @@ fn fold_siblings(record: &Record, disk: Disk, out: &mut Folded, trees: &mut BTre
                     .push(path.clone());
             }
         }
-        let Some(((dir, access), members)) = groups
+        let mut due: Vec<((PolicyPath, Access), Vec<PolicyPath>)> = groups
             .into_iter()
-            .find(|(key, members)| members.len() >= FOLD_SIBLINGS && !refused.contains(key))
-        else {
+            .filter(|(key, members)| members.len() >= FOLD_SIBLINGS && !refused.contains(key))
+            .collect();
+        if due.is_empty() {
             return;
-        };
-        if dir.is_broad() {
-            // One note per directory: rule 5 may have said why already.
-            if !out.not_suggested.iter().any(|n| n.path == dir.as_str()) {
-                out.not_suggested.push(NotSuggested {
-                    path: dir.to_string(),
-                    why: format!(
-                        "{} entries of it were used ({}): {} whole is never suggested, so they are suggested one by one",
-                        members.len(),
-                        access.annotation_key(),
-                        dir
-                    ),
-                });
-            }
-            refused.insert((dir, access));
-            continue;
         }
-        if access.writes() {
-            let written: BTreeSet<String> = members
-                .iter()
-                .filter_map(|m| m.as_path().file_name())
-                .map(|n| n.to_string_lossy().into_owned())
-                .collect();
-            if disk
-                .write_blockers(&dir, record.dirs.get(&dir), &written, true)
-                .is_some()
-            {
-                refused.insert((dir, access));
-                continue;
-            }
+        due.sort_by_key(|((dir, _), _)| std::cmp::Reverse(dir.as_path().components().count()));
+        for ((dir, access), members) in due {
+            fold_group(record, disk, out, trees, &mut refused, dir, access, members);
         }
-        let mut seen = 0;
-        let mut examples = Vec::new();
-        for member in &members {
-            out.grants.paths.remove(member);
-            let evidence = out.evidence.remove(member);
-            seen += evidence.as_ref().map_or(1, |e| e.seen);
-            if examples.len() < EXAMPLES {
-                examples.push(member.to_string());
-            }
-        }
-        out.grants.grant(dir.clone(), access);
-        trees.insert(dir.clone());
-        out.evidence.insert(
-            dir,
-            Evidence {
-                why: format!(
-                    "{} subpaths used ({})",
-                    members.len(),
-                    access.annotation_key()
-                ),
-                seen,
-                examples,
-            },
-        );
     }
+}
+
+/// One group of [`fold_siblings`]: folded into `dir`, or refused (and noted).
+#[allow(clippy::too_many_arguments)]
+fn fold_group(
+    record: &Record,
+    disk: Disk,
+    out: &mut Folded,
+    trees: &mut BTreeSet<PolicyPath>,
+    refused: &mut BTreeSet<(PolicyPath, Access)>,
+    dir: PolicyPath,
+    access: Access,
+    members: Vec<PolicyPath>,
+) {
+    // A member folded away by a deeper group of the same round is no longer granted.
+    let members: Vec<PolicyPath> = members
+        .into_iter()
+        .filter(|m| out.grants.paths.get(m) == Some(&access))
+        .collect();
+    if members.len() < FOLD_SIBLINGS {
+        return;
+    }
+    if dir.is_broad() {
+        // One note per directory: rule 5 may have said why already.
+        if !out.not_suggested.iter().any(|n| n.path == dir.as_str()) {
+            out.not_suggested.push(NotSuggested {
+                path: dir.to_string(),
+                why: format!(
+                    "{} entries of it were used ({}): {} whole is never suggested, so they are suggested one by one",
+                    members.len(),
+                    access.annotation_key(),
+                    dir
+                ),
+            });
+        }
+        refused.insert((dir, access));
+        return;
+    }
+    if access.writes() {
+        let written: BTreeSet<String> = members
+            .iter()
+            .filter_map(|m| m.as_path().file_name())
+            .map(|n| crate::path_text::encode(n.as_bytes()))
+            .collect();
+        if disk
+            .write_blockers(&dir, record.dirs.get(&dir), &written, true)
+            .is_some()
+        {
+            refused.insert((dir, access));
+            return;
+        }
+    }
+    let mut seen = 0;
+    let mut examples = Vec::new();
+    for member in &members {
+        out.grants.paths.remove(member);
+        let evidence = out.evidence.remove(member);
+        seen += evidence.as_ref().map_or(1, |e| e.seen);
+        if examples.len() < EXAMPLES {
+            examples.push(member.to_string());
+        }
+    }
+    out.grants.grant(dir.clone(), access);
+    trees.insert(dir.clone());
+    out.evidence.insert(
+        dir,
+        Evidence {
+            why: format!(
+                "{} subpaths used ({})",
+                members.len(),
+                access.annotation_key()
+            ),
+            seen,
+            examples,
+        },
+    );
 }
 
 fn parent(path: &PolicyPath) -> Option<PolicyPath> {
@@ -555,6 +613,52 @@ mod tests {
                 format!("{prefix}/logs/access.log"),
                 format!("{prefix}/logs/error.log")
             ]
+        );
+        Ok(())
+    }
+
+    /// A build tree's shape at the record's limit: thousands of directories, each with files
+    /// written beside one only read. Every write stays on the files (each directory holds
+    /// what the program did not write), none climbs, and the whole tree is folded in rounds
+    /// (one pass over the grants per level, not one per refused directory, which took tens of
+    /// seconds on the supervisor's only thread while every watched syscall waited).
+    #[test]
+    fn a_record_of_thousands_of_written_directories_folds_to_their_files() -> std::io::Result<()> {
+        let dirs = crate::learn::record::DIRS_KEPT / 2;
+        let names: Vec<String> = (0..dirs)
+            .flat_map(|d| ["a.o", "b.o", "c.o", "src.c"].map(|f| format!("d{}/s{d}/{f}", d % 64)))
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (_dir, root) = tree(&names)?;
+        let mut r = record();
+        for d in 0..dirs {
+            let at = format!("{root}/d{}/s{d}", d % 64);
+            r.need(Need::Entry(format!("{at}/src.c").into(), Access::Ro));
+            for object in ["a.o", "b.o", "c.o"] {
+                r.need(Need::Entry(format!("{at}/{object}").into(), Access::Rw));
+            }
+        }
+        let f = fold(&r);
+        let writes: Vec<String> = suggested(&f)
+            .into_iter()
+            .filter(|(_, a)| a.writes())
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(
+            writes.len(),
+            dirs * 3,
+            "every written file, and nothing above"
+        );
+        assert!(
+            writes.iter().all(|p| p.ends_with(".o")),
+            "{:?}",
+            &writes[..3]
+        );
+        let reads = suggested(&f).into_iter().filter(|(_, a)| *a == Access::Ro);
+        assert_eq!(
+            reads.count(),
+            dirs,
+            "one source file read in each directory"
         );
         Ok(())
     }
