@@ -554,6 +554,40 @@ fn a_stop_request_after_the_program_exited_reaches_what_it_left_running() {
     );
 }
 
+/// A UNIX socket named relatively (`./app.sock`) or through a symlinked directory is recorded
+/// as the socket the kernel connects to: once, by its real path (`/srv/./app.sock` could not
+/// be suggested, and a `/var/run`-style link escaped what the profile or a volume grants).
+#[test]
+fn unix_socket_paths_are_resolved_as_file_paths_are() {
+    require(PYTHON, "python3");
+    let dir = scratch();
+    let root = std::fs::canonicalize(dir.path()).expect("canonical");
+    std::fs::create_dir_all(root.join("srv")).expect("mkdir");
+    std::os::unix::fs::symlink(root.join("srv"), root.join("link")).expect("symlink");
+    let socket = root.join("srv/app.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    let body = format!(
+        r#"
+import os, socket
+os.chdir("{root}/srv")
+for name in ["./app.sock", "{root}/link/app.sock"]:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(name)
+    s.close()
+"#,
+        root = s(&root)
+    );
+    let run = learn(&[], &[PYTHON, "-c", &body]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let last = final_line(&run);
+    assert_eq!(
+        paths_in(&last, "write", &root),
+        [s(&socket)],
+        "{:#?}",
+        last.not_suggested
+    );
+}
+
 #[test]
 fn learn_mode_refuses_to_run_when_it_cannot_observe() {
     // A container whose seccomp profile blocks the seccomp syscall (ENOSYS): learn mode must

@@ -564,6 +564,7 @@ impl Session<'_> {
                 self.inherited.join(", ")
             ),
             "reads, writes and memory-mapped I/O on open descriptors: only the open that created a descriptor is seen (it is what Landlock checks)".to_owned(),
+            "signals sent and abstract UNIX sockets connected to: not recorded; in enforce mode scoping (--scope, ABI 6) refuses those that leave the sandbox, such as a sidecar's abstract socket (--scope off allows them)".to_owned(),
         ];
         if !self.record.foreign_programs.is_empty() {
             let list: Vec<&str> = self
@@ -822,10 +823,15 @@ fn net(
     let len = usize::try_from(len.min(110)).unwrap_or(0);
     let sockaddr = caller.read(addr, len)?;
     if let Some(path) = unix_path(&sockaddr) {
-        let full = if path.is_absolute() {
+        let given = if path.is_absolute() {
             path
         } else {
             caller.cwd()?.join(path)
+        };
+        // Resolved as paths of files are (`./app.sock`, a symlinked `/var/run`): connecting
+        // follows a final symlink, binding creates the name itself.
+        let Some(full) = kernel_path(caller, &given, !bind, whose)? else {
+            return Ok(());
         };
         if bind {
             if let Some(parent) = existing_parent(&full) {
@@ -963,7 +969,16 @@ fn path_of(caller: &Caller, arg: PathArg, lazy: &mut Lazy<'_>) -> io::Result<Opt
     if !full.is_absolute() {
         return Ok(None); // a pipe, socket or anonymous inode
     }
-    let follow = arg.follow;
+    kernel_path(caller, &full, arg.follow, lazy)
+}
+
+/// `full` (absolute) as the kernel resolves it: symlinks, `.` and `..`, and `/proc/self`.
+fn kernel_path(
+    caller: &Caller,
+    full: &Path,
+    follow: bool,
+    lazy: &mut Lazy<'_>,
+) -> io::Result<Option<PathBuf>> {
     let needs_whose = full.starts_with("/proc") || full.starts_with("/dev");
     let whose = if needs_whose {
         lazy.get()?
@@ -973,7 +988,7 @@ fn path_of(caller: &Caller, arg: PathArg, lazy: &mut Lazy<'_>) -> io::Result<Opt
             tid: caller.tid,
         }
     };
-    Ok(resolve_cached(&full, whose, follow, lazy.dirs))
+    Ok(resolve_cached(full, whose, follow, lazy.dirs))
 }
 
 fn existing_parent(path: &Path) -> Option<PathBuf> {
