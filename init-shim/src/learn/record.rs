@@ -5,7 +5,8 @@
 //!
 //! Memory, and the learn line, stay bounded whatever the program does: a directory keeps at
 //! most [`ENTRIES_KEPT`] entry names, then only counts (folding needs far fewer, see
-//! [`crate::learn::fold`]); at most [`DIRS_KEPT`] directories, [`NOT_SUGGESTABLE_KEPT`]
+//! [`crate::learn::fold`]); at most [`DIRS_KEPT`] directories and [`BYTES_KEPT`] bytes of their
+//! paths and names, [`NOT_SUGGESTABLE_KEPT`]
 //! unsuggestable paths and [`FOREIGN_KEPT`] 32-bit programs are kept, and what did not fit is
 //! counted ([`Counts::not_recorded`]) and reported in the line. Each process's own `/proc/PID`
 //! is recorded as `/proc/self`, so 20,000 children reading their own `/proc/self` are one
@@ -30,6 +31,11 @@ pub const DIRS_KEPT: usize = 4096;
 pub const NOT_SUGGESTABLE_KEPT: usize = 256;
 /// 32-bit programs named; further ones are counted.
 pub const FOREIGN_KEPT: usize = 64;
+/// Bytes of directory paths and entry names kept: the counts above bound entries, this bounds
+/// their size (a name may be 255 bytes, a path 4095, each escaped up to four times longer), so
+/// that a program cannot make the supervisor hold gigabytes. Beyond it, new directories are
+/// counted as not recorded and new names only counted.
+pub const BYTES_KEPT: usize = 16 * 1024 * 1024;
 
 /// The `not_suggested` key under which child processes reading their own `/proc/self` are
 /// noted, when the plan grants only the first process's.
@@ -137,6 +143,8 @@ pub struct Record {
     /// Counters.
     pub counts: Counts,
     changed: bool,
+    /// Bytes of directory paths and entry names kept (at most [`BYTES_KEPT`]).
+    bytes: usize,
 }
 
 impl Record {
@@ -181,8 +189,8 @@ impl Record {
             return;
         }
         match need {
-            Need::List(_) => self.dir(&path, |d| !std::mem::replace(&mut d.listed, true)),
-            Need::Change(_) => self.dir(&path, |d| !std::mem::replace(&mut d.changed, true)),
+            Need::List(_) => self.dir(&path, |d, _| !std::mem::replace(&mut d.listed, true)),
+            Need::Change(_) => self.dir(&path, |d, _| !std::mem::replace(&mut d.changed, true)),
             Need::Made(_) => {
                 let (Some(parent), Some(name)) = (parent_of(&path), path.as_path().file_name())
                 else {
@@ -190,9 +198,9 @@ impl Record {
                 };
                 // Exact bytes, escaped, as for entries below.
                 let name = path_text::encode(name.as_bytes());
-                self.dir(&parent, |d| {
+                self.dir(&parent, |d, room| {
                     let changed = !std::mem::replace(&mut d.changed, true);
-                    add_entry(d, name, Access::Rw) || changed
+                    add_entry(d, name, Access::Rw, room) || changed
                 });
             }
             Need::Entry(..) => {
@@ -200,7 +208,7 @@ impl Record {
                     (path.as_path().parent(), path.as_path().file_name())
                 else {
                     // "/" itself as an entry: recorded as listing the root.
-                    self.dir(&path, |d| !std::mem::replace(&mut d.listed, true));
+                    self.dir(&path, |d, _| !std::mem::replace(&mut d.listed, true));
                     return;
                 };
                 // Exact bytes, escaped (see `path_text`): a lossy name would be another file.
@@ -208,7 +216,7 @@ impl Record {
                 let Ok(parent) = PolicyPath::from_path(parent) else {
                     return;
                 };
-                self.dir(&parent, |d| add_entry(d, name, access));
+                self.dir(&parent, |d, room| add_entry(d, name, access, room));
             }
         }
     }
@@ -255,13 +263,22 @@ impl Record {
         self.changed |= self.foreign_programs.insert(program);
     }
 
-    fn dir(&mut self, dir: &PolicyPath, update: impl FnOnce(&mut DirRecord) -> bool) {
-        if self.dirs.len() >= DIRS_KEPT && !self.dirs.contains_key(dir) {
-            self.not_recorded();
-            return;
+    /// Updates the record of `dir`; `update` is told how many bytes new names may take.
+    fn dir(&mut self, dir: &PolicyPath, update: impl FnOnce(&mut DirRecord, usize) -> bool) {
+        let cost = dir.as_str().len();
+        if !self.dirs.contains_key(dir) {
+            if self.dirs.len() >= DIRS_KEPT || self.bytes + cost > BYTES_KEPT {
+                self.not_recorded();
+                return;
+            }
+            self.bytes += cost;
         }
+        let room = BYTES_KEPT.saturating_sub(self.bytes);
         let record = self.dirs.entry(dir.clone()).or_default();
-        self.changed |= update(record);
+        let names = |r: &DirRecord| r.entries.keys().map(String::len).sum::<usize>();
+        let before = names(record);
+        self.changed |= update(record, room);
+        self.bytes = (self.bytes + names(record)).saturating_sub(before);
     }
 
     /// Counts a need the bounded record had no room for (said in the learn line).
@@ -328,13 +345,15 @@ fn parent_of(path: &PolicyPath) -> Option<PolicyPath> {
     PolicyPath::from_path(path.as_path().parent()?).ok()
 }
 
-fn add_entry(dir: &mut DirRecord, name: String, access: Access) -> bool {
+/// Adds `name` to `dir` with `access`: by name while the directory keeps fewer than
+/// [`ENTRIES_KEPT`] and the name fits in `room` bytes, else only counted.
+fn add_entry(dir: &mut DirRecord, name: String, access: Access, room: usize) -> bool {
     if let Some(known) = dir.entries.get_mut(&name) {
         let before = *known;
         *known = known.union(access);
         return *known != before;
     }
-    if dir.entries.len() < ENTRIES_KEPT {
+    if dir.entries.len() < ENTRIES_KEPT && name.len() <= room {
         dir.entries.insert(name, access);
     } else {
         let (count, rights) = dir.more.get_or_insert((0, access));
@@ -421,6 +440,33 @@ mod tests {
             [CHILDREN_PROC_SELF]
         );
         assert_eq!(r.counts.not_recorded, 0);
+    }
+
+    /// Long names the kernel accepts (255 bytes, escaped four times longer), 8 in every kept
+    /// directory, would be some 33 MB (64 of them, 270 MB): the record keeps at most [`BYTES_KEPT`] of them and
+    /// counts the rest, by directory, as entries not kept by name.
+    #[test]
+    fn the_record_bounds_the_bytes_it_keeps() {
+        use std::os::unix::ffi::OsStringExt as _;
+        let mut r = record(Profile::None);
+        for d in 0..DIRS_KEPT {
+            for n in 0..8 {
+                let mut name = vec![1u8; 250];
+                name.extend_from_slice(format!("{n:04}").as_bytes());
+                let mut path = format!("/data/d{d}/").into_bytes();
+                path.extend_from_slice(&name);
+                r.need(Need::Made(std::ffi::OsString::from_vec(path).into()));
+            }
+        }
+        let kept: usize = r
+            .dirs
+            .iter()
+            .map(|(dir, d)| dir.as_str().len() + d.entries.keys().map(String::len).sum::<usize>())
+            .sum();
+        assert!(kept <= BYTES_KEPT, "{kept} bytes kept");
+        assert!(kept > BYTES_KEPT - 4096, "the budget is used: {kept}");
+        let counted: u64 = r.dirs.values().filter_map(|d| d.more.map(|(n, _)| n)).sum();
+        assert!(counted > 0, "names beyond the budget are counted");
     }
 
     #[test]
