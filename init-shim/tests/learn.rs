@@ -588,6 +588,62 @@ for name in ["./app.sock", "{root}/link/app.sock"]:
     );
 }
 
+/// A 64-bit program that opens a file through the 32-bit table (`int 0x80`) is not decoded,
+/// but counted and said in `cannot_see`; its 32-bit `io_uring_setup` is refused as the native
+/// one is (it had run unwatched, and the README's "io_uring_setup is refused" held only for
+/// the native table).
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn calls_through_the_32_bit_table_are_counted_and_their_io_uring_refused() {
+    let cc = "/usr/bin/cc";
+    require(cc, "a C compiler (gcc)");
+    let dir = scratch();
+    let source = write(
+        &dir.path().join("compat.c"),
+        r#"
+#include <stdio.h>
+static const char path[] = "/etc/hostname";
+static long compat(long nr, long a, long b) {
+    long ret;
+    __asm__ volatile ("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b) : "memory");
+    return ret;
+}
+int main(void) {
+    long fd = compat(5, (long)path, 0);            /* open(path, O_RDONLY) */
+    long uring = compat(425, 8, 0);                /* io_uring_setup(8, NULL) */
+    printf("open=%s uring=%ld\n", fd >= 0 ? "ok" : "failed", uring);
+    return 0;
+}
+"#,
+    );
+    let program = dir.path().join("compat");
+    let built = Command::new(cc)
+        .args(["-O0", "-no-pie", "-o"])
+        .arg(&program)
+        .arg(&source)
+        .output()
+        .expect("cc");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let run = learn(&[], &[s(&program)]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(
+        run.stdout.contains(&format!("uring={}", -libc::ENOSYS)),
+        "{run:#?}"
+    );
+    let last = final_line(&run);
+    assert!(
+        last.cannot_see.iter().any(|c| c
+            .starts_with("2 file calls (open, exec) made through the 32-bit syscall table")
+            || c.starts_with("1 file calls (open, exec) made through the 32-bit syscall table")),
+        "{:#?}",
+        last.cannot_see
+    );
+}
+
 #[test]
 fn learn_mode_refuses_to_run_when_it_cannot_observe() {
     // A container whose seccomp profile blocks the seccomp syscall (ENOSYS): learn mode must

@@ -104,6 +104,7 @@ pub fn run(plan: &Plan, policy: &Policy, program: &OsStr, args: &[OsString]) -> 
                 last_line: None,
                 dirs: RealDirs::default(),
                 other_users: (0, BTreeSet::new()),
+                compat_calls: 0,
             };
             session.supervise(interval)
         }
@@ -352,6 +353,8 @@ struct Session<'a> {
     /// Syscalls of processes the supervisor may not read (another user, or not dumpable), and
     /// some of their process ids.
     other_users: (u64, BTreeSet<u32>),
+    /// File calls made through the 32-bit table by 64-bit programs (not decoded).
+    compat_calls: u64,
 }
 
 impl Session<'_> {
@@ -478,6 +481,12 @@ impl Session<'_> {
             return; // the caller died before we could receive it
         };
         self.record.counts.syscalls += 1;
+        if stop.arch != crate::seccomp::arch::NATIVE {
+            // A 64-bit program's `int 0x80` file call: counted, not decoded (see `watched`).
+            self.compat_calls += 1;
+            let _ = listener.resume(stop.id);
+            return;
+        }
         let operation = watched::decode(stop.nr, stop.args);
         if operation == Some(Operation::IoUringSetup) {
             self.record.counts.io_uring_refused += 1;
@@ -591,6 +600,12 @@ impl Session<'_> {
             cannot_see.push(format!(
                 "{} syscalls whose arguments could not be read (the caller's memory or descriptors were gone or unreadable)",
                 counts.unreadable
+            ));
+        }
+        if self.compat_calls > 0 {
+            cannot_see.push(format!(
+                "{} file calls (open, exec) made through the 32-bit syscall table (32-bit programs, or int 0x80 in a 64-bit one): counted, not decoded, so what they opened is not suggested",
+                self.compat_calls
             ));
         }
         let mut warnings = suggest.warnings(self.cwd.as_ref());

@@ -179,21 +179,51 @@ pub fn numbers() -> Vec<libc::c_long> {
     out
 }
 
-/// The learn filter: stop every watched syscall of the native table, allow everything else.
+/// The 32-bit x86 table's numbers of the calls that open, execute or create files
+/// (`open`, `creat`, `execve`, `openat`, `execveat`, `openat2`): made through `int 0x80` by a
+/// 64-bit program, they are stopped only to be counted (their arguments are 32-bit values of
+/// another table, which learn mode does not decode), so that `cannot_see` says they happened.
+#[cfg(target_arch = "x86_64")]
+pub const COMPAT_COUNTED: [u32; 6] = [5, 8, 11, 295, 358, 437];
+/// `io_uring_setup` in the 32-bit x86 table: refused as in the native one.
+#[cfg(target_arch = "x86_64")]
+const COMPAT_IO_URING_SETUP: u32 = 425;
+
+/// The learn filter: stop every watched syscall of the native table, allow everything else
+/// (on x86_64, the 32-bit table's file calls are stopped to be counted, and its io_uring
+/// refused).
 pub fn filter() -> Filter {
-    Filter {
-        arches: vec![ArchRules {
-            arch: arch::NATIVE,
-            // A sendto without an address (a plain send) runs unstopped; first match wins.
-            rules: std::iter::once(Rule::when(nr(libc::SYS_sendto), 4, 0, Action::Allow))
-                .chain(
-                    numbers()
-                        .into_iter()
-                        .map(|number| Rule::always(nr(number), Action::Notify)),
-                )
-                .collect(),
-        }],
-    }
+    let native = ArchRules {
+        arch: arch::NATIVE,
+        // A sendto without an address (a plain send) runs unstopped; first match wins.
+        rules: std::iter::once(Rule::when(nr(libc::SYS_sendto), 4, 0, Action::Allow))
+            .chain(
+                numbers()
+                    .into_iter()
+                    .map(|number| Rule::always(nr(number), Action::Notify)),
+            )
+            .collect(),
+    };
+    #[cfg(target_arch = "x86_64")]
+    let arches = vec![
+        native,
+        ArchRules {
+            arch: arch::I386,
+            rules: std::iter::once(Rule::always(
+                COMPAT_IO_URING_SETUP,
+                Action::Errno(libc::ENOSYS),
+            ))
+            .chain(
+                COMPAT_COUNTED
+                    .into_iter()
+                    .map(|number| Rule::always(number, Action::Notify)),
+            )
+            .collect(),
+        },
+    ];
+    #[cfg(not(target_arch = "x86_64"))]
+    let arches = vec![native];
+    Filter { arches }
 }
 
 /// What syscall `number` with `args` asks for (`None` for a syscall learn mode does not watch).
