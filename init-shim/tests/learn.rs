@@ -12,11 +12,22 @@ use support::{PROBE, PYTHON, Run, SHIM, require, s, scratch, script, shim, write
 
 /// Every learn line of a run, parsed, in order.
 fn learn_lines(run: &Run) -> Vec<LearnLine> {
-    run.stderr
-        .lines()
+    lines_in(&run.stderr)
+}
+
+/// Every learn line in `text` (a run's stderr, however it was captured), parsed, in order.
+fn lines_in(text: &str) -> Vec<LearnLine> {
+    text.lines()
         .filter_map(line::parse)
         .map(|parsed| parsed.expect("a well-formed learn line"))
         .collect()
+}
+
+/// The last learn line in `text`.
+fn last_in(text: &str) -> LearnLine {
+    lines_in(text)
+        .pop()
+        .unwrap_or_else(|| panic!("no learn line: {text}"))
 }
 
 /// The final learn line.
@@ -354,18 +365,13 @@ open("{second}").read()
         "{:.2000}",
         text.replace(&"x".repeat(4095), "x…")
     );
-    let lines: Vec<LearnLine> = text
-        .lines()
-        .filter_map(line::parse)
-        .map(|parsed| parsed.expect("a whole learn line"))
-        .collect();
-    let last = lines.last().expect("a learn line");
+    let last = last_in(&text);
     assert!(last.is_final);
     for file in [&first, &second] {
         assert!(
-            paths(last, "read").contains(&s(file).to_owned()),
+            paths(&last, "read").contains(&s(file).to_owned()),
             "{:?}",
-            paths(last, "read")
+            paths(&last, "read")
         );
     }
 }
@@ -460,12 +466,7 @@ fn processes_that_change_user_are_named_as_not_observed() {
         .output()
         .expect("setpriv");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    let last = stderr
-        .lines()
-        .filter_map(line::parse)
-        .map(|parsed| parsed.expect("a learn line"))
-        .next_back()
-        .unwrap_or_else(|| panic!("no learn line: {stderr}"));
+    let last = last_in(&stderr);
     assert!(
         last.cannot_see
             .iter()
@@ -540,12 +541,7 @@ fn a_stop_request_after_the_program_exited_reaches_what_it_left_running() {
     }
     let output = child.wait_with_output().expect("output");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let last = stderr
-        .lines()
-        .filter_map(line::parse)
-        .map(|parsed| parsed.expect("a learn line"))
-        .next_back()
-        .unwrap_or_else(|| panic!("no learn line: {stderr}"));
+    let last = last_in(&stderr);
     assert!(last.is_final, "{stderr}");
     assert_eq!(
         output.status.code(),
