@@ -640,6 +640,63 @@ int main(void) {
     );
 }
 
+/// The main thread exits (`pthread_exit`) and another one binds a TCP port: the port is
+/// learned (the socket's kind was read through the process's leader, whose descriptor table
+/// was gone: the bind counted as unreadable and its port was lost).
+#[test]
+fn a_port_bound_after_the_main_thread_exited_is_learned() {
+    let cc = "/usr/bin/cc";
+    require(cc, "a C compiler (gcc)");
+    let dir = scratch();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let source = write(
+        &dir.path().join("late_bind.c"),
+        &format!(
+            r#"
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static void *serve(void *unused) {{
+    (void)unused;
+    usleep(200000);                      /* the main thread is gone by now */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {{ .sin_family = AF_INET, .sin_port = htons({port}) }};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    exit(bind(s, (struct sockaddr *)&a, sizeof a) == 0 ? 0 : 3);
+}}
+int main(void) {{
+    pthread_t t;
+    pthread_create(&t, NULL, serve, NULL);
+    pthread_exit(NULL);
+}}
+"#
+        ),
+    );
+    let program = dir.path().join("late_bind");
+    let built = Command::new(cc)
+        .args(["-O0", "-pthread", "-o"])
+        .arg(&program)
+        .arg(&source)
+        .output()
+        .expect("cc");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let run = learn(&[], &[s(&program)]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let last = final_line(&run);
+    assert_eq!(last.counts.unreadable, 0, "{:#?}", last.cannot_see);
+    let bound = serde_json::to_value(&last.suggest).expect("json")["bind-tcp"].clone();
+    assert_eq!(bound, serde_json::json!([port]), "{:#?}", last.suggest);
+}
+
 #[test]
 fn learn_mode_refuses_to_run_when_it_cannot_observe() {
     // A container whose seccomp profile blocks the seccomp syscall (ENOSYS): learn mode must

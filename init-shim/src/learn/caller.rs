@@ -117,9 +117,15 @@ impl Caller {
             .ok_or_else(|| io::Error::other("no Tgid in /proc/TID/status"))
     }
 
-    /// The kind of socket descriptor `fd` is, from a duplicate of it.
+    /// The kind of socket descriptor `fd` is, from a duplicate of it, taken through the
+    /// calling thread (Linux 6.9's `PIDFD_THREAD`): the process's leader may have exited while
+    /// its other threads run on (its descriptor table is then gone, EBADF), or the thread may
+    /// have a table of its own (`unshare(CLONE_FILES)`). Older kernels: through the process.
     pub fn socket(&self, tgid: u32, fd: i32) -> io::Result<SocketKind> {
-        let dup = take_descriptor(tgid, fd)?;
+        let dup = match take_descriptor_with(self.tid, PIDFD_THREAD, fd) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => take_descriptor(tgid, fd)?,
+            other => other?,
+        };
         let option = |name: libc::c_int| -> io::Result<i32> {
             let mut value: libc::c_int = 0;
             let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
@@ -150,8 +156,17 @@ impl Caller {
 /// A duplicate of descriptor `fd` of process `pid` (`pidfd_open` + `pidfd_getfd`; needs ptrace
 /// access to it, which a parent has to its own child).
 pub fn take_descriptor(pid: u32, fd: i32) -> io::Result<OwnedFd> {
+    take_descriptor_with(pid, 0, fd)
+}
+
+/// `pidfd_open`'s flag for a thread's pidfd (Linux 6.9; `O_EXCL`). Older kernels refuse it,
+/// and a thread id without it, with EINVAL.
+const PIDFD_THREAD: u32 = libc::O_EXCL as u32;
+
+/// [`take_descriptor`] with `pidfd_open` `flags`.
+fn take_descriptor_with(pid: u32, flags: u32, fd: i32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes no pointers; the fd it returns is owned right below.
-    let pidfd = owned(unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0u32) })?;
+    let pidfd = owned(unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, flags) })?;
     // SAFETY: pidfd_getfd takes no pointers; the duplicate it returns is owned right below.
     owned(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0u32) })
 }
