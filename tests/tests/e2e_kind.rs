@@ -904,7 +904,14 @@ async fn j_a_pod_selected_by_a_landlock_policy_runs_it_and_its_status_counts_old
     assert_wrapped(&created);
     let key = "landlock-injector.io/applied-policy";
     let annotations = created.metadata.annotations.clone().unwrap_or_default();
-    assert_eq!(annotations.get(key).map(String::as_str), Some("web@1"));
+    let policy_uid = policies
+        .get("web")
+        .await
+        .expect("the policy")
+        .metadata
+        .uid
+        .expect("a uid");
+    assert_eq!(annotations.get(key), Some(&format!("web@1@{policy_uid}")));
     let labels = created.metadata.labels.clone().unwrap_or_default();
     assert_eq!(labels.get(key).map(String::as_str), Some("web"));
     runs_sandboxed(&pods, "web-once").await;
@@ -1010,7 +1017,7 @@ async fn j_a_pod_selected_by_a_landlock_policy_runs_it_and_its_status_counts_old
     .expect("another label is the pod author's");
     let kept = pods.get("web-running").await.expect("get");
     let annotations = kept.metadata.annotations.unwrap_or_default();
-    assert_eq!(annotations.get(key).map(String::as_str), Some("web@1"));
+    assert_eq!(annotations.get(key), Some(&format!("web@1@{policy_uid}")));
     drop_namespace(&client, &ns).await;
 }
 
@@ -1156,7 +1163,7 @@ async fn k_a_recorded_deployment_gets_a_policy_that_runs_it_in_enforce_mode_with
             .annotations
             .as_ref()
             .and_then(|a| a.get("landlock-injector.io/applied-policy"))
-            .is_some_and(|v| v == "rec-web@1")
+            .is_some_and(|v| v.starts_with("rec-web@1@"))
     })
     .await;
     tokio::time::sleep(Duration::from_secs(10)).await;

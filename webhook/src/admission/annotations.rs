@@ -48,8 +48,9 @@ pub const CONNECT_UDP: &str = "connect-udp";
 pub const SCOPE: &str = "scope";
 /// Names the pod's LandlockPolicy (in its namespace; see [`crate::admission::binding`]).
 pub const POLICY: &str = "policy";
-/// Written by the webhook: the LandlockPolicy it applied and its generation, `NAME@GENERATION`
-/// (replaced on every injection, never read as a setting).
+/// Written by the webhook: the LandlockPolicy it applied, its generation and uid,
+/// `NAME@GENERATION@UID` ([`crate::policy_status::record`]; replaced on every injection, never
+/// read as a setting).
 pub const APPLIED_POLICY: &str = "applied-policy";
 /// Written by the webhook (annotation and label): the LandlockRecording that admitted the pod
 /// in `mode: learn` (never read as a setting).

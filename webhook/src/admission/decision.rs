@@ -141,8 +141,8 @@ pub struct Injection {
     installer: Option<Container>,
     targets: Vec<(ContainerList, usize)>,
     metadata_exists: bool,
-    /// The bound policy's name and generation (what [`APPLIED_POLICY`] records).
-    applied_policy: Option<(String, i64)>,
+    /// The bound policy's name, generation and uid (what [`APPLIED_POLICY`] records).
+    applied_policy: Option<(String, i64, Option<String>)>,
     /// Whether the pod has `metadata.labels` (where the applied policy's label goes).
     labels_exist: bool,
     /// The LandlockRecording that admits the pod in `mode: learn` (what [`RECORDING`] records).
@@ -261,7 +261,7 @@ pub fn decide_opted(
         Some(policy) => {
             binding::check_additions(&policy, &raw)?;
             annotations.policy = Some(policy.layer);
-            Some((policy.name, policy.generation))
+            Some((policy.name, policy.generation, policy.uid))
         }
         None => None,
     };
@@ -396,10 +396,10 @@ impl Injection {
             installer: self.installer.clone(),
             init_containers_exist: spec.init_containers.is_some(),
             annotations: std::iter::once((format!("{PREFIX}{STATUS}"), STATUS_INJECTED.to_owned()))
-                .chain(self.applied_policy.iter().map(|(name, generation)| {
+                .chain(self.applied_policy.iter().map(|(name, generation, uid)| {
                     (
                         format!("{PREFIX}{APPLIED_POLICY}"),
-                        format!("{name}@{generation}"),
+                        crate::policy_status::record(name, *generation, uid.as_deref()),
                     )
                 }))
                 .chain(self.recording_record())
@@ -407,7 +407,7 @@ impl Injection {
             labels: self
                 .applied_policy
                 .iter()
-                .map(|(name, _)| (format!("{PREFIX}{APPLIED_POLICY}"), name.clone()))
+                .map(|(name, ..)| (format!("{PREFIX}{APPLIED_POLICY}"), name.clone()))
                 .chain(self.recording_record())
                 .collect(),
             labels_exist: self.labels_exist,
@@ -473,7 +473,7 @@ impl Injection {
                     .is_some_and(|s| !s.paths.is_empty())
         });
         match (&self.applied_policy, from_policy) {
-            (Some((name, _)), true) => {
+            (Some((name, ..)), true) => {
                 format!("{keys} and the LandlockPolicy {}", limits::quoted(name))
             }
             _ => keys,
@@ -967,6 +967,17 @@ mod tests {
         assert_eq!(
             patched["metadata"]["annotations"]["landlock-injector.io/applied-policy"],
             "web@4"
+        );
+        // In a cluster the policy has a uid, and the record carries it (a policy deleted and
+        // created again counts its generations from 1 again).
+        let mut with_uid = (*web_policy(true)).clone();
+        with_uid.metadata.uid = Some("0c5f-uid".into());
+        let (recorded, _) = run_bound(&labelled(json!({})), &[std::sync::Arc::new(with_uid)])
+            .expect("allowed")
+            .expect("wrapped");
+        assert_eq!(
+            recorded["metadata"]["annotations"]["landlock-injector.io/applied-policy"],
+            "web@4@0c5f-uid"
         );
         // The label its status writer selects by, beside the pod's own.
         assert_eq!(

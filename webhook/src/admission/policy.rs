@@ -99,6 +99,9 @@ pub struct Compiled {
     pub name: String,
     /// `metadata.generation` (0 for a document that has none, as offline files).
     pub generation: i64,
+    /// `metadata.uid` (none in offline files): tells a policy deleted and created again under
+    /// the same name, whose generations count from 1 again, from the one before.
+    pub uid: Option<String>,
     /// `spec.podSelector`, when it has one (a policy without one binds by name only).
     pub selector: Option<Selector>,
     /// `spec.allowPodAdditions` (default true).
@@ -256,6 +259,7 @@ pub fn compile(object: &DynamicObject) -> Result<Compiled, PolicyError> {
     }
     Ok(Compiled {
         generation: object.metadata.generation.unwrap_or(0),
+        uid: object.metadata.uid.clone(),
         name: name.clone(),
         selector,
         allow_pod_additions: spec.allow_pod_additions.unwrap_or(true),

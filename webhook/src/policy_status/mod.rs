@@ -4,7 +4,7 @@
 //!
 //! A bound pod says what it runs with what the webhook wrote at admission: the label
 //! `landlock-injector.io/applied-policy: NAME` (what [`writer`] selects by) and the annotation
-//! `landlock-injector.io/applied-policy: NAME@GENERATION`. This module is the pure part, the
+//! `landlock-injector.io/applied-policy: NAME@GENERATION@UID` ([`record`]). This module is the pure part, the
 //! counting; [`writer`] keeps the pods and the policies in memory and writes what changed.
 
 pub mod writer;
@@ -27,6 +27,15 @@ pub fn key() -> String {
     format!("{PREFIX}{APPLIED_POLICY}")
 }
 
+/// The annotation value recording a bound policy: `NAME@GENERATION`, then `@UID` when the
+/// policy has one (a cluster's objects do; offline documents do not).
+pub fn record(name: &str, generation: i64, uid: Option<&str>) -> String {
+    match uid {
+        Some(uid) => format!("{name}@{generation}@{uid}"),
+        None => format!("{name}@{generation}"),
+    }
+}
+
 /// A running pod's record of the policy it was admitted with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bound {
@@ -38,6 +47,8 @@ pub struct Bound {
     pub policy: String,
     /// The policy's generation the pod was admitted with.
     pub generation: i64,
+    /// The policy's uid, when the record has one.
+    pub uid: Option<String>,
     /// When the pod was created (admitted).
     pub created: Option<Time>,
 }
@@ -53,7 +64,9 @@ pub fn bound(pod: &Pod) -> Option<Bound> {
     let key = key();
     let meta = &pod.metadata;
     let label = meta.labels.as_ref()?.get(&key)?;
-    let (name, generation) = meta.annotations.as_ref()?.get(&key)?.rsplit_once('@')?;
+    let value = meta.annotations.as_ref()?.get(&key)?;
+    let mut parts = value.splitn(3, '@');
+    let (name, generation, uid) = (parts.next()?, parts.next()?, parts.next());
     if name != label {
         return None;
     }
@@ -62,6 +75,7 @@ pub fn bound(pod: &Pod) -> Option<Bound> {
         pod: meta.name.clone()?,
         policy: name.to_owned(),
         generation: generation.parse().ok()?,
+        uid: uid.map(str::to_owned),
         created: meta.creation_timestamp.clone(),
     })
 }
@@ -92,6 +106,8 @@ pub struct Current {
     pub generation: i64,
     /// `metadata.creationTimestamp`.
     pub created: Option<Time>,
+    /// `metadata.uid`.
+    pub uid: Option<String>,
 }
 
 impl Current {
@@ -102,6 +118,7 @@ impl Current {
             key: (meta.namespace.clone()?, meta.name.clone()?),
             generation: meta.generation.unwrap_or(0),
             created: meta.creation_timestamp.clone(),
+            uid: meta.uid.clone(),
         })
     }
 }
@@ -110,27 +127,32 @@ impl Current {
 /// runs has a zero status. Pods recording a policy that no longer exists are not counted
 /// anywhere.
 pub fn compute(policies: &[Current], pods: &[Bound]) -> BTreeMap<PolicyKey, Status> {
-    let mut statuses: BTreeMap<PolicyKey, (Status, Option<&Time>)> = policies
+    let mut statuses: BTreeMap<PolicyKey, (Status, &Current)> = policies
         .iter()
         .map(|policy| {
             let status = Status {
                 observed_generation: policy.generation,
                 ..Status::default()
             };
-            (policy.key.clone(), (status, policy.created.as_ref()))
+            (policy.key.clone(), (status, policy))
         })
         .collect();
     for pod in pods {
-        let Some((status, created)) =
-            statuses.get_mut(&(pod.namespace.clone(), pod.policy.clone()))
+        let Some((status, policy)) = statuses.get_mut(&(pod.namespace.clone(), pod.policy.clone()))
         else {
             continue;
         };
         status.pods += 1;
-        // A pod created before the policy was admitted under an earlier policy of that name,
-        // deleted since: its generation, counted again from 1, says nothing.
-        let earlier_policy =
-            matches!((&pod.created, created), (Some(pod), Some(policy)) if pod < *policy);
+        // Admitted under an earlier policy of that name, deleted since (its generation, counted
+        // again from 1, says nothing): the uid the pod recorded is another, or, for a record
+        // without one, the pod was created before the policy.
+        let earlier_policy = match (&pod.uid, &policy.uid) {
+            (Some(pod), Some(policy)) => pod != policy,
+            _ => matches!(
+                (&pod.created, &policy.created),
+                (Some(pod), Some(policy)) if pod < policy
+            ),
+        };
         // Another generation, older or (a policy deleted and created again) newer.
         if pod.generation != status.observed_generation || earlier_policy {
             status.outdated_pods += 1;
@@ -186,13 +208,26 @@ mod tests {
                 pod: "web-1".into(),
                 policy: "web".into(),
                 generation: 3,
+                uid: None,
                 created: None,
             })
         );
-        // A policy name with '@' cannot exist; the generation is what follows the last one.
         assert_eq!(
             bound(&recorded("p", "web", 12)).map(|b| b.generation),
             Some(12)
+        );
+        // With the policy's uid after the generation (what the webhook writes in a cluster).
+        let key = "landlock-injector.io/applied-policy";
+        let with_uid = pod(
+            "web-2",
+            json!({key: "web"}),
+            json!({key: record("web", 4, Some("0c5f-uid"))}),
+            "Running",
+        );
+        let bound_with_uid = bound(&with_uid).expect("counted");
+        assert_eq!(
+            (bound_with_uid.generation, bound_with_uid.uid.as_deref()),
+            (4, Some("0c5f-uid"))
         );
     }
 
@@ -257,6 +292,7 @@ mod tests {
             pod: (*pod).into(),
             policy: (*policy).into(),
             generation: *generation,
+            uid: None,
             created: None,
         })
         .collect();
@@ -298,6 +334,7 @@ mod tests {
                 pod: format!("web-{n:04}"),
                 policy: "web".into(),
                 generation: 1,
+                uid: None,
                 created: None,
             })
             .collect();
@@ -312,6 +349,14 @@ mod tests {
             key: ("shop".to_owned(), name.to_owned()),
             generation,
             created: None,
+            uid: None,
+        }
+    }
+
+    fn policy_created_at(rfc3339: &str) -> Current {
+        Current {
+            created: time(rfc3339),
+            ..current("web", 1)
         }
     }
 
@@ -332,6 +377,7 @@ mod tests {
             pod: name.into(),
             policy: "web".into(),
             generation: 1,
+            uid: None,
             created: time(created),
         };
         let pods = [
@@ -342,6 +388,20 @@ mod tests {
         let status = &compute(&[policy], &pods)[&("shop".into(), "web".into())];
         assert_eq!((status.pods, status.outdated_pods), (3, 1));
         assert_eq!(status.outdated, ["before"]);
+        // With uids recorded, the uid decides, whatever the times say: a pod admitted from a
+        // cache that still held the deleted policy, created after the new one (or in the same
+        // second), is outdated; one admitted under the current policy is not.
+        let policy = Current {
+            uid: Some("new".into()),
+            ..policy_created_at("2026-12-03T10:00:00Z")
+        };
+        let with = |name: &str, uid: &str| Bound {
+            uid: Some(uid.into()),
+            ..pod(name, "2026-12-03T10:00:00Z")
+        };
+        let pods = [with("lagging", "old"), with("current", "new")];
+        let status = &compute(&[policy], &pods)[&("shop".into(), "web".into())];
+        assert_eq!(status.outdated, ["lagging"]);
         // The time comes from the pod's own metadata.
         let mut recorded = recorded("web-1", "web", 1);
         recorded.metadata.creation_timestamp = time("2026-12-03T09:00:00Z");
