@@ -5,7 +5,11 @@
 //! A Linux file name is any bytes but `/` and NUL, so a lossy decoding (U+FFFD for every byte
 //! that is not UTF-8) names a different file. Here, valid UTF-8 characters that are printable
 //! stay as they are; every other byte (invalid UTF-8, control characters such as a newline)
-//! and the backslash itself become `\xHH` (two hex digits). [`decode`] reverses it exactly, so
+//! and the backslash itself become `\xHH` (two hex digits). So do the characters that would
+//! change what a reader sees or what a list reads: line and paragraph separators (U+2028,
+//! U+2029, which end a YAML comment although a terminal shows nothing), bidirectional and
+//! zero-width format characters, the comma (annotations list paths separated by commas) and a
+//! trailing space (annotation lists trim their items). [`decode`] reverses it exactly, so
 //! `decode(encode(b)) == b` for all bytes `b`, and a path without a backslash or an odd byte
 //! reads the same in both forms.
 
@@ -28,7 +32,7 @@ pub fn encode(bytes: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
-            if c == '\\' || c.is_control() {
+            if c == '\\' || c == ',' || c.is_control() || invisible(c) {
                 let mut utf8 = [0; 4];
                 for byte in c.encode_utf8(&mut utf8).bytes() {
                     escape(&mut text, byte);
@@ -41,7 +45,26 @@ pub fn encode(bytes: &[u8]) -> String {
             escape(&mut text, byte);
         }
     }
+    if text.ends_with(' ') {
+        text.pop();
+        escape(&mut text, b' ');
+    }
     text
+}
+
+/// Characters that break a line, reorder or hide text without showing themselves (Unicode
+/// line and paragraph separators, and the format characters for direction and zero width).
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2028}'
+            | '\u{2029}'
+            | '\u{061c}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{feff}'
+    )
 }
 
 fn escape(text: &mut String, byte: u8) {
@@ -84,7 +107,7 @@ mod tests {
 
     #[test]
     fn plain_paths_read_the_same() {
-        for plain in ["/etc/ssl/certs", "/srv/a b", "/data/é/日本", "/x,y=z\"q'"] {
+        for plain in ["/etc/ssl/certs", "/srv/a b", "/data/é/日本", "/x;y=z\"q'"] {
             assert_eq!(encode(plain.as_bytes()), plain);
             assert_eq!(decode(plain).as_deref(), Ok(plain.as_bytes()));
         }
@@ -100,6 +123,24 @@ mod tests {
         // A truncated UTF-8 sequence is invalid: its bytes are escaped, what follows is not.
         assert_eq!(encode(b"/\xe6\x97/\xc3\xa9"), "/\\xe6\\x97/\u{e9}");
         assert_eq!(decode("/\\xFF\\x5C").as_deref(), Ok(&b"/\xff\\"[..]));
+    }
+
+    /// What would change what a reader sees, or what a comma-separated list reads, is escaped:
+    /// a line separator (it ends a YAML comment, invisibly), bidirectional and zero-width
+    /// characters, the comma, a trailing space; a space inside a name is not.
+    #[test]
+    fn separators_and_invisible_characters_are_escaped() {
+        assert_eq!(encode("/a\u{2028}b".as_bytes()), "/a\\xe2\\x80\\xa8b");
+        assert_eq!(encode("/a\u{202e}b".as_bytes()), "/a\\xe2\\x80\\xaeb");
+        assert_eq!(encode("/a\u{200b}".as_bytes()), "/a\\xe2\\x80\\x8b");
+        assert_eq!(encode(b"/tmp/x,/var/run"), "/tmp/x\\x2c/var/run");
+        assert_eq!(encode(b"/srv/a b "), "/srv/a b\\x20");
+        for odd in ["/a\u{2028}b", "/tmp/x,/y", "/srv/a b ", "/\u{feff}"] {
+            assert_eq!(
+                decode(&encode(odd.as_bytes())).as_deref(),
+                Ok(odd.as_bytes())
+            );
+        }
     }
 
     #[test]

@@ -276,6 +276,21 @@ fn truncate(text: &str) -> &str {
     }
 }
 
+/// A bare value and what follows it: up to the next space, and on through the words after it
+/// that are not `key=value` (the kernel writes some values with a space unescaped: AppArmor's
+/// `subj=cri-containerd.apparmor.d (enforce)` in every SYSCALL record of a confined process).
+fn bare_value(text: &str) -> (&str, &str) {
+    let mut end = text.find(' ').unwrap_or(text.len());
+    loop {
+        let rest = text[end..].trim_start();
+        let word = rest.split(' ').next().unwrap_or_default();
+        if word.is_empty() || word.contains('=') {
+            return (&text[..end], &text[end..]);
+        }
+        end = text.len() - rest.len() + word.len();
+    }
+}
+
 /// A record's `key=value` fields, in order, values unquoted but not hex-decoded.
 struct Fields<'a> {
     record_type: u16,
@@ -305,10 +320,8 @@ impl<'a> Fields<'a> {
                 })?;
                 (value, true, after)
             } else {
-                match after.split_once(' ') {
-                    Some((value, after)) => (value, false, after),
-                    None => (after, false, ""),
-                }
+                let (value, after) = bare_value(after);
+                (value, false, after)
             };
             pairs.push((key, value, quoted));
             rest = after.trim_start();
@@ -511,6 +524,16 @@ mod tests {
             panic!("not an access")
         };
         assert_eq!(access.object.to_string(), "/a\\x5cb");
+        // `/tmp/a,/ ` (hex: it holds a space): reported with the comma and the trailing space
+        // escaped, so the Event's suggested annotation is one path, not `/tmp/a` and `/`.
+        let listed = "audit(1.2:3): domain=1 blockers=fs.read_file path=2F746D702F612C2F20";
+        let Body::Access(access) = parse(AUDIT_LANDLOCK_ACCESS, listed.as_bytes())
+            .expect("parses")
+            .body
+        else {
+            panic!("not an access")
+        };
+        assert_eq!(access.object.to_string(), "/tmp/a\\x2c/\\x20");
         // An abstract socket name with a byte that is not UTF-8.
         let socket = "audit(1.2:3): domain=1 blockers=scope.abstract_unix_socket path=00616AFF";
         let Body::Access(access) = parse(AUDIT_LANDLOCK_ACCESS, socket.as_bytes())
@@ -520,6 +543,31 @@ mod tests {
             panic!("not an access")
         };
         assert_eq!(access.object.to_string(), "unix socket @aj\\xff");
+    }
+
+    /// On an AppArmor node every SYSCALL record of a confined container carries its label and
+    /// mode, with a space the kernel does not escape (a real record's tail, from AKS): the
+    /// record parses, the value keeps both words, the fields after it are read.
+    #[test]
+    fn an_apparmor_subject_with_its_mode_does_not_break_the_syscall_record() {
+        for mode in ["(enforce)", "(complain)"] {
+            let text = format!(
+                "audit(1.2:3): arch=c000003e syscall=257 success=no exit=-13 a0=ffffff9c items=1 ppid=1 pid=4242 auid=4294967295 uid=0 comm=\"cat\" exe=\"/usr/bin/cat\" subj=cri-containerd.apparmor.d {mode} key=(null)"
+            );
+            let record = parse(AUDIT_SYSCALL, text.as_bytes()).expect("parses");
+            let Body::Syscall(syscall) = record.body else {
+                panic!("not a syscall: {text}");
+            };
+            assert_eq!((syscall.pid, syscall.ppid, syscall.syscall), (4242, 1, 257));
+            assert_eq!(syscall.comm, "cat");
+            let fields = Fields::parse(AUDIT_SYSCALL, text.split_once(": ").expect("a header").1)
+                .expect("fields");
+            assert_eq!(
+                fields.get("subj"),
+                Some(format!("cri-containerd.apparmor.d {mode}").as_str())
+            );
+            assert_eq!(fields.get("key"), Some("(null)"));
+        }
     }
 
     /// UDP denials (Landlock ABI 10; the blocker names are kernel 7.2's, the fields shaped as
