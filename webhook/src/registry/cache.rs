@@ -10,17 +10,19 @@ use std::time::{Duration, Instant};
 
 use crate::admission::entrypoint::ImageConfig;
 
-/// The most bytes of ENTRYPOINT plus CMD (all their arguments) a cached configuration may hold:
-/// real commands are well under 1 KiB; 512 entries at this size stay under 32 MiB.
+/// The most bytes of ENTRYPOINT plus CMD (all their arguments, each with its `String`) a cached
+/// configuration may hold: real commands are well under 1 KiB; 512 entries at this size stay
+/// under 32 MiB.
 pub const MAX_CACHED_COMMAND_BYTES: usize = 64 * 1024;
 
-/// The bytes of `config`'s ENTRYPOINT and CMD.
+/// The memory `config`'s ENTRYPOINT and CMD take: each argument's bytes and its `String` (an
+/// empty argument is not free).
 fn command_bytes(config: &ImageConfig) -> usize {
     config
         .entrypoint
         .iter()
         .chain(&config.cmd)
-        .map(String::len)
+        .map(|a| a.len() + std::mem::size_of::<String>())
         .sum()
 }
 
@@ -115,7 +117,8 @@ mod tests {
     fn configurations_with_huge_commands_are_not_kept() {
         let cache = Cache::new(8, Duration::from_secs(60));
         let t0 = Instant::now();
-        let half = "x".repeat(MAX_CACHED_COMMAND_BYTES / 2);
+        let string = std::mem::size_of::<String>();
+        let half = "x".repeat(MAX_CACHED_COMMAND_BYTES / 2 - string);
         let at_limit = ImageConfig {
             entrypoint: vec![half.clone()],
             cmd: vec![half.clone()],
@@ -128,6 +131,13 @@ mod tests {
         };
         cache.put("huge", "sha256:b", over, t0);
         assert!(cache.get("huge", t0).is_none(), "over the limit: not kept");
+        // Empty arguments cost their `String`: 100,000 of them are 2.4 MB, not 0 bytes.
+        let empty = ImageConfig {
+            entrypoint: vec![],
+            cmd: vec![String::new(); 100_000],
+        };
+        cache.put("empty", "sha256:c", empty, t0);
+        assert!(cache.get("empty", t0).is_none(), "counted, and not kept");
     }
 
     #[test]

@@ -217,10 +217,68 @@ struct ConfigFile {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct ContainerConfig {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_arguments")]
     entrypoint: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_arguments")]
     cmd: Option<Vec<String>>,
+}
+
+/// The most arguments an image's ENTRYPOINT or CMD may have: real ones have a handful. The
+/// configuration blob is bounded in bytes, but an argument costs far more parsed than written
+/// (`""` is 3 bytes of JSON and a 24-byte `String`): 8 MiB of empty arguments became some
+/// 100 MB per lookup, held by the review, the cache and the edit.
+pub const MAX_IMAGE_ARGUMENTS: usize = 4096;
+
+/// An argument list, refused while it is read once it has more than [`MAX_IMAGE_ARGUMENTS`].
+fn bounded_arguments<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    struct Arguments;
+    impl<'de> serde::de::Visitor<'de> for Arguments {
+        type Value = Option<Vec<String>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "null or a list of at most {MAX_IMAGE_ARGUMENTS} strings")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(argument) = seq.next_element::<String>()? {
+                if out.len() == MAX_IMAGE_ARGUMENTS {
+                    return Err(serde::de::Error::custom(format!(
+                        "more than {MAX_IMAGE_ARGUMENTS} arguments"
+                    )));
+                }
+                out.push(argument);
+            }
+            Ok(Some(out))
+        }
+    }
+    deserializer.deserialize_option(Arguments)
+}
+
+/// A stable, one-way name for a credential (SHA-256 of user name and password), for cache keys.
+fn credential_id(username: &str, password: &str) -> String {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(username.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(password.as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Parses the entrypoint and CMD out of an image configuration blob.
@@ -354,7 +412,12 @@ impl<S: PullSecrets> Registry<S> {
             .iter()
             .find_map(|s| s.for_registry(&registry))
             .cloned();
-        let identity = credentials.as_ref().map_or("", |c| c.username.as_str());
+        // Whose view of the registry this is: the whole credential, not the user name alone
+        // (ECR's is always `AWS`, GCR's `_json_key`): a pod with a made-up secret must not get
+        // what another namespace's real one read.
+        let identity = credentials
+            .as_ref()
+            .map_or_else(String::new, |c| credential_id(&c.username, &c.password));
         let key = format!("{identity}@{}", reference.whole());
         if let Some((_, config)) = self.cache.get(&key, Instant::now()) {
             self.counters.cache_hits.inc();
@@ -462,6 +525,36 @@ mod tests {
         let c = parse_config(r#"{"config": {"Cmd": null}}"#).expect("ok");
         assert_eq!(c, ImageConfig::default());
         assert!(parse_config("{").unwrap_err().contains("not valid JSON"));
+    }
+
+    /// An 8 MiB configuration of empty arguments (about 2.8 million) is refused while it is
+    /// read, with a message naming the limit; one at the limit is read.
+    #[test]
+    fn a_configuration_with_too_many_arguments_is_refused_while_read() {
+        let arguments = |n: usize| vec!["\"\""; n].join(",");
+        let huge = format!(r#"{{"config": {{"Cmd": [{}]}}}}"#, arguments((8 << 20) / 3));
+        let error = parse_config(&huge).expect_err("refused");
+        assert!(
+            error.contains(&format!("more than {MAX_IMAGE_ARGUMENTS} arguments")),
+            "{error}"
+        );
+        let at_limit = format!(
+            r#"{{"config": {{"Entrypoint": [{}]}}}}"#,
+            arguments(MAX_IMAGE_ARGUMENTS)
+        );
+        let config = parse_config(&at_limit).expect("at the limit");
+        assert_eq!(config.entrypoint.len(), MAX_IMAGE_ARGUMENTS);
+    }
+
+    /// The cache's key names the whole credential: the same user name with another password
+    /// (ECR's user is always `AWS`) is another view of the registry.
+    #[test]
+    fn credentials_with_one_user_name_are_told_apart() {
+        let real = credential_id("AWS", "eyJwYXlsb2FkIjoi...");
+        assert_ne!(real, credential_id("AWS", "made-up"));
+        assert_eq!(real, credential_id("AWS", "eyJwYXlsb2FkIjoi..."));
+        assert_ne!(credential_id("a", "bc"), credential_id("ab", "c"));
+        assert_eq!(real.len(), 64);
     }
 
     #[derive(Debug, thiserror::Error)]
