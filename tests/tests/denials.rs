@@ -385,6 +385,51 @@ async fn a_burst_of_ten_thousand_denials_gives_an_exact_count_aggregated_events_
     );
 }
 
+/// A program that is denied a new object at every iteration (here: executing 40 copies of
+/// `true` it wrote into its writable /tmp) opens at most its share of Event series per window:
+/// every denial is still counted and printed, but past the share no Event is posted (one per
+/// iteration had been, an API write each, filling the node's one Event queue for every pod).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_denied_a_new_object_at_every_iteration_posts_a_bounded_number_of_events() {
+    const COPIES: u64 = 40;
+    let _audit = AuditGuard::enable();
+    let settings = Settings::new("node-1");
+    let share = u64::from(settings.new_series_per_pod);
+    let watch = Watch::start(settings);
+    let pod = admitted(
+        "new-names",
+        json!({"landlock-injector.io/inject": "true"}),
+        vec![container(
+            "app",
+            &format!(
+                "i=0; while [ $i -lt {COPIES} ]; do cp /bin/true /tmp/t$i; /tmp/t$i; i=$((i+1)); done 2>/dev/null"
+            ),
+        )],
+    )
+    .await;
+    let (runner, running) = start(&watch, pod, &["app"]);
+    let labels = labels("new-names", "app", "fs.execute");
+    let deadline = Instant::now() + LIMIT;
+    while watch.metrics().denials(&labels) < COPIES {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {COPIES} denials reported",
+            watch.metrics().denials(&labels)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    release(&runner, running);
+    let pod = runner.reported();
+    assert_eq!(
+        of_pod(&watch.lines(), &pod).len() as u64,
+        COPIES,
+        "a line each"
+    );
+    let events = events_of(&watch.events(), "new-names");
+    assert_eq!(events.len() as u64, share, "{events:?}");
+    assert_eq!(watch.metrics().kube_events("suppressed"), COPIES - share);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn audit_status_and_enable_audit_use_the_kernel_control_requests() {
     let audit = AuditGuard::enable();

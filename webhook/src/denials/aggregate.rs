@@ -58,6 +58,11 @@ impl<K: Clone + Eq + Hash> Aggregator<K> {
         self.series.len()
     }
 
+    /// Whether `key` has a series open.
+    pub fn contains(&self, key: &K) -> bool {
+        self.series.contains_key(key)
+    }
+
     /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
         self.series.is_empty()

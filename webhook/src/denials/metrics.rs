@@ -6,7 +6,7 @@
 //! | `landlock_denials_unattributed_total` | counter | `reason`: `not-in-a-pod`, `process-gone`, `unknown-pod`, `pid-reused` |
 //! | `landlock_denials_unparsed_records_total` | counter | |
 //! | `landlock_denials_lost_records_total` | counter | (the socket overflowed: the kernel dropped records for this reader) |
-//! | `landlock_denials_kube_events_total` | counter | `result`: `applied`, `failed`, `dropped` |
+//! | `landlock_denials_kube_events_total` | counter | `result`: `applied`, `failed`, `dropped`, `suppressed` (a pod's new objects past its share of Events per window) |
 //! | `landlock_denials_audit_enabled` | gauge | 1 on, 0 off, -1 unknown (no CAP_AUDIT_CONTROL to ask, no record seen yet) |
 //! | `landlock_denials_kernel_lost_records` | gauge | the kernel's `lost` counter (every audit record it dropped since boot, mostly a full backlog; -1 unknown: asking needs CAP_AUDIT_CONTROL) |
 //! | `landlock_denials_audit_backlog_limit` | gauge | the kernel's audit backlog limit (`auditctl -b`; -1 unknown) |
@@ -203,11 +203,19 @@ impl Metrics {
         self.lost.inc();
     }
 
-    /// Counts a Kubernetes Event by result (`applied`, `failed`, `dropped`).
+    /// Counts a Kubernetes Event by result (`applied`, `failed`, `dropped`; `suppressed`: not
+    /// posted, its pod opened its window's share of series, see [`crate::denials::fairness`]).
     pub fn kube_event(&self, result: &'static str) {
         self.kube_events
             .get_or_create(&ResultLabel { result })
             .inc();
+    }
+
+    /// The Kubernetes Events counted with `result`.
+    pub fn kube_events(&self, result: &'static str) -> u64 {
+        self.kube_events
+            .get_or_create(&ResultLabel { result })
+            .get()
     }
 
     /// Records whether auditing is on.

@@ -13,6 +13,7 @@
 //! | [`blockers`] | which grant (annotation key) would have allowed a blocked right |
 //! | [`backlog`] | whether the kernel dropped records (its `lost` counter), and what to say |
 //! | [`aggregate`] | when to post an Event (one per container, right and object per window, with a count) |
+//! | [`fairness`] | how many new Event series one pod may open per window |
 //! | [`report`] | the JSON line of a denial |
 //! | [`events`] | the Event object, and where it is sent |
 //! | [`metrics`] | the `/metrics` counters |
@@ -25,6 +26,7 @@ pub mod blockers;
 pub mod cgroups;
 pub mod domains;
 pub mod events;
+pub mod fairness;
 pub mod http;
 pub mod identity;
 pub mod joiner;

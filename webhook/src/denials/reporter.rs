@@ -13,6 +13,7 @@ use super::aggregate::Aggregator;
 use super::cgroups::{self, Placement};
 use super::domains::Domains;
 use super::events::{self, EventKey};
+use super::fairness::Budgets;
 use super::identity::{self, Identity, Mismatch};
 use super::joiner::{Denial, Joined, Joiner};
 use super::metrics::{AuditState, Metrics};
@@ -42,6 +43,8 @@ pub struct Settings {
     pub pod_wait: Duration,
     /// Denials waiting for their pod at once.
     pub max_waiting: usize,
+    /// New Event series one pod may open per window ([`crate::denials::fairness`]).
+    pub new_series_per_pod: u32,
 }
 
 impl Settings {
@@ -57,6 +60,7 @@ impl Settings {
             linger: Duration::from_secs(2),
             pod_wait: Duration::from_secs(10),
             max_waiting: 1024,
+            new_series_per_pod: crate::denials::fairness::NEW_SERIES_PER_POD,
         }
     }
 }
@@ -105,6 +109,7 @@ pub struct Reporter<P> {
     joiner: Joiner,
     domains: Domains,
     series: Aggregator<EventKey>,
+    budgets: Budgets,
     waiting: VecDeque<Waiting>,
     ticks_per_second: u64,
 }
@@ -117,6 +122,11 @@ impl<P: PodDirectory> Reporter<P> {
             joiner: Joiner::new(settings.max_in_flight, settings.linger),
             domains: Domains::new(settings.max_domains),
             series: Aggregator::new(settings.event_window, settings.max_series),
+            budgets: Budgets::new(
+                settings.event_window,
+                settings.new_series_per_pod,
+                settings.max_series,
+            ),
             waiting: VecDeque::new(),
             ticks_per_second: identity::ticks_per_second(),
             settings,
@@ -343,8 +353,13 @@ impl<P: PodDirectory> Reporter<P> {
                         blockers: line.blockers.clone(),
                         object: denial.access.object.clone(),
                     };
-                    for emit in self.series.record(key, denial.stamp, now) {
-                        out.events.push(events::event(&emit, &self.settings.node));
+                    let (namespace, name) = (&key.pod.namespace, &key.pod.pod);
+                    if self.series.contains(&key) || self.budgets.take(namespace, name, now) {
+                        for emit in self.series.record(key, denial.stamp, now) {
+                            out.events.push(events::event(&emit, &self.settings.node));
+                        }
+                    } else {
+                        self.metrics.kube_event("suppressed");
                     }
                 }
             }
