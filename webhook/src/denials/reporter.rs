@@ -253,10 +253,13 @@ impl<P: PodDirectory> Reporter<P> {
         {
             return origin.clone();
         }
-        let Some(pid) = denial.syscall.as_ref().map(|s| s.pid) else {
+        let Some(syscall) = denial.syscall.as_ref() else {
             return known.unwrap_or(Placement::Gone);
         };
-        let placement = self.placement_of(pid, denial.stamp);
+        if !caller_is_subject(&denial.access.blockers, syscall.syscall) {
+            return known.unwrap_or(Placement::Gone);
+        }
+        let placement = self.placement_of(syscall.pid, denial.stamp);
         self.domains
             .remember(denial.access.domain, placement.clone());
         placement
@@ -369,11 +372,79 @@ impl<P: PodDirectory> Reporter<P> {
     }
 }
 
+/// Whether the task of the SYSCALL record is the denied subject, so that where it runs says
+/// where the denial comes from. Not always: Landlock logs a signal scoping denial for the task
+/// that set a file's owner (`F_SETOWN`) while another task's I/O sends the SIGIO, and a
+/// truncate or device ioctl through a descriptor for the domain that opened the file, whoever
+/// calls it (a descriptor passed to another pod's process). Then only the signal syscalls,
+/// and `truncate` by path, are the subject's own.
+fn caller_is_subject(blockers: &[String], syscall: u32) -> bool {
+    let syscall = libc::c_long::from(syscall);
+    blockers.iter().all(|blocker| match blocker.as_str() {
+        "scope.signal" => [
+            libc::SYS_kill,
+            libc::SYS_tkill,
+            libc::SYS_tgkill,
+            libc::SYS_rt_sigqueueinfo,
+            libc::SYS_rt_tgsigqueueinfo,
+            libc::SYS_pidfd_send_signal,
+        ]
+        .contains(&syscall),
+        "fs.truncate" => syscall == libc::SYS_truncate,
+        "fs.ioctl_dev" => false,
+        _ => true,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::denials::pods::NoPods;
     use std::process::Command;
+
+    /// A denial whose domain's creator is unknown is placed by its SYSCALL record's process
+    /// only when that process is the denied subject: a signal scoping denial logged in a
+    /// write(2) (the SIGIO of a file whose owner another task set) is not the writer's, so it
+    /// is not placed where the writer runs (the writer could be any pod's process: a victim
+    /// framed); the same denial in kill(2) is the killer's.
+    #[test]
+    fn a_denial_logged_in_another_tasks_syscall_is_not_placed_by_it() {
+        let me = std::process::id();
+        // A second ahead: this test process started before the event, whenever it started.
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs()
+            + 1;
+        let run = |domain: &str, syscall: i64| {
+            let metrics = Arc::new(Metrics::default());
+            let mut reporter = Reporter::new(Settings::new("node"), NoPods, false, metrics.clone());
+            let records = [
+                (
+                    record::AUDIT_LANDLOCK_ACCESS,
+                    format!(
+                        "audit({now_s}.100:9): domain={domain} blockers=scope.signal opid=77 ocomm=\"x\""
+                    ),
+                ),
+                (
+                    record::AUDIT_SYSCALL,
+                    format!(
+                        "audit({now_s}.100:9): arch=c000003e syscall={syscall} success=yes exit=1 ppid=1 pid={me} comm=\"t\" exe=\"/t\""
+                    ),
+                ),
+                (record::AUDIT_EOE, format!("audit({now_s}.100:9): ")),
+            ];
+            let mut out = Output::default();
+            for (kind, text) in &records {
+                out.extend(reporter.handle(*kind, text.as_bytes(), Instant::now()));
+            }
+            assert_eq!(out.lines.len(), 1, "{:?}", out.lines);
+            out.lines[0].unattributed
+        };
+        // This test process runs outside any pod: placed by it, the denial is "not in a pod".
+        assert_eq!(run("2e1", libc::SYS_write), Some(Unattributed::ProcessGone));
+        assert_eq!(run("2e2", libc::SYS_kill), Some(Unattributed::NotInAPod));
+    }
 
     /// A domain record naming the pid of a process that started after the event (what a
     /// recycled pid looks like to the agent): the denial is not attributed through it.
