@@ -108,6 +108,16 @@ fn the_daemon_set_has_audit_read_the_host_pid_namespace_and_nothing_more() {
     assert_eq!(readiness.path.as_deref(), Some("/readyz"));
 }
 
+/// `suggest` believes the pod a denial line names only in the agent's own log, which it knows
+/// by the container name kubectl's prefix shows: the chart must name the container so.
+#[test]
+fn the_agent_container_is_the_one_suggest_believes() {
+    let (ds, _) = daemon_set(&["denials.enabled=true"]);
+    let pod = ds.spec.template.spec.expect("pod spec");
+    let names: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, [webhook::suggest::input::AGENT]);
+}
+
 #[test]
 fn enable_audit_adds_audit_control_and_the_flag() {
     let (ds, _) = daemon_set(&["denials.enabled=true", "denials.enableAudit=true"]);

@@ -145,6 +145,19 @@ pub fn split_prefix(text: &str) -> (Source, &str) {
     }
 }
 
+/// The container name of the denials agent (the chart's DaemonSet), whose log names the pods
+/// it reports on.
+pub const AGENT: &str = "denials";
+
+/// `pod/NAME/CONTAINER` for a note.
+fn describe(source: &Source) -> String {
+    format!(
+        "pod/{}/{}",
+        source.pod.as_deref().unwrap_or("?"),
+        source.container.as_deref().unwrap_or("?")
+    )
+}
+
 /// The replica name of a pod's lines.
 pub fn replica_of_pod(pod: &str) -> String {
     format!("pod {pod}")
@@ -164,8 +177,27 @@ pub fn read(
         for recogniser in recognisers {
             match recogniser.recognise(line) {
                 None => continue,
-                Some(Ok(found)) => {
-                    let source = found.source.unwrap_or_else(|| source.clone());
+                Some(Ok(mut found)) => {
+                    // A line naming its own source (a denial line names the denied pod) is
+                    // believed only where the denials agent printed it, or outside kubectl's
+                    // prefix: in another container's log it is that container's own output (a
+                    // program can print any line) and counts for it, never for another pod
+                    // or container, nor as another replica.
+                    let named = found.source.take();
+                    let trusted =
+                        source.pod.is_none() || source.container.as_deref() == Some(AGENT);
+                    let source = match named {
+                        Some(named) if trusted => named,
+                        Some(named) if named != source => {
+                            found.notes.push(format!(
+                                "a denial line in the log of {} names {}: counted for the container whose log holds it (only the denials agent's log names other pods)",
+                                describe(&source),
+                                describe(&named)
+                            ));
+                            source.clone()
+                        }
+                        _ => source.clone(),
+                    };
                     let replica = match &source.pod {
                         Some(pod) => replica_of_pod(pod),
                         None => {
@@ -217,6 +249,37 @@ mod tests {
         assert_eq!(got[0].source.container.as_deref(), Some("app"));
         assert_eq!(got[1].source.container, None);
         assert_eq!(got[0].grants.to_string(), "read=/srv bind-tcp=8080");
+        Ok(())
+    }
+
+    /// A denial line names the denied pod and container: believed in the denials agent's log
+    /// and outside kubectl's prefix, but in a workload's own log (which its program writes)
+    /// it counts for that container only, with a note, never for another pod or container.
+    #[test]
+    fn a_denial_line_in_a_workloads_log_cannot_speak_for_another_pod() -> Result<(), InputError> {
+        let denial = r#"{"landlock-denial":"fs.read_file","path":"/etc/shadow","grant":"read","namespace":"shop","pod":"db-0","container":"db","domain":"1","audit":"1.2:3"}"#;
+        let text = format!("[pod/agent-x/{AGENT}] {denial}\n[pod/web-1/app] {denial}\n{denial}\n");
+        let got = read("logs", &text, &recognisers())?;
+        let sources: Vec<(Option<&str>, Option<&str>)> = got
+            .iter()
+            .map(|o| (o.source.pod.as_deref(), o.source.container.as_deref()))
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                (Some("db-0"), Some("db")),
+                (Some("web-1"), Some("app")),
+                (Some("db-0"), Some("db")),
+            ]
+        );
+        assert!(
+            got[1]
+                .notes
+                .iter()
+                .any(|n| n.contains("a denial line in the log of pod/web-1/app names pod/db-0/db")),
+            "{:?}",
+            got[1].notes
+        );
         Ok(())
     }
 
