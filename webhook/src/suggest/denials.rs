@@ -248,7 +248,7 @@ mod tests {
         let got = run(&text, Format::Flags)?;
         assert_eq!(
             got.output,
-            "--list /srv/list --ro /etc/gshadow --ro /etc/shadow --ro /etc/sudoers --ro /opt/cap/dir with space --rw /data/out --rw /run/app/app.sock --rw /srv/cap --rw /var/log/app --rw /work/mv --bind-tcp 8080 --bind-udp 5353 --connect-udp 53 --mode enforce --profile default\n"
+            "--list /srv/list --ro /etc/gshadow --ro /etc/shadow --ro /etc/sudoers --ro '/opt/cap/dir with space' --rw /data/out --rw /run/app/app.sock --rw /srv/cap --rw /var/log/app --rw /work/mv --bind-tcp 8080 --bind-udp 5353 --connect-udp 53 --mode enforce --profile default\n"
         );
         assert!(
             got.notes

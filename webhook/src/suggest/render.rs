@@ -43,13 +43,32 @@ pub fn render(merged: &Merged, format: Format) -> String {
             .containers
             .iter()
             .map(|c| {
-                let line = flags::render(&policy(c)).join(" ");
+                let words: Vec<String> = flags::render(&policy(c))
+                    .iter()
+                    .map(|w| shell_word(w))
+                    .collect();
+                let line = words.join(" ");
                 match &c.name {
-                    Some(name) => format!("{name}: {line}\n"),
+                    Some(name) => format!("{}: {line}\n", shell_word(name)),
                     None => format!("{line}\n"),
                 }
             })
             .collect(),
+    }
+}
+
+/// `word` as a POSIX shell reads it back as one word: as it is when it holds only characters
+/// no shell treats specially, else in single quotes (the flags line is pasted into a command:
+/// a path holding `$(...)`, `;` or a space must not run or split).
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./:=,@%+".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -589,5 +608,32 @@ mod tests {
             "--ro /srv --mode enforce --profile default\n"
         );
         assert!(render(&merged, Format::Yaml).contains("landlock-injector.io/read: /srv\n"));
+    }
+}
+
+#[cfg(test)]
+mod shell_tests {
+    use super::shell_word;
+
+    /// The flags line is pasted into a shell: every word reads back as itself, and none runs.
+    #[test]
+    fn flag_words_are_quoted_where_a_shell_would_read_them_otherwise() {
+        assert_eq!(shell_word("--ro"), "--ro");
+        assert_eq!(shell_word("/srv/static"), "/srv/static");
+        assert_eq!(shell_word("/srv/a b"), "'/srv/a b'");
+        assert_eq!(shell_word("/tmp/$(id)"), "'/tmp/$(id)'");
+        assert_eq!(shell_word("/tmp/it's;x"), "'/tmp/it'\\''s;x'");
+        assert_eq!(shell_word(""), "''");
+        let words = ["/tmp/$(touch x)", "/a b", "/it's", "/\\x0a"];
+        let line: Vec<String> = words.iter().map(|w| shell_word(w)).collect();
+        let echoed = std::process::Command::new("/bin/sh")
+            .args(["-c", &format!("printf '%s\\n' {}", line.join(" "))])
+            .output()
+            .expect("sh");
+        let back: Vec<String> = String::from_utf8_lossy(&echoed.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(back, words);
     }
 }
