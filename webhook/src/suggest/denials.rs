@@ -305,6 +305,50 @@ mod tests {
         Ok(())
     }
 
+    /// A plain `kubectl logs POD` (no prefix: no container named) with the agent's denial
+    /// lines for one container: the learn lines are that container's, so neither the learned
+    /// nor the denied paths are lost (they had been: only what both shared reached the pod
+    /// level); beside two named containers such lines are refused, naming them.
+    #[test]
+    fn lines_naming_no_container_join_the_only_named_one_or_are_refused() -> Result<(), SuggestError>
+    {
+        let learn = r#"{"landlock-learn":"landlock-shim 0.1.0","final":true,"program":"app","profile":"default","discover":true,"suggest":{"read":["/srv"],"read-exec":[],"write":[],"write-exec":[],"bind-tcp":[],"connect-tcp":[]}}"#;
+        let app: String = POD.lines().take(6).collect::<Vec<_>>().join("\n");
+        let got = suggest(
+            &[
+                ("learn.log".to_owned(), learn.to_owned()),
+                ("denials.log".to_owned(), app),
+            ],
+            Format::Yaml,
+        )?;
+        assert!(
+            got.output.contains("/srv") && got.output.contains("/etc/shadow"),
+            "{}",
+            got.output
+        );
+        assert!(
+            got.notes.iter().any(|n| n
+                .contains("learn lines that name no container are taken as container \"app\"'s")),
+            "{:?}",
+            got.notes
+        );
+        let error = suggest(
+            &[
+                ("learn.log".to_owned(), learn.to_owned()),
+                ("denials.log".to_owned(), POD.to_owned()),
+            ],
+            Format::Yaml,
+        )
+        .expect_err("two named containers");
+        assert!(
+            error
+                .to_string()
+                .starts_with("the input has learn lines that name no container (learn.log) beside lines of containers app, client"),
+            "{error}"
+        );
+        Ok(())
+    }
+
     #[test]
     fn a_malformed_denial_line_is_an_error_naming_its_line() {
         for (bad, problem) in [

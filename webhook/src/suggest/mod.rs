@@ -42,6 +42,17 @@ pub enum SuggestError {
     /// A `--min-coverage` that does not fit the input.
     #[error(transparent)]
     Coverage(#[from] merge::CoverageError),
+    /// Lines of several named containers and lines naming none: which container the latter
+    /// are cannot be told.
+    #[error(
+        "the input has learn lines that name no container ({inputs}) beside lines of containers {named}: which container those are cannot be told; pass kubectl's --prefix (kubectl logs --prefix), or suggest for each container apart"
+    )]
+    Unnamed {
+        /// The named containers.
+        named: String,
+        /// The inputs holding lines without a container.
+        inputs: String,
+    },
     /// Nothing to suggest from.
     #[error(
         "no learn or denial lines in the input ({0}): run the workload with landlock-injector.io/mode: learn (or landlock-shim --mode learn) and pass its logs, or pass the output of landlock-webhook denials"
@@ -117,6 +128,51 @@ pub fn suggest(texts: &[(String, String)], format: Format) -> Result<Suggestion,
     )
 }
 
+/// Learn lines naming no container (a plain `kubectl logs POD`, a shim run's stderr) beside
+/// lines of exactly one named container (the denials agent's lines name it) are that
+/// container's; beside several, they are refused. Rendering them apart had put only what every
+/// container shares at the pod level and dropped the rest. (Denial lines without a container
+/// are of processes outside any pod: never a pod's container.)
+fn name_unnamed(observations: &mut [input::Observation]) -> Result<(), SuggestError> {
+    // Learn lines are the ones that say their profile.
+    let unnamed_learning =
+        |o: &input::Observation| o.source.container.is_none() && o.profile.is_some();
+    let named: std::collections::BTreeSet<String> = observations
+        .iter()
+        .filter_map(|o| o.source.container.clone())
+        .collect();
+    let unnamed: std::collections::BTreeSet<String> = observations
+        .iter()
+        .filter(|o| unnamed_learning(o))
+        .map(|o| {
+            o.replica
+                .split(" run ")
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    if named.is_empty() || unnamed.is_empty() {
+        return Ok(());
+    }
+    let [only] = named.iter().collect::<Vec<_>>()[..] else {
+        return Err(SuggestError::Unnamed {
+            named: named.into_iter().collect::<Vec<_>>().join(", "),
+            inputs: unnamed.into_iter().collect::<Vec<_>>().join(", "),
+        });
+    };
+    let only = only.clone();
+    for observation in observations.iter_mut() {
+        if unnamed_learning(observation) {
+            observation.source.container = Some(only.clone());
+            observation.notes.push(format!(
+                "learn lines that name no container are taken as container {only:?}'s, the only one the input names"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The suggestion for named texts, as `options` say (the pure core of [`run_with`]).
 pub fn suggest_with(
     texts: &[(String, String)],
@@ -127,6 +183,7 @@ pub fn suggest_with(
     for (name, text) in texts {
         observations.extend(input::read(name, text, &input::recognisers())?);
     }
+    name_unnamed(&mut observations)?;
     fold::fold_uses(&mut observations);
     if observations.is_empty() {
         let names: Vec<&str> = texts.iter().map(|(n, _)| n.as_str()).collect();
