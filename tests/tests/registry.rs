@@ -404,6 +404,67 @@ async fn registry_answers_larger_than_the_limits_are_denied_and_never_buffered()
     );
 }
 
+/// A registry (HTTPS, trusted) that redirects its manifest requests elsewhere: to a plain-HTTP
+/// service (a downgrade, here an "internal" fake whose answer must not reach the pod author),
+/// or to the cloud metadata address. Neither redirect is followed: the pod is denied naming
+/// why, and the internal service is never asked (reqwest's default followed both, and a
+/// non-2xx body came back in the denial).
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_to_plain_http_or_the_metadata_address_are_not_followed() {
+    let internal = FakeRegistry::start(|_| FakeAnswer::Reply {
+        status: 403,
+        headers: Vec::new(),
+        body: b"INTERNAL-SECRET".to_vec(),
+    })
+    .expect("plain fake");
+    let to_internal = format!("Location: http://{}/latest/meta-data/", internal.host());
+    let fake = FakeRegistry::start_tls(move |path| match path {
+        "/v2/downgrade/manifests/1" => FakeAnswer::Reply {
+            status: 302,
+            headers: vec![to_internal.clone()],
+            body: Vec::new(),
+        },
+        "/v2/metadata/manifests/1" => FakeAnswer::Reply {
+            status: 302,
+            headers: vec!["Location: https://169.254.169.254/latest/meta-data/".to_owned()],
+            body: Vec::new(),
+        },
+        _ => FakeAnswer::Reply {
+            status: if path == "/v2/" { 200 } else { 404 },
+            headers: Vec::new(),
+            body: Vec::new(),
+        },
+    })
+    .expect("HTTPS fake");
+    let resolver = Registry::new(
+        RegistryOptions {
+            extra_roots: vec![fake.ca_file().expect("HTTPS")],
+            ..RegistryOptions::default()
+        },
+        Fixed::default(),
+    )
+    .expect("resolver");
+    for (name, cause) in [
+        (
+            "downgrade:1",
+            "a redirect from HTTPS to plain HTTP (127.0.0.1) is not followed",
+        ),
+        (
+            "metadata:1",
+            "a redirect to 169.254.169.254 is not followed",
+        ),
+    ] {
+        let image = format!("{}/{name}", fake.host());
+        let (response, _) = review_with(&admission_review(&image, None), &resolver).await;
+        assert_denied_naming(&response, &image, &[cause]);
+        assert!(
+            !response.to_string().contains("INTERNAL-SECRET"),
+            "{response}"
+        );
+    }
+    assert_eq!(internal.served(), 0, "the internal service was never asked");
+}
+
 /// N+4 lookups at once against a registry that never answers: at most N reach it
 /// (`--registry-concurrency`), every pod gets a denial within its budget, and those that never
 /// got a slot say so instead of waiting for ever.

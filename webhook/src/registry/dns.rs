@@ -122,18 +122,45 @@ impl Dns {
     }
 }
 
+/// Whether the webhook refuses to connect to `ip` for a registry: an address no registry has
+/// but that reaches what the webhook must not fetch for a pod author (link-local: the cloud
+/// metadata service at 169.254.169.254 or fd00:ec2::254 behind fe80::/10 routing; unspecified;
+/// multicast and broadcast). Loopback and private addresses stay allowed: in-cluster and
+/// loopback registries are real (restrict those with the chart's NetworkPolicy).
+pub fn refused(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_link_local() || v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()
+        }
+        std::net::IpAddr::V6(v6) => {
+            let mapped = v6.to_ipv4_mapped().map(std::net::IpAddr::V4);
+            v6.is_unspecified()
+                || v6.is_multicast()
+                || v6.is_unicast_link_local()
+                || v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+                || mapped.is_some_and(refused)
+        }
+    }
+}
+
 impl reqwest::dns::Resolve for Dns {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let resolver = self.resolver.clone();
         Box::pin(async move {
             let lookup = resolver.lookup_ip(name.as_str()).await?;
-            let addrs: reqwest::dns::Addrs = Box::new(
-                lookup
-                    .iter()
-                    .map(|ip| SocketAddr::new(ip, 0))
-                    .collect::<Vec<_>>()
-                    .into_iter(),
-            );
+            let allowed: Vec<SocketAddr> = lookup
+                .iter()
+                .filter(|ip| !refused(*ip))
+                .map(|ip| SocketAddr::new(ip, 0))
+                .collect();
+            if allowed.is_empty() {
+                return Err(format!(
+                    "{} resolves only to addresses no registry has (link-local, such as the cloud metadata service, unspecified or multicast): refused",
+                    name.as_str()
+                )
+                .into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
         })
     }
@@ -142,6 +169,35 @@ impl reqwest::dns::Resolve for Dns {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Link-local (the metadata services), unspecified, multicast and broadcast addresses are
+    /// refused, also as IPv4-mapped IPv6; loopback, private and public ones are not.
+    #[test]
+    fn addresses_no_registry_has_are_refused() {
+        for ip in [
+            "169.254.169.254",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "fe80::1",
+            "::",
+            "ff02::1",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(refused(ip.parse().expect("an address")), "{ip}");
+        }
+        for ip in [
+            "127.0.0.1",
+            "10.96.0.10",
+            "192.168.1.5",
+            "8.8.8.8",
+            "::1",
+            "2001:db8::1",
+        ] {
+            assert!(!refused(ip.parse().expect("an address")), "{ip}");
+        }
+    }
 
     #[test]
     fn a_missing_or_empty_resolv_conf_is_an_error_naming_it_never_a_fallback() {

@@ -267,6 +267,47 @@ fn bounded_arguments<'de, D: serde::Deserializer<'de>>(
     deserializer.deserialize_option(Arguments)
 }
 
+/// The most redirects one registry request follows.
+const MAX_REDIRECTS: usize = 5;
+
+/// Makes the redirect policy of registry requests. The registry is chosen by whoever picks the
+/// image, so where it sends the webhook is checked: no redirect from HTTPS to plain HTTP (but
+/// to a host of `--insecure-registry`), none to an address a registry never has (link-local,
+/// such as the cloud metadata service at 169.254.169.254, unspecified, multicast; names are
+/// checked when they resolve, [`dns`]), and at most [`MAX_REDIRECTS`].
+fn redirects(insecure: Vec<String>) -> Box<dyn Fn() -> reqwest::redirect::Policy + Send + Sync> {
+    Box::new(move || {
+        let insecure = insecure.clone();
+        reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+            }
+            let url = attempt.url();
+            let downgrade =
+                url.scheme() == "http" && attempt.previous().iter().any(|u| u.scheme() == "https");
+            let host = url.host_str().unwrap_or_default().to_owned();
+            let with_port = match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.clone(),
+            };
+            if downgrade && !insecure.iter().any(|h| *h == host || *h == with_port) {
+                return attempt.error(format!(
+                    "a redirect from HTTPS to plain HTTP ({host}) is not followed"
+                ));
+            }
+            let literal = host.trim_start_matches('[').trim_end_matches(']');
+            if let Ok(ip) = literal.parse::<std::net::IpAddr>()
+                && dns::refused(ip)
+            {
+                return attempt.error(format!(
+                    "a redirect to {ip} is not followed: no registry is at a link-local, unspecified or multicast address"
+                ));
+            }
+            attempt.follow()
+        })
+    })
+}
+
 /// A stable, one-way name for a credential (SHA-256 of user name and password), for cache keys.
 fn credential_id(username: &str, password: &str) -> String {
     use sha2::Digest as _;
@@ -376,6 +417,7 @@ impl<S: PullSecrets> Registry<S> {
             max_response_bytes: Some(MAX_MANIFEST_BYTES),
             max_config_bytes: Some(MAX_CONFIG_BYTES),
             dns_resolver: Some(self.dns.for_client()),
+            redirect_policy: Some(redirects(self.options.insecure.clone())),
             ..ClientConfig::default()
         })
         .map_err(|e| causes(&e))

@@ -365,6 +365,10 @@ impl TryFrom<ClientConfig> for Client {
         if let Some(resolver) = &config.dns_resolver {
             client_builder = client_builder.dns_resolver(resolver.clone());
         }
+        // landlock-injector patch: the caller's redirect policy, if it gives one.
+        if let Some(make_policy) = &config.redirect_policy {
+            client_builder = client_builder.redirect(make_policy());
+        }
 
         if let Some(proxy_addr) = &config.https_proxy {
             let no_proxy = config
@@ -2676,6 +2680,13 @@ pub struct ClientConfig {
     ///
     /// This defaults to `None` (reqwest's resolver).
     pub dns_resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
+
+    /// landlock-injector patch: makes the HTTP client's redirect policy (a registry chosen by
+    /// whoever picks the image must not steer the client anywhere: reqwest's default follows
+    /// 10 redirects, https to http included).
+    ///
+    /// This defaults to `None` (reqwest's default policy).
+    pub redirect_policy: Option<Box<dyn Fn() -> reqwest::redirect::Policy + Send + Sync>>,
 }
 
 impl Default for ClientConfig {
@@ -2701,6 +2712,7 @@ impl Default for ClientConfig {
             max_response_bytes: None,
             max_config_bytes: None,
             dns_resolver: None,
+            redirect_policy: None,
         }
     }
 }
