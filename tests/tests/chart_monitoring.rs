@@ -57,6 +57,15 @@ fn each_renders_when_enabled() {
     ] {
         assert_eq!(kinds(&docs, kind), 1, "{kind}");
     }
+    // The denials agent's series name the denied pods: Prometheus must keep those labels.
+    let pod_monitor = docs
+        .iter()
+        .find(|d| d["kind"] == "PodMonitor")
+        .expect("PodMonitor");
+    assert_eq!(
+        pod_monitor["spec"]["podMetricsEndpoints"][0]["honorLabels"],
+        true
+    );
     let dashboard = docs
         .iter()
         .find(|d| d["metadata"]["labels"]["grafana_dashboard"] == "1")
