@@ -101,9 +101,14 @@ impl PullSecret {
         };
         let mut entries = Vec::new();
         for (key, entry) in auths {
-            let credentials = match (entry.username, entry.password, entry.auth) {
-                (Some(username), Some(password), _) => Credentials { username, password },
-                (_, _, Some(auth)) => {
+            // As kubelet reads an entry: `auth` (base64 user:password) when present, else
+            // `username` and `password`; an entry with neither (`{}`, as Docker Desktop writes
+            // for a credential helper) holds no credentials and is passed over, not an error
+            // that would fail every lookup of the pod.
+            let auth = entry.auth.filter(|a| !a.trim().is_empty());
+            let credentials = match (auth, entry.username, entry.password) {
+                (None, Some(username), Some(password)) => Credentials { username, password },
+                (Some(auth), _, _) => {
                     let decoded = base64::engine::general_purpose::STANDARD
                         .decode(auth.trim())
                         .map_err(|e| malformed(format!("{key}: auth is not base64: {e}")))?;
@@ -117,11 +122,7 @@ impl PullSecret {
                         password: password.to_owned(),
                     }
                 }
-                _ => {
-                    return Err(malformed(format!(
-                        "{key}: neither auth nor username and password"
-                    )));
-                }
+                (None, _, _) => continue,
             };
             entries.push((host_of(&key), credentials));
         }
@@ -224,5 +225,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("r: auth is not base64"), "{err}");
+    }
+
+    /// As kubelet reads entries: `auth` wins over `username`/`password`, and an entry with
+    /// neither (Docker Desktop's `{}` for a credential helper) is passed over, leaving the
+    /// others usable (it had failed every lookup of the pod, public images included).
+    #[test]
+    fn auth_wins_and_an_empty_entry_is_passed_over() {
+        let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+        let json = format!(
+            r#"{{"auths": {{"registry.local": {{"auth": "{auth}", "username": "bob", "password": "pw"}},
+                 "https://index.docker.io/v1/": {{}}}}}}"#
+        );
+        let secret = PullSecret::parse("regcred", json.as_bytes()).expect("parses");
+        assert_eq!(
+            secret
+                .for_registry("registry.local")
+                .map(|c| c.username.as_str()),
+            Some("alice")
+        );
+        assert!(secret.for_registry("docker.io").is_none());
     }
 }
