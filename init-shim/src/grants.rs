@@ -111,18 +111,41 @@ impl Grants {
 
     /// Drops every path that a directory of the set already covers with at least its rights
     /// (directories are the paths whose scope `scope_of` says is [`Scope::Tree`]).
+    ///
+    /// A lookup per directory above each path, not a scan of every directory per path: a
+    /// learn line of a hundred thousand paths had made this quadratic.
     pub fn minimise(&mut self, scope_of: impl Fn(&PolicyPath) -> Scope) {
-        let dirs: Vec<(PolicyPath, Access)> = self
+        let covered: Vec<PolicyPath> = self
             .paths
             .iter()
-            .filter(|(p, _)| scope_of(p) == Scope::Tree)
-            .map(|(p, a)| (p.clone(), *a))
+            .filter(|(path, access)| {
+                path.ancestors().any(|dir| {
+                    self.paths.get(&dir).is_some_and(|rights| {
+                        rights.includes(**access) && scope_of(&dir) == Scope::Tree
+                    })
+                })
+            })
+            .map(|(path, _)| path.clone())
             .collect();
-        self.paths.retain(|path, access| {
-            !dirs
-                .iter()
-                .any(|(dir, rights)| dir != path && path.is_within(dir) && rights.includes(*access))
-        });
+        for path in covered {
+            self.paths.remove(&path);
+        }
+    }
+
+    /// The grants of `path` itself, of the directories above it and of the paths beneath it
+    /// (what overlaps it): lookups and a range, not a scan of every grant.
+    pub fn overlapping<'a>(
+        &'a self,
+        path: &'a PolicyPath,
+    ) -> impl Iterator<Item = (&'a PolicyPath, &'a Access)> + 'a {
+        let (low, high) = path.beneath_bounds();
+        let own = self.paths.get_key_value(path);
+        let above = path
+            .ancestors()
+            .filter_map(move |dir| self.paths.get_key_value(&dir));
+        own.into_iter()
+            .chain(above)
+            .chain(self.paths.range(low..high).filter(move |(q, _)| *q != path))
     }
 }
 
@@ -144,9 +167,7 @@ impl Grants {
     /// working directory `cwd` was `/` or a home directory, a grant of it.
     pub fn warnings(&self, cwd: Option<&PolicyPath>) -> Vec<String> {
         let mut policy = crate::policy::Policy::default();
-        for (path, access) in &self.paths {
-            policy.grant(path.clone(), *access);
-        }
+        policy.grant_all(self.paths.iter().map(|(p, a)| (p.clone(), *a)));
         let mut out: Vec<String> = policy.broad_grants().map(|b| b.warning()).collect();
         let cwd = cwd.filter(|c| c.as_str() == "/" || is_home(c));
         for (path, access) in &self.paths {
@@ -257,6 +278,68 @@ mod tests {
 
     fn p(s: &str) -> PolicyPath {
         PolicyPath::parse(s).expect("valid")
+    }
+
+    /// What overlaps a path, found by lookups and a range, is what a scan of every grant finds
+    /// (`is_within` either way), on neighbours that share a prefix without being beneath
+    /// (`/srv-old`, `/srv.d`), the root, escaped names, and the path itself.
+    #[test]
+    fn overlapping_grants_are_those_a_scan_finds() {
+        let all = [
+            "/",
+            "/srv",
+            "/srv/a",
+            "/srv/a/b",
+            "/srv-old",
+            "/srv.d",
+            "/srv0",
+            "/srva",
+            "/srv/a\\x2cb",
+            "/srv/a b",
+            "/etc",
+            "/etc/ssl/certs",
+        ];
+        let mut g = Grants::default();
+        for path in all {
+            g.grant(p(path), Access::Ro);
+        }
+        for query in [
+            "/",
+            "/srv",
+            "/srv/a",
+            "/srv/a/b/c",
+            "/srv-old",
+            "/etc/ssl",
+            "/nothing",
+        ] {
+            let query = p(query);
+            let mut fast: Vec<&str> = g.overlapping(&query).map(|(q, _)| q.as_str()).collect();
+            fast.sort_unstable();
+            let mut scan: Vec<&str> = g
+                .paths
+                .keys()
+                .filter(|q| q.is_within(&query) || query.is_within(q))
+                .map(PolicyPath::as_str)
+                .collect();
+            scan.sort_unstable();
+            assert_eq!(fast, scan, "{query}");
+        }
+        let above: Vec<String> = p("/srv/a/b").ancestors().map(|a| a.to_string()).collect();
+        assert_eq!(above, ["/srv/a", "/srv", "/"]);
+        assert_eq!(p("/").ancestors().count(), 0);
+    }
+
+    /// Minimising keeps what no directory above covers with at least its rights.
+    #[test]
+    fn minimise_drops_only_what_a_directory_above_covers() {
+        let mut g = Grants::default();
+        g.grant(p("/srv"), Access::Ro);
+        g.grant(p("/srv/static/app.css"), Access::Ro);
+        g.grant(p("/srv/data"), Access::Rw);
+        g.grant(p("/srv-old/x"), Access::Ro);
+        g.minimise(|_| Scope::Tree);
+        let kept: Vec<&str> = g.paths.keys().map(PolicyPath::as_str).collect();
+        assert_eq!(kept, ["/srv", "/srv-old/x", "/srv/data"]);
     }
 
     #[test]

@@ -166,6 +166,34 @@ impl PolicyPath {
         }
     }
 
+    /// The directories above this path, nearest first (none for `/`): a lookup per level, for
+    /// what is granted above a path without a scan of every grant.
+    pub fn ancestors(&self) -> impl Iterator<Item = PolicyPath> + '_ {
+        let mut text = self.text.as_str();
+        std::iter::from_fn(move || {
+            if text == "/" {
+                return None;
+            }
+            let cut = text.rfind('/')?;
+            text = if cut == 0 { "/" } else { &text[..cut] };
+            Some(PolicyPath::from_valid_text(text.to_owned()))
+        })
+    }
+
+    /// Bounds between which, in the order of policy paths, lie the paths beneath this one
+    /// (`TEXT/` up to `TEXT0`: `0` follows `/`); for `/`, every path, `/` itself included.
+    pub fn beneath_bounds(&self) -> (PolicyPath, PolicyPath) {
+        let base = if self.text == "/" {
+            ""
+        } else {
+            self.text.as_str()
+        };
+        (
+            PolicyPath::from_valid_text(format!("{base}/")),
+            PolicyPath::from_valid_text(format!("{base}0")),
+        )
+    }
+
     /// Whether `self` is `other` or lies beneath it.
     pub fn is_within(&self, other: &PolicyPath) -> bool {
         other.text == "/"

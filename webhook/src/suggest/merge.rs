@@ -173,21 +173,11 @@ fn group(observations: &[Observation]) -> BTreeMap<Option<String>, PerReplica> {
     by_container
 }
 
-/// Whether two paths overlap: one is the other or beneath it.
-fn overlaps(a: &PolicyPath, b: &PolicyPath) -> bool {
-    a.is_within(b) || b.is_within(a)
-}
-
 /// The replicas that needed `path` (or a path overlapping it) with at least `access`.
 fn needing_path<'a>(replicas: &'a PerReplica, path: &PolicyPath, access: Access) -> Vec<&'a str> {
     replicas
         .iter()
-        .filter(|(_, (grants, _))| {
-            grants
-                .paths
-                .iter()
-                .any(|(q, b)| overlaps(path, q) && b.includes(access))
-        })
+        .filter(|(_, (grants, _))| grants.overlapping(path).any(|(_, b)| b.includes(access)))
         .map(|(name, _)| name.as_str())
         .collect()
 }

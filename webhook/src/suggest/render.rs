@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use init_shim::grants::{self, Grants};
-use init_shim::{Access, Mode, Policy, Profile, flags};
+use init_shim::{Access, Mode, Policy, PolicyPath, Port, Profile, flags};
 
 use crate::admission::annotations::{MODE, PREFIX, PROFILE};
 use crate::suggest::merge::{Container, Merged};
@@ -295,27 +295,15 @@ fn yaml(annotations: &[(String, String)]) -> String {
 
 /// The coverage of `value` under the setting `key` in `container`.
 fn coverage_of(container: &Container, key: &str, value: &str) -> Option<usize> {
+    // Lookups, not scans: a suggestion of many paths had made rendering quadratic.
     let coverage = &container.coverage;
-    let port = || value.parse::<u16>().ok();
     if key == grants::BIND_TCP {
-        return coverage
-            .bind_tcp
-            .iter()
-            .find(|(p, _)| Some(p.get()) == port())
-            .map(|(_, n)| *n);
+        return coverage.bind_tcp.get(&Port::parse(value).ok()?).copied();
     }
     if key == grants::CONNECT_TCP {
-        return coverage
-            .connect_tcp
-            .iter()
-            .find(|(p, _)| Some(p.get()) == port())
-            .map(|(_, n)| *n);
+        return coverage.connect_tcp.get(&Port::parse(value).ok()?).copied();
     }
-    coverage
-        .paths
-        .iter()
-        .find(|(p, _)| p.as_str() == value)
-        .map(|(_, n)| *n)
+    coverage.paths.get(&PolicyPath::parse(value).ok()?).copied()
 }
 
 /// Per suggested annotation (full key, in order), each of its values with its coverage (`N of
