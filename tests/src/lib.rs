@@ -10,4 +10,5 @@ pub mod pod_runner;
 pub mod registry;
 pub mod schema;
 pub mod scrape;
+pub mod shell;
 pub mod static_build;

@@ -107,7 +107,8 @@ fn round_trip(workload: &Workload<'_>) -> Vec<String> {
     for note in &suggestion.notes {
         eprintln!("{}: note: {note}", workload.name);
     }
-    let mut flags: Vec<String> = line.split(' ').map(str::to_owned).collect();
+    // Read as the shell the README pastes it into reads it (words are quoted where needed).
+    let mut flags: Vec<String> = landlock_tests::shell::words(&line);
     assert!(flags.contains(&"enforce".to_owned()), "{line}");
     flags.push("--no-discover".to_owned());
 

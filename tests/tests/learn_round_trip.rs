@@ -112,7 +112,8 @@ fn round_trip(workload: &Workload<'_>) -> String {
     let suggestion = suggest(&[("stderr".to_owned(), learn_err.clone())], Format::Flags)
         .unwrap_or_else(|e| panic!("{}: suggest: {e}\n{learn_err}", workload.name));
     let line = suggestion.output.trim().to_owned();
-    let mut flags: Vec<String> = line.split(' ').map(str::to_owned).collect();
+    // Read as the shell the README pastes it into reads it (words are quoted where needed).
+    let mut flags: Vec<String> = landlock_tests::shell::words(&line);
     assert!(flags.contains(&"enforce".to_owned()), "{line}");
     flags.push("--no-discover".to_owned());
 
@@ -577,16 +578,16 @@ fn a_file_name_that_is_not_utf8_is_learned_suggested_and_granted_exactly() {
         drive: &nothing,
     };
     let flags = round_trip(&workload);
-    let escaped = format!("--ro {}/data-\\xff", dir.path().display());
+    // The escape form's backslash makes the shell quote the word.
+    let escaped = format!("{}/data-\\xff", dir.path().display());
+    let words = landlock_tests::shell::words(&flags);
     assert!(
-        flags
-            .split(" --")
-            .any(|f| format!("--{f}") == escaped || f == escaped),
-        "the exact bytes are suggested as {escaped}: {flags}"
+        words.windows(2).any(|w| w[0] == "--ro" && w[1] == escaped),
+        "the exact bytes are suggested as --ro {escaped}: {flags}"
     );
     assert!(!flags.contains('\u{fffd}'), "{flags}");
 
-    let mut enforce: Vec<String> = flags.split(' ').map(str::to_owned).collect();
+    let mut enforce: Vec<String> = words;
     enforce.push("--no-discover".to_owned());
     for denied in [&lossy, &sibling] {
         let other = Workload {
