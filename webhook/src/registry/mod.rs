@@ -80,7 +80,7 @@ pub struct RegistryOptions {
     /// --registry-timeout is denied.
     #[arg(long = "registry-concurrency", value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
-    /// Platform picked from multi-platform images, os/arch.
+    /// Platform picked from multi-platform images, os/arch[/variant].
     #[arg(long, default_value = "linux/amd64")]
     pub platform: String,
     /// Image references kept in the lookup cache.
@@ -103,8 +103,10 @@ pub enum RegistrySetupError {
     /// A `--registry-ca` file is unusable.
     #[error(transparent)]
     Trust(#[from] trust::TrustError),
-    /// The platform is not `os/arch`.
-    #[error("--platform {0:?}: expected os/arch, e.g. linux/amd64")]
+    /// The platform is not `os/arch` or `os/arch/variant`.
+    #[error(
+        "--platform {0:?}: expected os/arch or os/arch/variant, e.g. linux/amd64 or linux/arm/v7"
+    )]
     Platform(String),
     /// The HTTP client cannot be built with these options.
     #[error("cannot set up the registry client: {0}")]
@@ -202,6 +204,8 @@ pub struct Registry<S> {
     slots: tokio::sync::Semaphore,
     os: String,
     arch: String,
+    /// The platform's variant (`v7` of `linux/arm/v7`), when it names one.
+    variant: Option<String>,
     secrets: S,
     cache: Cache,
     /// The counters.
@@ -265,6 +269,39 @@ fn bounded_arguments<'de, D: serde::Deserializer<'de>>(
         }
     }
     deserializer.deserialize_option(Arguments)
+}
+
+/// `os/arch` or `os/arch/variant`, each part non-empty.
+fn parse_platform(text: &str) -> Option<(String, String, Option<String>)> {
+    let mut parts = text.split('/');
+    let (os, arch, variant) = (parts.next()?, parts.next()?, parts.next());
+    let nonempty = |p: &str| !p.is_empty();
+    (nonempty(os) && nonempty(arch) && variant.is_none_or(nonempty) && parts.next().is_none())
+        .then(|| (os.to_owned(), arch.to_owned(), variant.map(str::to_owned)))
+}
+
+/// The digest of the entry of a multi-platform image for `os`/`arch` (and `variant`, when
+/// given: `linux/arm/v7` is not `linux/arm/v6`; without one, the first entry of the
+/// architecture).
+fn pick(
+    entries: &[ImageIndexEntry],
+    os: &str,
+    arch: &str,
+    variant: Option<&str>,
+) -> Option<String> {
+    let text = |value: serde_json::Result<serde_json::Value>| {
+        value.ok().and_then(|v| v.as_str().map(str::to_owned))
+    };
+    entries
+        .iter()
+        .find(|e| {
+            e.platform.as_ref().is_some_and(|p| {
+                text(serde_json::to_value(&p.os)).as_deref() == Some(os)
+                    && text(serde_json::to_value(&p.architecture)).as_deref() == Some(arch)
+                    && variant.is_none_or(|v| p.variant.as_deref() == Some(v))
+            })
+        })
+        .map(|e| e.digest.clone())
 }
 
 /// The most redirects one registry request follows.
@@ -360,11 +397,7 @@ impl<S: PullSecrets> Registry<S> {
         secrets: S,
     ) -> Result<Self, RegistrySetupError> {
         install_crypto_provider();
-        let (os, arch) = options
-            .platform
-            .split_once('/')
-            .filter(|(o, a)| !o.is_empty() && !a.is_empty())
-            .map(|(o, a)| (o.to_owned(), a.to_owned()))
+        let (os, arch, variant) = parse_platform(&options.platform)
             .ok_or_else(|| RegistrySetupError::Platform(options.platform.clone()))?;
         let registry = Self {
             cache: Cache::new(options.cache_size, options.cache_ttl),
@@ -374,6 +407,7 @@ impl<S: PullSecrets> Registry<S> {
             dns,
             os,
             arch,
+            variant,
             secrets,
             counters: Counters::default(),
         };
@@ -383,26 +417,9 @@ impl<S: PullSecrets> Registry<S> {
     }
 
     fn client(&self) -> Result<Client, String> {
-        let (os, arch) = (self.os.clone(), self.arch.clone());
-        let resolver = move |entries: &[ImageIndexEntry]| {
-            entries
-                .iter()
-                .find(|e| {
-                    e.platform.as_ref().is_some_and(|p| {
-                        serde_json::to_value(&p.os)
-                            .ok()
-                            .as_ref()
-                            .and_then(|v| v.as_str())
-                            == Some(os.as_str())
-                            && serde_json::to_value(&p.architecture)
-                                .ok()
-                                .as_ref()
-                                .and_then(|v| v.as_str())
-                                == Some(arch.as_str())
-                    })
-                })
-                .map(|e| e.digest.clone())
-        };
+        let (os, arch, variant) = (self.os.clone(), self.arch.clone(), self.variant.clone());
+        let resolver =
+            move |entries: &[ImageIndexEntry]| pick(entries, &os, &arch, variant.as_deref());
         // A client per lookup: oci-client remembers the first credentials per registry, and
         // two pods may use different credentials for the same registry. `try_from`, because
         // `Client::new` falls back to reqwest's default client on error, which panics where
@@ -586,6 +603,46 @@ mod tests {
         );
         let config = parse_config(&at_limit).expect("at the limit");
         assert_eq!(config.entrypoint.len(), MAX_IMAGE_ARGUMENTS);
+    }
+
+    /// `--platform` takes a variant, and an index entry is picked by it: `linux/arm/v7` is not
+    /// the `v6` entry listed first (the variant had been taken as part of the architecture,
+    /// so no entry ever matched).
+    #[test]
+    fn a_platform_variant_is_parsed_and_picks_its_entry() {
+        assert_eq!(
+            parse_platform("linux/arm/v7"),
+            Some(("linux".into(), "arm".into(), Some("v7".into())))
+        );
+        assert_eq!(
+            parse_platform("linux/amd64"),
+            Some(("linux".into(), "amd64".into(), None))
+        );
+        for bad in ["linux", "linux/", "/amd64", "linux/arm/", "linux/arm/v7/x"] {
+            assert_eq!(parse_platform(bad), None, "{bad}");
+        }
+        let entries: Vec<ImageIndexEntry> = serde_json::from_value(serde_json::json!([
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1,
+             "digest": "sha256:v6", "platform": {"os": "linux", "architecture": "arm", "variant": "v6"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1,
+             "digest": "sha256:v7", "platform": {"os": "linux", "architecture": "arm", "variant": "v7"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1,
+             "digest": "sha256:amd64", "platform": {"os": "linux", "architecture": "amd64"}},
+        ]))
+        .expect("index entries");
+        assert_eq!(
+            pick(&entries, "linux", "arm", Some("v7")).as_deref(),
+            Some("sha256:v7")
+        );
+        assert_eq!(
+            pick(&entries, "linux", "arm", None).as_deref(),
+            Some("sha256:v6")
+        );
+        assert_eq!(
+            pick(&entries, "linux", "amd64", None).as_deref(),
+            Some("sha256:amd64")
+        );
+        assert_eq!(pick(&entries, "linux", "arm", Some("v8")), None);
     }
 
     /// The cache's key names the whole credential: the same user name with another password
