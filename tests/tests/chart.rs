@@ -1235,10 +1235,19 @@ fn the_schema_allows_zero_replicas_and_rejects_typos() {
         ("podDisruptionBudget.minAvailable=1", "minAvailable"),
         ("podDisruptionBudget.maxUnavailable=0", "maxUnavailable"),
         ("test.kubectlimage=x", "kubectlimage"),
+        ("registry.platform=linux/arm/v7/x", "registry.platform"),
+        ("registry.platform=linux", "registry.platform"),
     ] {
         let error = render(&[set], false).expect_err(set);
         assert!(error.contains(named), "{set}: {error}");
     }
+    // The webhook's --platform takes a variant, so the chart does too.
+    let docs = render(&["registry.platform=linux/arm/v7"], false).expect("a variant");
+    assert!(
+        serde_json::to_string(&docs)
+            .expect("json")
+            .contains("--platform=linux/arm/v7")
+    );
 }
 
 #[test]
