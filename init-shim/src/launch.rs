@@ -23,12 +23,6 @@ pub fn component() -> String {
     format!("landlock-shim {}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Writes the startup line to stderr in one write ([`crate::stderr`]), so it is never split
-/// by other writers; nothing to do if stderr is gone: the program still runs.
-fn say(line: String) {
-    crate::stderr::line(&line);
-}
-
 /// Sandboxes this process as `policy` says and executes `program`. Returns the exit status to
 /// end with; on success it does not return, the program replaced the shim.
 pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
@@ -79,7 +73,7 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
     let announce = !policy.quiet || !startup_line::promised_and_dropped(&plan).is_empty();
     if plan.mode == Mode::Learn {
         if announce {
-            say(startup_line::render(
+            crate::stderr::line(&startup_line::render(
                 &component(),
                 &plan,
                 &Verdict::Applied(Outcome::Learning),
@@ -94,7 +88,7 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
     }
     if plan.mode == Mode::Enforce && !plan.is_complete() {
         let reasons = plan.refusal_reasons();
-        say(startup_line::render(
+        crate::stderr::line(&startup_line::render(
             &component(),
             &plan,
             &Verdict::Refused(reasons.clone()),
@@ -119,7 +113,7 @@ pub fn run(policy: &Policy, program: &OsString, args: &[OsString]) -> u8 {
     }
 
     match ruleset::apply(&plan) {
-        Ok(outcome) if announce => say(startup_line::render(
+        Ok(outcome) if announce => crate::stderr::line(&startup_line::render(
             &component(),
             &plan,
             &Verdict::Applied(outcome),

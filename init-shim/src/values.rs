@@ -180,6 +180,11 @@ impl PolicyPath {
         })
     }
 
+    /// The directory this path is in (`None` for `/`).
+    pub fn parent(&self) -> Option<PolicyPath> {
+        self.ancestors().next()
+    }
+
     /// Bounds between which, in the order of policy paths, lie the paths beneath this one
     /// (`TEXT/` up to `TEXT0`: `0` follows `/`); for `/`, every path, `/` itself included.
     pub fn beneath_bounds(&self) -> (PolicyPath, PolicyPath) {

@@ -341,7 +341,7 @@ fn fold_siblings(record: &Record, disk: Disk, out: &mut Folded, trees: &mut BTre
     loop {
         let mut groups: BTreeMap<(PolicyPath, Access), Vec<PolicyPath>> = BTreeMap::new();
         for (path, access) in &out.grants.paths {
-            if let Some(parent) = parent(path) {
+            if let Some(parent) = path.parent() {
                 groups
                     .entry((parent, *access))
                     .or_default()
@@ -436,11 +436,6 @@ fn fold_group(
             examples,
         },
     );
-}
-
-fn parent(path: &PolicyPath) -> Option<PolicyPath> {
-    let parent = path.as_path().parent()?;
-    PolicyPath::from_path(parent).ok()
 }
 
 fn join(dir: &PolicyPath, name: &str) -> String {

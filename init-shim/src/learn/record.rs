@@ -181,7 +181,7 @@ impl Record {
         // A made entry needs its directory's write rights, which a grant of the entry alone
         // cannot give (Landlock checks creation and removal on the directory).
         let covered_at = match &need {
-            Need::Made(_) => parent_of(&path).unwrap_or_else(|| path.clone()),
+            Need::Made(_) => path.parent().unwrap_or_else(|| path.clone()),
             _ => path.clone(),
         };
         if self.granted.covers(covered_at.as_path(), access, dir_only) {
@@ -192,8 +192,7 @@ impl Record {
             Need::List(_) => self.dir(&path, |d, _| !std::mem::replace(&mut d.listed, true)),
             Need::Change(_) => self.dir(&path, |d, _| !std::mem::replace(&mut d.changed, true)),
             Need::Made(_) => {
-                let (Some(parent), Some(name)) = (parent_of(&path), path.as_path().file_name())
-                else {
+                let (Some(parent), Some(name)) = (path.parent(), path.as_path().file_name()) else {
                     return;
                 };
                 // Exact bytes, escaped, as for entries below.
@@ -204,18 +203,13 @@ impl Record {
                 });
             }
             Need::Entry(..) => {
-                let (Some(parent), Some(name)) =
-                    (path.as_path().parent(), path.as_path().file_name())
-                else {
+                let (Some(parent), Some(name)) = (path.parent(), path.as_path().file_name()) else {
                     // "/" itself as an entry: recorded as listing the root.
                     self.dir(&path, |d, _| !std::mem::replace(&mut d.listed, true));
                     return;
                 };
                 // Exact bytes, escaped (see `path_text`): a lossy name would be another file.
                 let name = path_text::encode(name.as_bytes());
-                let Ok(parent) = PolicyPath::from_path(parent) else {
-                    return;
-                };
                 self.dir(&parent, |d, room| add_entry(d, name, access, room));
             }
         }
@@ -263,8 +257,9 @@ impl Record {
         self.changed |= self.foreign_programs.insert(program);
     }
 
-    /// Updates the record of `dir`; `update` is told how many bytes new names may take.
-    fn dir(&mut self, dir: &PolicyPath, update: impl FnOnce(&mut DirRecord, usize) -> bool) {
+    /// Updates the record of `dir`; `update` is given the bytes new names may take, and takes
+    /// what it adds from them.
+    fn dir(&mut self, dir: &PolicyPath, update: impl FnOnce(&mut DirRecord, &mut usize) -> bool) {
         let cost = dir.as_str().len();
         if !self.dirs.contains_key(dir) {
             if self.dirs.len() >= DIRS_KEPT || self.bytes + cost > BYTES_KEPT {
@@ -273,12 +268,10 @@ impl Record {
             }
             self.bytes += cost;
         }
-        let room = BYTES_KEPT.saturating_sub(self.bytes);
+        let mut room = BYTES_KEPT.saturating_sub(self.bytes);
         let record = self.dirs.entry(dir.clone()).or_default();
-        let names = |r: &DirRecord| r.entries.keys().map(String::len).sum::<usize>();
-        let before = names(record);
-        self.changed |= update(record, room);
-        self.bytes = (self.bytes + names(record)).saturating_sub(before);
+        self.changed |= update(record, &mut room);
+        self.bytes = BYTES_KEPT - room;
     }
 
     /// Counts a need the bounded record had no room for (said in the learn line).
@@ -340,20 +333,16 @@ impl Record {
     }
 }
 
-fn parent_of(path: &PolicyPath) -> Option<PolicyPath> {
-    // From the bytes: a lossy text would name another directory (`\x2d` read back as `-`).
-    PolicyPath::from_path(path.as_path().parent()?).ok()
-}
-
 /// Adds `name` to `dir` with `access`: by name while the directory keeps fewer than
-/// [`ENTRIES_KEPT`] and the name fits in `room` bytes, else only counted.
-fn add_entry(dir: &mut DirRecord, name: String, access: Access, room: usize) -> bool {
+/// [`ENTRIES_KEPT`] and the name fits in `room` bytes (which it then takes), else only counted.
+fn add_entry(dir: &mut DirRecord, name: String, access: Access, room: &mut usize) -> bool {
     if let Some(known) = dir.entries.get_mut(&name) {
         let before = *known;
         *known = known.union(access);
         return *known != before;
     }
-    if dir.entries.len() < ENTRIES_KEPT && name.len() <= room {
+    if dir.entries.len() < ENTRIES_KEPT && name.len() <= *room {
+        *room -= name.len();
         dir.entries.insert(name, access);
     } else {
         let (count, rights) = dir.more.get_or_insert((0, access));

@@ -926,7 +926,6 @@ impl<'a> Lazy<'a> {
     }
 }
 
-/// The resolved path a path argument names, `None` when it names nothing on the file system.
 /// This process's children (`/proc/self/task/TID/children`; the shim has one thread).
 fn own_children() -> Vec<libc::pid_t> {
     let path = format!("/proc/self/task/{}/children", std::process::id());
@@ -945,6 +944,7 @@ const NAME_MAX: usize = 255;
 /// openat2's `RESOLVE_IN_ROOT`: absolute paths (and `..`) stay under the directory descriptor.
 const RESOLVE_IN_ROOT: u64 = 0x10;
 
+/// The resolved path a path argument names, `None` when it names nothing on the file system.
 fn path_of(caller: &Caller, arg: PathArg, lazy: &mut Lazy<'_>) -> io::Result<Option<PathBuf>> {
     let raw = if arg.addr == 0 {
         Vec::new()
@@ -955,6 +955,14 @@ fn path_of(caller: &Caller, arg: PathArg, lazy: &mut Lazy<'_>) -> io::Result<Opt
     if raw.split(|b| *b == b'/').any(|name| name.len() > NAME_MAX) {
         return Ok(None);
     }
+    // Where a relative path starts (and, under RESOLVE_IN_ROOT, an absolute one).
+    let start = || {
+        if arg.dirfd == AT_FDCWD {
+            caller.cwd()
+        } else {
+            caller.fd_target(arg.dirfd)
+        }
+    };
     let full = if raw.is_empty() {
         if !arg.empty_is_fd {
             return Ok(None);
@@ -962,23 +970,11 @@ fn path_of(caller: &Caller, arg: PathArg, lazy: &mut Lazy<'_>) -> io::Result<Opt
         caller.fd_target(arg.dirfd)?
     } else {
         let given = Path::new(OsStr::from_bytes(&raw));
-        if given.is_absolute() && arg.in_root {
+        match given.strip_prefix("/") {
             // openat2's RESOLVE_IN_ROOT: "/" is the directory descriptor.
-            let root = if arg.dirfd == AT_FDCWD {
-                caller.cwd()?
-            } else {
-                caller.fd_target(arg.dirfd)?
-            };
-            root.join(given.strip_prefix("/").unwrap_or(given))
-        } else if given.is_absolute() {
-            given.to_path_buf()
-        } else {
-            let base = if arg.dirfd == AT_FDCWD {
-                caller.cwd()?
-            } else {
-                caller.fd_target(arg.dirfd)?
-            };
-            base.join(given)
+            Ok(inside) if arg.in_root => start()?.join(inside),
+            Ok(_) => given.to_path_buf(),
+            Err(_) => start()?.join(given),
         }
     };
     if !full.is_absolute() {
