@@ -71,15 +71,7 @@ pub const MAX_NAME: usize = 63;
 /// Whether `value` can name a LandlockPolicy (a DNS subdomain, as every object name, of at
 /// most [`MAX_NAME`] characters); the error is the problem with it.
 pub fn check_name(value: &str) -> Result<(), String> {
-    let label_ok = |label: &str| {
-        !label.is_empty()
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-    };
-    if value.is_empty() || !value.split('.').all(label_ok) {
+    if value.is_empty() || !value.split('.').all(super::selector::is_dns_label) {
         return Err(
             "not a LandlockPolicy name (lowercase letters, digits, '-' and '.')".to_owned(),
         );

@@ -189,16 +189,20 @@ fn is_name(text: &str) -> bool {
 /// A DNS-1123 subdomain: dot-separated labels of lower-case letters, digits and '-', each
 /// beginning and ending with a letter or digit; at most 253.
 fn is_dns_subdomain(text: &str) -> bool {
-    text.len() <= 253
-        && text.split('.').all(|label| {
-            let bytes = label.as_bytes();
-            let edge = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-            bytes.first().is_some_and(edge)
-                && bytes.last().is_some_and(edge)
-                && bytes
-                    .iter()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        })
+    text.len() <= 253 && text.split('.').all(is_dns_label)
+}
+
+/// One label of a DNS subdomain: lower-case letters, digits and '-', beginning and ending with
+/// a letter or digit (object names are made of these too, see
+/// [`crate::admission::policy::check_name`]).
+pub fn is_dns_label(label: &str) -> bool {
+    let bytes = label.as_bytes();
+    let edge = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    bytes.first().is_some_and(edge)
+        && bytes.last().is_some_and(edge)
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
 }
 
 #[cfg(test)]

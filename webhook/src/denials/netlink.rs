@@ -97,22 +97,10 @@ pub struct AuditReader {
     socket: TokioSocket,
 }
 
-/// The receive buffer the kernel gave socket `fd` (`SO_RCVBUF`, which reports twice the
-/// requested size, its bookkeeping included: halved here, to compare with what was asked).
-fn receive_buffer(fd: std::os::fd::RawFd) -> Option<usize> {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `value`, both alive for the call.
-    let ret = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    (ret == 0).then(|| usize::try_from(value).unwrap_or(0) / 2)
+/// The receive buffer the kernel gave `socket` (`SO_RCVBUF` reports twice the requested size,
+/// its bookkeeping included: halved here, to compare with what was asked).
+fn receive_buffer(socket: &netlink_sys::Socket) -> Option<usize> {
+    socket.get_rx_buf_sz().ok().map(|doubled| doubled / 2)
 }
 
 impl AuditReader {
@@ -144,7 +132,7 @@ impl AuditReader {
                 .map_err(io_error("size the audit socket's receive buffer"))?;
             // Without CAP_NET_ADMIN the kernel caps the size at net.core.rmem_max, silently:
             // say what the buffer really is, since a burst beyond it is lost.
-            let got = receive_buffer(socket.as_raw_fd());
+            let got = receive_buffer(socket.socket_ref());
             if got.is_some_and(|got| got < buffer_bytes) {
                 tracing::warn!(
                     asked = buffer_bytes,
@@ -289,21 +277,9 @@ mod tests {
     /// a buffer capped by rmem_max is told from one that is not.
     #[test]
     fn the_receive_buffer_is_read_back_as_asked() {
-        use std::os::fd::AsRawFd as _;
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
-        let asked: libc::c_int = 65536;
-        // SAFETY: setsockopt reads one c_int, alive for the call.
-        let ret = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&asked as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(ret, 0);
-        assert_eq!(receive_buffer(socket.as_raw_fd()), Some(65536));
+        let socket = netlink_sys::Socket::new(NETLINK_AUDIT).expect("an audit netlink socket");
+        socket.set_rx_buf_sz(65536).expect("SO_RCVBUF");
+        assert_eq!(receive_buffer(&socket), Some(65536));
     }
 
     #[test]
