@@ -520,6 +520,116 @@ async fn concurrent_lookups_are_bounded_and_those_without_a_slot_are_denied() {
     );
 }
 
+/// A review of a pod in `namespace` whose containers `c0`, `c1`, ... run `images`, none with a
+/// `command`.
+fn admission_review_of(namespace: &str, images: &[String]) -> Vec<u8> {
+    let containers: Vec<Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| json!({"name": format!("c{i}"), "image": image}))
+        .collect();
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "5d3c1f7e-0000-4000-8000-000000000002",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": namespace, "operation": "CREATE",
+            "userInfo": {"username": "test"},
+            "object": {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "p", "annotations": {"landlock-injector.io/inject": "true"}},
+                "spec": {"containers": containers}},
+        }
+    }))
+    .expect("JSON")
+}
+
+/// A pod's images are looked up at once, so its lookups together take one budget: three
+/// images at a registry that never answers are all in flight together and the pod is denied
+/// naming the budget. One after the other they took three budgets, past the review's own
+/// deadline (9 s), and the API server applied its failurePolicy instead of reading a denial.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pods_images_are_looked_up_at_once() {
+    let stalled = FakeRegistry::start_tls(|_| FakeAnswer::Silence).expect("HTTPS fake");
+    let resolver = Registry::new(
+        RegistryOptions {
+            budget: Duration::from_secs(2),
+            extra_roots: vec![stalled.ca_file().expect("HTTPS")],
+            ..RegistryOptions::default()
+        },
+        Fixed::default(),
+    )
+    .expect("resolver");
+    let images: Vec<String> = (0..3)
+        .map(|i| format!("{}/app{i}:1", stalled.host()))
+        .collect();
+    let (response, _) = review_with(&admission_review_of("apps", &images), &resolver).await;
+    assert_eq!(response["allowed"], false, "{response}");
+    let message = response["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("took longer than its budget of 2s"),
+        "{message}"
+    );
+    assert_eq!(
+        stalled.most_held(),
+        3,
+        "the pod's three lookups were in flight at once"
+    );
+    assert_eq!(resolver.counters.failed(), 3, "each lookup was made once");
+}
+
+/// One namespace holds at most `--registry-concurrency-per-namespace` of the slots: a pod with
+/// six images at a registry that never answers takes two of four, and a pod of another
+/// namespace, reviewed meanwhile, still reaches the registry (it is denied for the registry's
+/// silence, not for want of a slot). Counted a second in, before any lookup's budget of 3 s
+/// ends and frees a slot for a waiter. (Which waiter a freed slot goes to at the deadline is
+/// the timer's: the denial naming the share is checked in `registry::slots`' unit tests.)
+#[tokio::test(flavor = "multi_thread")]
+async fn one_namespace_cannot_take_every_registry_slot() {
+    let stalled = FakeRegistry::start_tls(|_| FakeAnswer::Silence).expect("HTTPS fake");
+    let resolver = Registry::new(
+        RegistryOptions {
+            budget: Duration::from_secs(3),
+            concurrency: 4,
+            concurrency_per_namespace: 2,
+            extra_roots: vec![stalled.ca_file().expect("HTTPS")],
+            ..RegistryOptions::default()
+        },
+        Fixed::default(),
+    )
+    .expect("resolver");
+    let greedy: Vec<String> = (0..6)
+        .map(|i| format!("{}/greedy{i}:1", stalled.host()))
+        .collect();
+    let other = vec![format!("{}/other:1", stalled.host())];
+    let greedy_review = admission_review_of("greedy", &greedy);
+    let other_review = admission_review_of("other", &other);
+    let ((greedy_answer, _), (other_answer, _), held_at_once) = tokio::join!(
+        review_with(&greedy_review, &resolver),
+        async {
+            // The greedy pod's lookups are queued first.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            review_with(&other_review, &resolver).await
+        },
+        async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            stalled.most_held()
+        }
+    );
+    assert_eq!(
+        held_at_once, 3,
+        "two of the greedy namespace's lookups and the other's one reached the registry"
+    );
+    let other_message = other_answer["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        other_message.contains("took longer than its budget of 3s"),
+        "the other namespace's lookup got a slot: {other_message}"
+    );
+    assert_eq!(greedy_answer["allowed"], false, "{greedy_answer}");
+}
+
 async fn review_with_owned(body: Vec<u8>, resolver: &Registry<Fixed>) -> (Value, Option<Value>) {
     review_with(&body, resolver).await
 }

@@ -7,19 +7,20 @@
 //! lookup has a time budget well under the API server's webhook timeout, so a slow registry
 //! produces a clear denial instead of a timed-out admission. What one lookup may cost is
 //! bounded: the bodies it buffers ([`MAX_MANIFEST_BYTES`], [`MAX_CONFIG_BYTES`]) and the lookups
-//! in flight at once (`--registry-concurrency`). Every failure, including a panic inside the
+//! in flight at once (`--registry-concurrency`, of which one namespace holds at most
+//! `--registry-concurrency-per-namespace`: [`slots`]). Every failure, including a panic inside the
 //! registry client, comes back as the cause of a denial, never as a dead process.
 
 pub mod cache;
 pub mod cluster_secrets;
 pub mod dns;
 pub mod pull_secrets;
+pub mod slots;
 pub mod trust;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
@@ -80,6 +81,10 @@ pub struct RegistryOptions {
     /// --registry-timeout is denied.
     #[arg(long = "registry-concurrency", value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+    /// Of those, lookups one namespace may have in flight (at most --registry-concurrency), so
+    /// that one tenant's pods cannot take every slot.
+    #[arg(long = "registry-concurrency-per-namespace", value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency_per_namespace: u16,
     /// Platform picked from multi-platform images, os/arch[/variant].
     #[arg(long, default_value = "linux/amd64")]
     pub platform: String,
@@ -200,8 +205,8 @@ pub struct Registry<S> {
     options: RegistryOptions,
     roots: Vec<Certificate>,
     dns: Dns,
-    /// One permit per lookup in flight (`--registry-concurrency`).
-    slots: tokio::sync::Semaphore,
+    /// One permit per lookup in flight (`--registry-concurrency`), and per namespace.
+    slots: slots::Slots,
     os: String,
     arch: String,
     /// The platform's variant (`v7` of `linux/arm/v7`), when it names one.
@@ -401,7 +406,10 @@ impl<S: PullSecrets> Registry<S> {
             .ok_or_else(|| RegistrySetupError::Platform(options.platform.clone()))?;
         let registry = Self {
             cache: Cache::new(options.cache_size, options.cache_ttl),
-            slots: tokio::sync::Semaphore::new(usize::from(options.concurrency)),
+            slots: slots::Slots::new(
+                usize::from(options.concurrency),
+                usize::from(options.concurrency_per_namespace),
+            ),
             options,
             roots,
             dns,
@@ -449,15 +457,25 @@ impl<S: PullSecrets> Registry<S> {
         )
     }
 
-    /// Reads `image`'s configuration by `deadline`; `got_slot` is set once the lookup holds
-    /// one of the `--registry-concurrency` slots (cache hits need none).
+    /// Why a lookup that waited for its namespace's share of slots until its deadline is
+    /// denied.
+    fn no_share(&self, namespace: &str) -> String {
+        format!(
+            "namespace {namespace:?} already had its {n} registry lookups in flight (--registry-concurrency-per-namespace {n}) for this lookup's whole budget of {}: its pods look up many images at once or its registries answer slowly",
+            humantime::format_duration(self.options.budget),
+            n = self.slots.share(),
+        )
+    }
+
+    /// Reads `image`'s configuration by `deadline`; `progress` says how far it got in taking
+    /// its slots (cache hits need none).
     async fn lookup(
         &self,
         image: &str,
         pod: &Pod,
         namespace: Option<&str>,
         deadline: tokio::time::Instant,
-        got_slot: &AtomicBool,
+        progress: &slots::Progress,
     ) -> Result<ImageConfig, String> {
         let reference =
             Reference::try_from(image).map_err(|e| format!("not a valid image reference: {e}"))?;
@@ -486,17 +504,15 @@ impl<S: PullSecrets> Registry<S> {
             RegistryAuth::Basic(c.username, c.password)
         });
         // Released when the lookup ends or is dropped (budget exceeded).
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| "the registry client is shutting down".to_owned())?;
-        // A slot freed by a lookup that ran out of time goes to the next waiter in the same
-        // instant, when that one's time is up too.
-        if tokio::time::Instant::now() >= deadline {
-            return Err(self.no_slot());
-        }
-        got_slot.store(true, Ordering::Relaxed);
+        let namespace = namespace.unwrap_or_default();
+        let _slot = match self.slots.acquire(namespace, deadline, progress).await {
+            Ok(held) => held,
+            Err(slots::NoSlot::NamespaceShare) => return Err(self.no_share(namespace)),
+            Err(slots::NoSlot::Slots) => return Err(self.no_slot()),
+            Err(slots::NoSlot::Closed) => {
+                return Err("the registry client is shutting down".to_owned());
+            }
+        };
         let (_, digest, config) = self
             .client()
             .map_err(|e| format!("cannot set up the registry client: {e}"))?
@@ -519,8 +535,8 @@ impl<S: PullSecrets> ImageResolver for Registry<S> {
     ) -> Result<ImageConfig, String> {
         let budget = self.options.budget;
         let deadline = tokio::time::Instant::now() + budget;
-        let got_slot = AtomicBool::new(false);
-        let lookup = panic_guard::catch(self.lookup(image, pod, namespace, deadline, &got_slot));
+        let progress = slots::Progress::default();
+        let lookup = panic_guard::catch(self.lookup(image, pod, namespace, deadline, &progress));
         let result = match tokio::time::timeout_at(deadline, lookup).await {
             Ok(Ok(result)) => result,
             Ok(Err(panic)) => {
@@ -534,11 +550,16 @@ impl<S: PullSecrets> ImageResolver for Registry<S> {
                     quote(&panic)
                 ))
             }
-            Err(_) if !got_slot.load(Ordering::Relaxed) => Err(self.no_slot()),
-            Err(_) => Err(format!(
-                "the registry lookup took longer than its budget of {}",
-                humantime::format_duration(budget)
-            )),
+            Err(_) => match progress.waited() {
+                slots::Waited::ForNamespaceShare => {
+                    Err(self.no_share(namespace.unwrap_or_default()))
+                }
+                slots::Waited::ForSlot => Err(self.no_slot()),
+                slots::Waited::Nowhere => Err(format!(
+                    "the registry lookup took longer than its budget of {}",
+                    humantime::format_duration(budget)
+                )),
+            },
         };
         self.counters.lookup(result.is_ok());
         result
