@@ -2,7 +2,7 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `landlock_denials_total` | counter | `namespace`, `pod`, `container` (empty when not in a pod), `blocker` (one per blocked right) |
+//! | `landlock_denials_total` | counter | `namespace`, `pod`, `container` (empty when not in a pod), `blocker` (one per blocked right); a deleted pod's series go [`FORGET_AFTER`] after it left the pod watch |
 //! | `landlock_denials_unattributed_total` | counter | `reason`: `not-in-a-pod`, `process-gone`, `unknown-pod`, `pid-reused` |
 //! | `landlock_denials_unparsed_records_total` | counter | |
 //! | `landlock_denials_lost_records_total` | counter | (the socket overflowed: the kernel dropped records for this reader) |
@@ -13,7 +13,10 @@
 //! | `landlock_denials_initial_network_namespace` | gauge | 1 the agent is in the host's initial network namespace (records reach it), 0 it is not (none can), -1 unknown |
 //! | `landlock_denials_pod_watch_up` | gauge | 1 the watch of this node's pods has listed them and is not failing, 0 not (denials are `unattributed`, no Event is posted); absent with `--no-kube` |
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -48,6 +51,19 @@ pub struct DenialLabels {
     pub blocker: String,
 }
 
+/// How long a pod's `landlock_denials_total` series stay after the pod left this node's pod
+/// watch: long enough for scrapes to read their last value, short enough that a node running
+/// many short-lived pods (Jobs, CronJobs) does not keep a series per pod it ever ran.
+pub const FORGET_AFTER: Duration = Duration::from_secs(10 * 60);
+
+/// A pod's series of `landlock_denials_total` (container and blocker; namespace and pod are
+/// the key), and since when the pod is gone.
+#[derive(Debug, Default)]
+struct PodSeries {
+    labels: BTreeSet<(String, String)>,
+    gone_since: Option<Instant>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
@@ -63,6 +79,8 @@ struct ResultLabel {
 pub struct Metrics {
     registry: Registry,
     denials: Family<DenialLabels, Counter>,
+    /// The series of `denials` per pod (namespace, name), to forget them once it is gone.
+    pod_series: Mutex<HashMap<(String, String), PodSeries>>,
     unattributed: Family<ReasonLabel, Counter>,
     unparsed: Counter,
     lost: Counter,
@@ -146,6 +164,7 @@ impl Default for Metrics {
             pod_watch_up,
             pod_watch_wanted: std::sync::atomic::AtomicBool::new(false),
             denials,
+            pod_series: Mutex::default(),
             unattributed,
             unparsed,
             lost,
@@ -162,6 +181,19 @@ impl Default for Metrics {
 impl Metrics {
     /// Counts one denial per blocked right.
     pub fn denial(&self, namespace: &str, pod: &str, container: &str, blockers: &[String]) {
+        if !pod.is_empty() {
+            let mut series = self
+                .pod_series
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let entry = series
+                .entry((namespace.to_owned(), pod.to_owned()))
+                .or_default();
+            entry.gone_since = None;
+            for blocker in blockers {
+                entry.labels.insert((container.to_owned(), blocker.clone()));
+            }
+        }
         for blocker in blockers {
             self.denials
                 .get_or_create(&DenialLabels {
@@ -172,6 +204,46 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// Forgets the `landlock_denials_total` series of pods that `present` has not known for
+    /// [`FORGET_AFTER`] up to `now`; returns how many pods it forgot. Call it only while the
+    /// pod watch works: a pod missing from a stale list is not gone.
+    pub fn forget_gone_pods(&self, present: impl Fn(&str, &str) -> bool, now: Instant) -> usize {
+        let mut series = self
+            .pod_series
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut forgotten = 0;
+        series.retain(|(namespace, pod), entry| {
+            if present(namespace, pod) {
+                entry.gone_since = None;
+                return true;
+            }
+            let since = *entry.gone_since.get_or_insert(now);
+            if now.saturating_duration_since(since) < FORGET_AFTER {
+                return true;
+            }
+            for (container, blocker) in &entry.labels {
+                self.denials.remove(&DenialLabels {
+                    namespace: namespace.clone(),
+                    pod: pod.clone(),
+                    container: container.clone(),
+                    blocker: blocker.clone(),
+                });
+            }
+            forgotten += 1;
+            false
+        });
+        forgotten
+    }
+
+    /// Pods with `landlock_denials_total` series.
+    pub fn pods_with_series(&self) -> usize {
+        self.pod_series
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// `landlock_denials_total` for these labels.

@@ -87,6 +87,10 @@ impl PodDirectory for Box<dyn PodDirectory> {
     fn find(&self, target: &cgroups::ContainerRef) -> Option<pods::PodRef> {
         self.as_ref().find(target)
     }
+
+    fn has_pod(&self, namespace: &str, name: &str) -> Option<bool> {
+        self.as_ref().has_pod(namespace, name)
+    }
 }
 
 /// Receive buffer asked for: room for bursts of several thousand records.

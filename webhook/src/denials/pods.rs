@@ -32,6 +32,18 @@ pub struct PodRef {
 pub trait PodDirectory: Send + Sync {
     /// The pod and container `target` names, if the pod is known.
     fn find(&self, target: &ContainerRef) -> Option<PodRef>;
+
+    /// Whether a pod `name` in `namespace` runs on this node; `None` when this directory cannot
+    /// tell (no pods are known at all).
+    fn has_pod(&self, namespace: &str, name: &str) -> Option<bool>;
+}
+
+/// Whether `pods` hold a pod `name` in `namespace`.
+fn holds<'a>(pods: impl IntoIterator<Item = &'a Pod>, namespace: &str, name: &str) -> bool {
+    pods.into_iter().any(|p| {
+        p.metadata.namespace.as_deref() == Some(namespace)
+            && p.metadata.name.as_deref() == Some(name)
+    })
 }
 
 /// No pods at all (`--no-kube`).
@@ -39,6 +51,10 @@ pub struct NoPods;
 
 impl PodDirectory for NoPods {
     fn find(&self, _: &ContainerRef) -> Option<PodRef> {
+        None
+    }
+
+    fn has_pod(&self, _: &str, _: &str) -> Option<bool> {
         None
     }
 }
@@ -63,6 +79,19 @@ impl PodDirectory for PodList {
             target,
         )
     }
+
+    fn has_pod(&self, namespace: &str, name: &str) -> Option<bool> {
+        let pods = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        Some(holds(pods.iter(), namespace, name))
+    }
+}
+
+impl PodList {
+    /// Removes the pod with `uid`, as a deletion would.
+    pub fn remove(&self, uid: &str) {
+        let mut pods = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        pods.retain(|p| p.metadata.uid.as_deref() != Some(uid));
+    }
 }
 
 /// The pods of this node, as the watch last saw them.
@@ -73,6 +102,11 @@ impl PodDirectory for WatchedPods {
     fn find(&self, target: &ContainerRef) -> Option<PodRef> {
         let pods = self.0.state();
         find_in(pods.iter().map(|p| p.as_ref()), target)
+    }
+
+    fn has_pod(&self, namespace: &str, name: &str) -> Option<bool> {
+        let pods = self.0.state();
+        Some(holds(pods.iter().map(|p| p.as_ref()), namespace, name))
     }
 }
 

@@ -112,7 +112,12 @@ pub struct Reporter<P> {
     budgets: Budgets,
     waiting: VecDeque<Waiting>,
     ticks_per_second: u64,
+    /// When the metric series of gone pods were last looked for.
+    swept: Option<Instant>,
 }
+
+/// How often the metric series of pods that left the node are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 impl<P: PodDirectory> Reporter<P> {
     /// A reporter looking pods up in `pods`; `pods_learn` says whether that list can gain a
@@ -129,6 +134,7 @@ impl<P: PodDirectory> Reporter<P> {
             ),
             waiting: VecDeque::new(),
             ticks_per_second: identity::ticks_per_second(),
+            swept: None,
             settings,
             pods,
             pods_learn,
@@ -184,6 +190,7 @@ impl<P: PodDirectory> Reporter<P> {
     /// Reports what is due at `now`: events whose SYSCALL record never came, denials whose pod
     /// did not show up in time, Event counts whose window ended.
     pub fn tick(&mut self, now: Instant) -> Output {
+        self.forget_gone_pods(now);
         let mut out = Output::default();
         for joined in self.joiner.expire(now) {
             out.extend(self.joined(joined, now));
@@ -328,6 +335,33 @@ impl<P: PodDirectory> Reporter<P> {
         self.report(&denial, attribution, unattributed, now)
     }
 
+    /// Every [`SWEEP_EVERY`], while the pod watch works (a stale list would make running pods
+    /// look gone): forgets the metric series of pods gone for [`super::metrics::FORGET_AFTER`].
+    fn forget_gone_pods(&mut self, now: Instant) {
+        if self
+            .swept
+            .is_some_and(|at| now.saturating_duration_since(at) < SWEEP_EVERY)
+        {
+            return;
+        }
+        self.swept = Some(now);
+        if !self.metrics.pod_watch_ok() {
+            return;
+        }
+        let pods = &self.pods;
+        // A directory that cannot tell (`--no-kube`) keeps every pod.
+        let forgotten = self.metrics.forget_gone_pods(
+            |namespace, name| pods.has_pod(namespace, name).unwrap_or(true),
+            now,
+        );
+        if forgotten > 0 {
+            tracing::debug!(
+                pods = forgotten,
+                "forgot the denial metrics of pods that left this node"
+            );
+        }
+    }
+
     fn report(
         &mut self,
         denial: &Denial,
@@ -399,8 +433,91 @@ fn caller_is_subject(blockers: &[String], syscall: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::denials::pods::NoPods;
+    use crate::denials::pods::{NoPods, PodList};
     use std::process::Command;
+
+    fn pod(namespace: &str, name: &str) -> k8s_openapi::api::core::v1::Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"namespace": namespace, "name": name, "uid": format!("uid-{name}")}
+        }))
+        .expect("a pod")
+    }
+
+    /// A pod's `landlock_denials_total` series stay while it runs and for
+    /// [`super::super::metrics::FORGET_AFTER`] after it left the pod list, then go; other
+    /// pods' stay. Without a pod directory (`--no-kube`) nothing is ever forgotten.
+    #[test]
+    fn the_denial_series_of_a_pod_that_left_go_after_a_while() {
+        use super::super::metrics::FORGET_AFTER;
+        let metrics = Arc::new(Metrics::default());
+        let pods = PodList::default();
+        pods.insert(pod("apps", "web-1"));
+        pods.insert(pod("apps", "web-2"));
+        let mut reporter =
+            Reporter::new(Settings::new("node"), pods.clone(), true, metrics.clone());
+        let blockers = ["fs.read_file".to_owned()];
+        metrics.denial("apps", "web-1", "app", &blockers);
+        metrics.denial("apps", "web-2", "app", &blockers);
+        let series = |name: &str| metrics.encode().contains(&format!("pod=\"{name}\""));
+        let start = Instant::now();
+        reporter.tick(start);
+        assert!(series("web-1") && series("web-2"), "both run");
+        pods.remove("uid-web-1");
+        let later = start + SWEEP_EVERY;
+        reporter.tick(later);
+        assert!(series("web-1"), "kept for scrapes right after it left");
+        reporter.tick(later + FORGET_AFTER - SWEEP_EVERY);
+        assert!(series("web-1"), "kept until FORGET_AFTER");
+        reporter.tick(later + FORGET_AFTER);
+        assert!(!series("web-1"), "forgotten: {}", metrics.encode());
+        assert!(series("web-2"), "the running pod's series stay");
+        assert_eq!(metrics.pods_with_series(), 1);
+
+        let unknown = Arc::new(Metrics::default());
+        let mut blind = Reporter::new(Settings::new("node"), NoPods, false, unknown.clone());
+        unknown.denial("apps", "web-1", "app", &blockers);
+        blind.tick(start);
+        blind.tick(start + SWEEP_EVERY + FORGET_AFTER * 2);
+        assert_eq!(
+            unknown.pods_with_series(),
+            1,
+            "no directory: nothing is gone"
+        );
+    }
+
+    /// While the pod watch is down its list may be stale: nothing is forgotten then, and a
+    /// pod that shows up again (a StatefulSet's pod recreated) starts over.
+    #[test]
+    fn a_stale_pod_watch_forgets_nothing_and_a_returning_pod_starts_over() {
+        use super::super::metrics::FORGET_AFTER;
+        let mut watched = Metrics::default();
+        watched.expect_pod_watch();
+        let metrics = Arc::new(watched);
+        let pods = PodList::default();
+        let mut reporter =
+            Reporter::new(Settings::new("node"), pods.clone(), true, metrics.clone());
+        metrics.denial("apps", "db-0", "pg", &["fs.write_file".to_owned()]);
+        let start = Instant::now();
+        reporter.tick(start);
+        reporter.tick(start + SWEEP_EVERY + FORGET_AFTER);
+        assert_eq!(metrics.pods_with_series(), 1, "the watch is down: kept");
+        metrics.set_pod_watch_up(true);
+        let up = start + 2 * SWEEP_EVERY + FORGET_AFTER;
+        reporter.tick(up);
+        pods.insert(pod("apps", "db-0"));
+        reporter.tick(up + FORGET_AFTER);
+        assert_eq!(metrics.pods_with_series(), 1, "back before FORGET_AFTER");
+        pods.remove("uid-db-0");
+        reporter.tick(up + FORGET_AFTER + SWEEP_EVERY);
+        reporter.tick(up + 2 * FORGET_AFTER);
+        assert_eq!(
+            metrics.pods_with_series(),
+            1,
+            "gone for less than FORGET_AFTER since it came back"
+        );
+        reporter.tick(up + 2 * FORGET_AFTER + SWEEP_EVERY);
+        assert_eq!(metrics.pods_with_series(), 0);
+    }
 
     /// A denial whose domain's creator is unknown is placed by its SYSCALL record's process
     /// only when that process is the denied subject: a signal scoping denial logged in a
