@@ -32,6 +32,51 @@ impl LostWatch {
     }
 }
 
+/// What one failed `AUDIT_GET` means for the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// The agent lacks the right to ask (EPERM, EACCES): asking again cannot work; stop.
+    Stop,
+    /// The first failure after answers (a late answer, a busy socket): say so, ask again.
+    First,
+    /// Failing still: asked again later, said once already.
+    Again,
+}
+
+/// Whether the kernel's status is still asked for: a refusal for want of a right stops the
+/// asking, anything else is retried at the next interval (once, one late answer stopped it for
+/// good, and records the kernel dropped were never reported again).
+#[derive(Debug, Default)]
+pub struct StatusAsking {
+    failing: bool,
+    stopped: bool,
+}
+
+impl StatusAsking {
+    /// Whether to ask at the next interval.
+    pub fn asking(&self) -> bool {
+        !self.stopped
+    }
+
+    /// Takes an answer; whether it ends a run of failures.
+    pub fn answered(&mut self) -> bool {
+        std::mem::replace(&mut self.failing, false)
+    }
+
+    /// Takes a failure.
+    pub fn failed(&mut self, error: &super::netlink::NetlinkError) -> Failed {
+        if error.is_permission() {
+            self.stopped = true;
+            return Failed::Stop;
+        }
+        if std::mem::replace(&mut self.failing, true) {
+            Failed::Again
+        } else {
+            Failed::First
+        }
+    }
+}
+
 /// The warning for `since` records lost with `backlog_limit`.
 pub fn lost_message(since: u32, backlog_limit: u32) -> String {
     format!(
@@ -49,6 +94,36 @@ mod tests {
         assert_eq!(raised_limit(ENABLE_AUDIT_BACKLOG), None);
         assert_eq!(raised_limit(65536), None);
         assert_eq!(raised_limit(0), None, "0 is no limit at all");
+    }
+
+    /// A refusal for want of a right stops the asking; other failures are retried, said once
+    /// per run, and an answer ends the run.
+    #[test]
+    fn only_a_refusal_for_want_of_a_right_stops_asking() {
+        use super::super::netlink::NetlinkError;
+        let late = NetlinkError::Protocol("AUDIT_GET: no answer from the kernel".to_owned());
+        let mut asking = StatusAsking::default();
+        assert_eq!(asking.failed(&late), Failed::First);
+        assert_eq!(asking.failed(&late), Failed::Again);
+        assert!(asking.asking());
+        assert!(asking.answered(), "the run of failures ends");
+        assert!(!asking.answered());
+        assert_eq!(
+            asking.failed(&late),
+            Failed::First,
+            "a new run is said again"
+        );
+        let refused = NetlinkError::Refused {
+            what: "AUDIT_GET",
+            source: std::io::Error::from_raw_os_error(libc::EPERM),
+        };
+        assert_eq!(asking.failed(&refused), Failed::Stop);
+        assert!(!asking.asking());
+        let busy = NetlinkError::Io {
+            what: "AUDIT_GET",
+            source: std::io::Error::from_raw_os_error(libc::ENOBUFS),
+        };
+        assert!(!busy.is_permission());
     }
 
     #[test]

@@ -336,6 +336,12 @@ impl Metrics {
         self.backlog_limit.set(i64::from(backlog_limit));
     }
 
+    /// The kernel's `lost` counter and backlog limit are no longer known (-1).
+    pub fn forget_kernel_backlog(&self) {
+        self.kernel_lost.set(-1);
+        self.backlog_limit.set(-1);
+    }
+
     /// Registers the pod watch's gauge (0 until [`Self::set_pod_watch_up`]); without this
     /// call (`--no-kube`) readiness does not depend on a pod watch.
     pub fn expect_pod_watch(&mut self) {

@@ -288,7 +288,7 @@ async fn agent(options: Options) -> Result<(), String> {
     // The kernel's status, for records it dropped; asking needs CAP_AUDIT_CONTROL.
     let mut status_tick = tokio::time::interval(STATUS_INTERVAL);
     let mut lost = backlog::LostWatch::default();
-    let mut ask_status = true;
+    let mut asking = backlog::StatusAsking::default();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
     loop {
@@ -306,12 +306,23 @@ async fn agent(options: Options) -> Result<(), String> {
                 }
             },
             _ = tick.tick() => emit(reporter.tick(Instant::now()), sink.as_deref()),
-            _ = status_tick.tick(), if ask_status => {
-                if let Err(e) = refresh_status(&metrics, &mut lost).await {
-                    tracing::info!(error = %e, "cannot ask the kernel for its audit status; records it drops are not reported (landlock_denials_kernel_lost_records stays -1)");
-                    ask_status = false;
+            _ = status_tick.tick(), if asking.asking() => match refresh_status(&metrics, &mut lost).await {
+                Ok(()) => {
+                    if asking.answered() {
+                        tracing::info!("the kernel answers for its audit status again");
+                    }
                 }
-            }
+                Err(e) => match asking.failed(&e) {
+                    backlog::Failed::Stop => {
+                        metrics.forget_kernel_backlog();
+                        tracing::info!(error = %e, "cannot ask the kernel for its audit status; records it drops are not reported (landlock_denials_kernel_lost_records is -1)");
+                    }
+                    // The last reading stays: it was true, and a -1 blip would hide a rise
+                    // from the lost-records alert's window.
+                    backlog::Failed::First => tracing::warn!(error = %e, "asking the kernel for its audit status failed; asking again every {}s (landlock_denials_kernel_lost_records keeps its last reading meanwhile)", STATUS_INTERVAL.as_secs()),
+                    backlog::Failed::Again => {}
+                },
+            },
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
         }

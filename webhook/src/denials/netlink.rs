@@ -47,6 +47,18 @@ pub enum NetlinkError {
     Protocol(String),
 }
 
+impl NetlinkError {
+    /// Whether the kernel refused for want of a right (EPERM, EACCES): no retry can work.
+    pub fn is_permission(&self) -> bool {
+        match self {
+            Self::Io { source, .. } | Self::Refused { source, .. } => {
+                matches!(source.raw_os_error(), Some(libc::EPERM | libc::EACCES))
+            }
+            Self::Protocol(_) => false,
+        }
+    }
+}
+
 fn hint(error: &io::Error) -> &'static str {
     match error.raw_os_error() {
         Some(libc::EPERM) => {
