@@ -3,7 +3,8 @@
 //! metrics; on the host it maps a process in a kind-style nested cgroup (the node container's
 //! cgroup in front of kubelet's path) to its pod and container. Its `/readyz` follows its watch
 //! of this node's pods (an unreachable API server, an API server that lists and then goes away),
-//! and `--enable-audit` raises a small kernel audit backlog limit.
+//! and `--enable-audit` raises a small kernel audit backlog limit. A stdout nobody reads does not
+//! stop it.
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::MetadataExt as _;
@@ -35,6 +36,11 @@ impl Agent {
 
     /// Starts the agent with `listen` and `args`, in a new network namespace when `own_netns`.
     fn start_with(listen: SocketAddr, own_netns: bool, args: &[&str]) -> Self {
+        Self::spawn(listen, own_netns, args, Stdio::null())
+    }
+
+    /// Starts the agent with `listen`, `args` and `stdout` for its denial lines.
+    fn spawn(listen: SocketAddr, own_netns: bool, args: &[&str], stdout: Stdio) -> Self {
         let binary = static_binary("webhook", "landlock-webhook").expect("landlock-webhook");
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("agent.log");
@@ -68,7 +74,7 @@ impl Agent {
             c
         };
         let child = command
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .env("NO_COLOR", "1")
             .spawn()
@@ -470,4 +476,84 @@ fn enable_audit_raises_a_small_audit_backlog_limit_to_8192_and_leaves_a_larger_o
     let agent = Agent::start_with(listen, false, &["--no-kube", "--enable-audit"]);
     agent.wait_for_log("large enough; left as it is");
     assert_eq!(audit_status().1, 16384, "a larger limit is left alone");
+}
+
+/// A log pipeline that stops reading (here: a stdout pipe the test never reads, full after 64
+/// KiB) must not stop the agent: it keeps reading the audit socket, counting every denial and
+/// answering its probes, and counts the lines it had to drop. Written from its one thread, the
+/// first full pipe had stopped all of it, probes included, and the kernel dropped what followed.
+#[test]
+fn a_stdout_nobody_reads_does_not_stop_the_agent_and_dropped_lines_are_counted() {
+    const BURST: u64 = 10_000;
+    let _audit = AuditGuard::enable();
+    let listen = free_port();
+    let mut agent = Agent::spawn(listen, false, &["--no-kube"], Stdio::piped());
+    agent.wait_for_log("reporting Landlock denials");
+    let shim = static_binary("init-shim", "landlock-shim").expect("landlock-shim");
+    // One shell denied in a loop (a redirect, no fork): thousands of denials in seconds. Its
+    // stderr is already open (/dev/null is not granted under `--profile none`).
+    let script = format!("i=0; while [ $i -lt {BURST} ]; do true < /etc/shadow; i=$((i+1)); done");
+    let status = Command::new(&shim)
+        .args([
+            "--profile",
+            "none",
+            "--rx",
+            "/usr/bin/busybox",
+            "--",
+            "/usr/bin/busybox",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .env("PATH", "/usr/bin")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run the shim on the host");
+    assert!(status.success(), "the denied loop: {status}");
+    let sample =
+        r#"landlock_denials_total{namespace="",pod="",container="",blocker="fs.read_file"}"#;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let metrics = loop {
+        let (_, metrics) = agent.get(listen, "/metrics");
+        if scrape::sample(&metrics, sample).unwrap_or(0.0) >= BURST as f64
+            && scrape::sample(
+                &metrics,
+                r#"landlock_denials_dropped_log_lines_total{stream="stdout"}"#,
+            )
+            .unwrap_or(0.0)
+                > 0.0
+        {
+            break metrics;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not count {BURST} denials and its dropped lines: {metrics}\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        scrape::sample(&metrics, sample),
+        Some(BURST as f64),
+        "{metrics}"
+    );
+    let dropped = scrape::sample(
+        &metrics,
+        r#"landlock_denials_dropped_log_lines_total{stream="stdout"}"#,
+    )
+    .expect("dropped stdout lines");
+    // The pipe holds ~128 lines and the queue 4096: the rest were dropped, not waited for.
+    assert!(
+        dropped >= (BURST - 4096 - 1024) as f64 && dropped < BURST as f64,
+        "dropped {dropped} of {BURST}"
+    );
+    let (code, body) = agent.get(listen, "/healthz");
+    assert_eq!(code, 200, "/healthz: {body}");
+    assert_eq!(
+        scrape::sample(&metrics, "landlock_denials_lost_records_total"),
+        Some(0.0),
+        "{metrics}"
+    );
+    println!("{BURST} denials counted with stdout unread; {dropped} lines dropped");
 }

@@ -128,14 +128,14 @@ impl CommonArgs {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, writer: tracing_subscriber::fmt::writer::BoxMakeWriter) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: `kubectl logs` and log collectors get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -152,7 +152,24 @@ fn parse_min_coverage(value: &str) -> Result<usize, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The node agent logs through a thread of its own (dropping past a queue), so a stderr
+    // nobody reads cannot stop it reading the audit socket; the guard flushes at exit.
+    let mut log_drops = None;
+    let _log_guard = if matches!(cli.command, Command::Denials(_)) {
+        let (writer, guard) = webhook::denials::output::unblocked(std::io::stderr(), "agent-log");
+        log_drops = Some(writer.error_counter());
+        init_logging(
+            cli.log_format,
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(writer),
+        );
+        Some(guard)
+    } else {
+        init_logging(
+            cli.log_format,
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+        );
+        None
+    };
     let result = match cli.command {
         Command::Serve(args) => commands::serve(args.common.into_common(), args.options),
         Command::Inject {
@@ -189,6 +206,7 @@ fn main() -> ExitCode {
             node: args.node,
             proc_root: args.proc_root,
             kubeconfig: args.kubeconfig,
+            log_drops,
         }),
     };
     match result {

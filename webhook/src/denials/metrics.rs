@@ -6,6 +6,7 @@
 //! | `landlock_denials_unattributed_total` | counter | `reason`: `not-in-a-pod`, `process-gone`, `unknown-pod`, `pid-reused` |
 //! | `landlock_denials_unparsed_records_total` | counter | |
 //! | `landlock_denials_lost_records_total` | counter | (the socket overflowed: the kernel dropped records for this reader) |
+//! | `landlock_denials_dropped_log_lines_total` | counter | `stream`: `stdout` (denial lines), `stderr` (the agent's log): lines dropped because the reader of that stream (the container runtime, a log shipper) stopped reading and the queue was full |
 //! | `landlock_denials_kube_events_total` | counter | `result`: `applied`, `failed`, `dropped`, `suppressed` (a pod's new objects past its share of Events per window) |
 //! | `landlock_denials_audit_enabled` | gauge | 1 on, 0 off, -1 unknown (no CAP_AUDIT_CONTROL to ask, no record seen yet) |
 //! | `landlock_denials_kernel_lost_records` | gauge | the kernel's `lost` counter (every audit record it dropped since boot, mostly a full backlog; -1 unknown: asking needs CAP_AUDIT_CONTROL) |
@@ -70,6 +71,11 @@ struct ReasonLabel {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StreamLabel {
+    stream: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ResultLabel {
     result: &'static str,
 }
@@ -84,6 +90,7 @@ pub struct Metrics {
     unattributed: Family<ReasonLabel, Counter>,
     unparsed: Counter,
     lost: Counter,
+    dropped_lines: Family<StreamLabel, Counter>,
     kube_events: Family<ResultLabel, Counter>,
     audit_enabled: Gauge<i64, AtomicI64>,
     initial_network_namespace: Gauge<i64, AtomicI64>,
@@ -103,6 +110,7 @@ impl Default for Metrics {
         let unattributed = Family::<ReasonLabel, Counter>::default();
         let unparsed = Counter::default();
         let lost = Counter::default();
+        let dropped_lines = Family::<StreamLabel, Counter>::default();
         let kube_events = Family::<ResultLabel, Counter>::default();
         let audit_enabled = Gauge::<i64, AtomicI64>::default();
         audit_enabled.set(-1);
@@ -133,6 +141,11 @@ impl Default for Metrics {
             "landlock_denials_lost_records",
             "Times the audit socket overflowed and the kernel dropped records for this reader",
             lost.clone(),
+        );
+        registry.register(
+            "landlock_denials_dropped_log_lines",
+            "Lines dropped because their stream's reader stopped reading, by stream (stdout: denial lines, stderr: the agent's log)",
+            dropped_lines.clone(),
         );
         registry.register(
             "landlock_denials_kube_events",
@@ -168,6 +181,7 @@ impl Default for Metrics {
             unattributed,
             unparsed,
             lost,
+            dropped_lines,
             kube_events,
             audit_enabled,
             initial_network_namespace,
@@ -273,6 +287,13 @@ impl Metrics {
     /// Counts a socket overflow.
     pub fn lost(&self) {
         self.lost.inc();
+    }
+
+    /// Counts `count` more lines dropped on `stream` (`stdout` or `stderr`).
+    pub fn dropped_log_lines(&self, stream: &'static str, count: u64) {
+        self.dropped_lines
+            .get_or_create(&StreamLabel { stream })
+            .inc_by(count);
     }
 
     /// Counts a Kubernetes Event by result (`applied`, `failed`, `dropped`; `suppressed`: not

@@ -18,6 +18,7 @@
 //! | [`events`] | the Event object, and where it is sent |
 //! | [`metrics`] | the `/metrics` counters |
 //! | [`reporter`] | the pipeline: records in, lines, metrics and Events out |
+//! | [`output`] | where lines and the log are written: never blocking the agent, dropped and counted past a queue |
 //! | [`http`] | `/metrics`, `/healthz`, `/readyz` |
 
 pub mod aggregate;
@@ -33,12 +34,12 @@ pub mod joiner;
 pub mod metrics;
 pub mod namespaces;
 pub mod netlink;
+pub mod output;
 pub mod pods;
 pub mod record;
 pub mod report;
 pub mod reporter;
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,8 +49,10 @@ use events::{EventSink, KubeEvents};
 use metrics::{AuditState, Metrics};
 use namespaces::NetworkNamespace;
 use netlink::{AuditReader, Received};
+use output::Lines;
 use pods::{NoPods, PodDirectory};
 use reporter::{Output, Reporter, Settings};
+use tracing_appender::non_blocking::ErrorCounter;
 
 /// Options of `landlock-webhook denials`.
 #[derive(Debug, Clone)]
@@ -67,6 +70,9 @@ pub struct Options {
     /// The kubeconfig to reach the API server with (else in-cluster config or `KUBECONFIG`),
     /// for an agent that runs on the host beside a cluster's node containers (kind).
     pub kubeconfig: Option<PathBuf>,
+    /// The count of log lines the non-blocking stderr writer dropped (see [`output`]), for
+    /// `landlock_denials_dropped_log_lines_total{stream="stderr"}`.
+    pub log_drops: Option<ErrorCounter>,
 }
 
 /// A client from `kubeconfig`, else the usual inference (in-cluster, `KUBECONFIG`, `~/.kube`).
@@ -194,17 +200,38 @@ async fn check_audit(enable_audit: bool) -> Result<AuditState, String> {
     }
 }
 
-fn emit(out: Output, sink: Option<&dyn EventSink>) {
-    let mut stdout = std::io::stdout().lock();
+fn emit(out: Output, lines: &mut Lines, sink: Option<&dyn EventSink>) {
     for line in out.lines {
-        if writeln!(stdout, "{}", line.to_json()).is_err() {
-            break;
-        }
+        lines.write(&line.to_json());
     }
-    let _ = stdout.flush();
     if let Some(sink) = sink {
         for event in out.events {
             sink.send(event);
+        }
+    }
+}
+
+/// Lines dropped so far per stream, as last put into the metric.
+#[derive(Default)]
+struct Drops {
+    stdout: usize,
+    stderr: usize,
+}
+
+impl Drops {
+    /// Adds what each stream dropped since the last call to its counter.
+    fn count(&mut self, metrics: &Metrics, lines: &Lines, log: Option<&ErrorCounter>) {
+        let now = lines.dropped().dropped_lines();
+        if now > self.stdout {
+            metrics.dropped_log_lines("stdout", (now - self.stdout) as u64);
+            self.stdout = now;
+        }
+        if let Some(log) = log {
+            let now = log.dropped_lines();
+            if now > self.stderr {
+                metrics.dropped_log_lines("stderr", (now - self.stderr) as u64);
+                self.stderr = now;
+            }
         }
     }
 }
@@ -284,6 +311,8 @@ async fn agent(options: Options) -> Result<(), String> {
     let mut reporter = Reporter::new(settings, directory, !options.no_kube, metrics.clone());
     let server = tokio::spawn(http::serve(options.listen, metrics.clone()));
     tracing::info!(listen = %options.listen, kube = !options.no_kube, "reporting Landlock denials from the audit multicast group");
+    let mut lines = Lines::stdout();
+    let mut drops = Drops::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // The kernel's status, for records it dropped; asking needs CAP_AUDIT_CONTROL.
     let mut status_tick = tokio::time::interval(STATUS_INTERVAL);
@@ -297,7 +326,7 @@ async fn agent(options: Options) -> Result<(), String> {
                 Received::Messages(messages) => {
                     let now = Instant::now();
                     for (record_type, payload) in messages {
-                        emit(reporter.handle(record_type, &payload, now), sink.as_deref());
+                        emit(reporter.handle(record_type, &payload, now), &mut lines, sink.as_deref());
                     }
                 }
                 Received::Overrun => {
@@ -305,7 +334,10 @@ async fn agent(options: Options) -> Result<(), String> {
                     tracing::warn!("the audit socket overflowed: the kernel dropped records for this reader (landlock_denials_lost_records_total)");
                 }
             },
-            _ = tick.tick() => emit(reporter.tick(Instant::now()), sink.as_deref()),
+            _ = tick.tick() => {
+                emit(reporter.tick(Instant::now()), &mut lines, sink.as_deref());
+                drops.count(&metrics, &lines, options.log_drops.as_ref());
+            }
             _ = status_tick.tick(), if asking.asking() => match refresh_status(&metrics, &mut lost).await {
                 Ok(()) => {
                     if asking.answered() {
