@@ -161,6 +161,83 @@ async fn a_private_image_is_read_with_the_pull_secret_and_refused_without() {
     }
 }
 
+/// The credentials kubelet would pull with, in its order, each tried in turn: a key for the
+/// image's repository (the most specific) comes first even with a stale password, and the next
+/// one that works reads the image; a key whose host parts are globs matches; when every
+/// credential fails, the denial names each secret and user and why it failed. (The webhook had
+/// compared hosts only and used the first match: the stale repository key failed the pod, and
+/// the glob key was never used.)
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_secrets_are_matched_and_tried_as_kubelet_does() {
+    let registry = TestRegistry::start(Some(("alice", "s3cret"))).expect("docker-registry");
+    let image = registry
+        .push("team/private:1", &["/private"], &[])
+        .await
+        .expect("push");
+    let host = registry.host();
+    let secret = |name: &str, location: &str, password: &str| {
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("alice:{password}"));
+        PullSecret::parse(
+            name,
+            json!({"auths": {location: {"auth": auth}}})
+                .to_string()
+                .as_bytes(),
+        )
+        .expect("secret")
+    };
+    let allowed = |secrets: Vec<PullSecret>| {
+        let registry = &registry;
+        let image = &image;
+        async move {
+            let resolver = Registry::new(options(registry), Fixed(secrets)).expect("resolver");
+            let (response, container) =
+                review_with(&admission_review(image, None), &resolver).await;
+            (response, container)
+        }
+    };
+
+    let (response, container) = allowed(vec![
+        secret("default/stale", &format!("{host}/team"), "expired-pw"),
+        secret("default/current", &format!("https://{host}/v2/"), "s3cret"),
+    ])
+    .await;
+    assert_eq!(response["allowed"], true, "{response}");
+    assert_eq!(
+        tail_after_separator(&container.expect("patched")["command"]),
+        ["/private"]
+    );
+
+    let port = host.rsplit_once(':').expect("port").1;
+    let (response, _) = allowed(vec![secret(
+        "default/glob",
+        &format!("127.0.0.*:{port}"),
+        "s3cret",
+    )])
+    .await;
+    assert_eq!(response["allowed"], true, "{response}");
+
+    let (response, _) = allowed(vec![
+        secret("default/stale", &format!("{host}/team"), "expired-pw"),
+        secret("default/wrong", &host, "wrong"),
+    ])
+    .await;
+    assert_eq!(response["allowed"], false, "{response}");
+    let message = response["status"]["message"].as_str().expect("message");
+    for part in [
+        format!(
+            "none of the 2 credentials the pod's pull secrets hold for {host}/team/private worked"
+        ),
+        "default/stale (user \"alice\"): ".to_owned(),
+        "; default/wrong (user \"alice\"): ".to_owned(),
+    ] {
+        assert!(message.contains(&part), "{part:?} in {message}");
+    }
+    assert!(
+        !message.contains("s3cret") && !message.contains("expired-pw"),
+        "{message}"
+    );
+}
+
 /// The documented answer when an image's configuration cannot be read: a denial naming the
 /// container, the image and the cause, and telling the user how to avoid the lookup.
 fn assert_denied_naming(response: &Value, image: &str, cause: &[&str]) {

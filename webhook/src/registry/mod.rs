@@ -485,24 +485,31 @@ impl<S: PullSecrets> Registry<S> {
             .await
             .map_err(|e| e.to_string())?;
         let registry = reference.resolve_registry().to_owned();
-        let credentials = secrets
-            .iter()
-            .find_map(|s| s.for_registry(&registry))
-            .cloned();
+        // The credentials kubelet will pull with, in its order; none: an anonymous pull.
+        let target = format!("{}/{}", reference.registry(), reference.repository());
+        let candidates = pull_secrets::credentials_for(&secrets, &target);
         // Whose view of the registry this is: the whole credential, not the user name alone
         // (ECR's is always `AWS`, GCR's `_json_key`): a pod with a made-up secret must not get
-        // what another namespace's real one read.
-        let identity = credentials
-            .as_ref()
-            .map_or_else(String::new, |c| credential_id(&c.username, &c.password));
-        let key = format!("{identity}@{}", reference.whole());
-        if let Some((_, config)) = self.cache.get(&key, Instant::now()) {
-            self.counters.cache_hits.inc();
-            return Ok(config);
+        // what another namespace's real one read. Any of the pod's credentials that read the
+        // image before will do, as kubelet would pull with it.
+        let identities: Vec<String> = if candidates.is_empty() {
+            vec![String::new()]
+        } else {
+            candidates
+                .iter()
+                .map(|c| credential_id(&c.credentials.username, &c.credentials.password))
+                .collect()
+        };
+        let keys: Vec<String> = identities
+            .iter()
+            .map(|identity| format!("{identity}@{}", reference.whole()))
+            .collect();
+        for key in &keys {
+            if let Some((_, config)) = self.cache.get(key, Instant::now()) {
+                self.counters.cache_hits.inc();
+                return Ok(config);
+            }
         }
-        let auth = credentials.map_or(RegistryAuth::Anonymous, |c| {
-            RegistryAuth::Basic(c.username, c.password)
-        });
         // Released when the lookup ends or is dropped (budget exceeded).
         let namespace = namespace.unwrap_or_default();
         let _slot = match self.slots.acquire(namespace, deadline, progress).await {
@@ -513,16 +520,46 @@ impl<S: PullSecrets> Registry<S> {
                 return Err("the registry client is shutting down".to_owned());
             }
         };
-        let (_, digest, config) = self
-            .client()
-            .map_err(|e| format!("cannot set up the registry client: {e}"))?
-            .pull_manifest_and_config(&reference, &auth)
-            .await
-            .map_err(|e| format!("registry {registry}: {}", causes(&e)))?;
-        let config = parse_config(&config)?;
-        self.cache
-            .put(&key, &digest, config.clone(), Instant::now());
-        Ok(config)
+        // As kubelet pulls: each credential in turn until one works, on any failure (a
+        // registry may answer 404 instead of 401 for what a credential may not see).
+        let mut failures = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let auth = candidates.get(i).map_or(RegistryAuth::Anonymous, |c| {
+                RegistryAuth::Basic(
+                    c.credentials.username.clone(),
+                    c.credentials.password.clone(),
+                )
+            });
+            let pulled = self
+                .client()
+                .map_err(|e| format!("cannot set up the registry client: {e}"))?
+                .pull_manifest_and_config(&reference, &auth)
+                .await;
+            match pulled {
+                Ok((_, digest, config)) => {
+                    let config = parse_config(&config)?;
+                    self.cache.put(key, &digest, config.clone(), Instant::now());
+                    return Ok(config);
+                }
+                Err(e) => failures.push(causes(&e)),
+            }
+        }
+        Err(match (candidates.as_slice(), failures.as_slice()) {
+            ([_, _, ..], _) => format!(
+                "registry {registry}: none of the {} credentials the pod's pull secrets hold for {target} worked (each was tried, as kubelet tries them): {}",
+                candidates.len(),
+                candidates
+                    .iter()
+                    .zip(&failures)
+                    .map(|(c, failure)| format!(
+                        "{} (user {:?}): {failure}",
+                        c.secret, c.credentials.username
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            (_, failures) => format!("registry {registry}: {}", failures.join("; ")),
+        })
     }
 }
 
