@@ -8,7 +8,7 @@ use base64::Engine as _;
 use landlock_tests::registry::{FakeAnswer, FakeRegistry, TestRegistry, broken_token_answers};
 use serde_json::{Value, json};
 use webhook::admission::config::Config;
-use webhook::registry::pull_secrets::{Fixed, PullSecret};
+use webhook::registry::pull_secrets::{Fixed, PullSecret, PullSecretError, PullSecrets};
 use webhook::registry::{Registry, RegistryOptions};
 use webhook::review;
 
@@ -41,7 +41,10 @@ fn options(registry: &TestRegistry) -> RegistryOptions {
 }
 
 /// The response, and the container as the patch makes it.
-async fn review_with(body: &[u8], resolver: &Registry<Fixed>) -> (Value, Option<Value>) {
+async fn review_with<S: PullSecrets>(
+    body: &[u8],
+    resolver: &Registry<S>,
+) -> (Value, Option<Value>) {
     let config = Config::default();
     let reviewed = review::review(body, &config, resolver)
         .await
@@ -653,6 +656,39 @@ async fn a_pods_images_are_looked_up_at_once() {
         "the pod's three lookups were in flight at once"
     );
     assert_eq!(resolver.counters.failed(), 3, "each lookup was made once");
+}
+
+/// Pull secrets that count how often they are asked for.
+#[derive(Default, Clone)]
+struct Counted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl PullSecrets for Counted {
+    async fn for_pod(
+        &self,
+        _pod: &k8s_openapi::api::core::v1::Pod,
+        _namespace: Option<&str>,
+    ) -> Result<Vec<PullSecret>, PullSecretError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Vec::new())
+    }
+}
+
+/// A pod's pull secrets are read once per review, not once per image: in a cluster each read
+/// is an API call per secret, and a pod of many images multiplied them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pods_pull_secrets_are_read_once_for_all_its_images() {
+    let registry = TestRegistry::start(None).expect("docker-registry");
+    let mut images = Vec::new();
+    for i in 0..3 {
+        let name = format!("app{i}:1");
+        images.push(registry.push(&name, &["/app"], &[]).await.expect("push"));
+    }
+    let asked = Counted::default();
+    let resolver = Registry::new(options(&registry), asked.clone()).expect("resolver");
+    let (response, _) = review_with(&admission_review_of("apps", &images), &resolver).await;
+    assert_eq!(response["allowed"], true, "{response}");
+    assert_eq!(asked.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(resolver.counters.failed(), 0);
 }
 
 /// One namespace holds at most `--registry-concurrency-per-namespace` of the slots: a pod with

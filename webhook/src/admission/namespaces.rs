@@ -222,6 +222,15 @@ impl<R: ImageResolver, N: Send + Sync> ImageResolver for With<R, N> {
     ) -> Result<crate::admission::entrypoint::ImageConfig, String> {
         self.images.resolve(image, pod, namespace).await
     }
+
+    async fn resolve_all(
+        &self,
+        images: &[String],
+        pod: &k8s_openapi::api::core::v1::Pod,
+        namespace: Option<&str>,
+    ) -> Vec<Result<crate::admission::entrypoint::ImageConfig, String>> {
+        self.images.resolve_all(images, pod, namespace).await
+    }
 }
 
 impl<R: Send + Sync, N: NamespaceSource> NamespaceSource for With<R, N> {

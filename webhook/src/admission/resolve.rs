@@ -13,6 +13,22 @@ pub trait ImageResolver: Send + Sync {
         pod: &Pod,
         namespace: Option<&str>,
     ) -> impl Future<Output = Result<ImageConfig, String>> + Send;
+
+    /// The configurations of all of a pod's `images`, in their order, looked up at once: each
+    /// has the whole budget, so together they take one budget, not one per image. A resolver
+    /// that reads something per pod (its pull secrets) reads it once here.
+    fn resolve_all(
+        &self,
+        images: &[String],
+        pod: &Pod,
+        namespace: Option<&str>,
+    ) -> impl Future<Output = Vec<Result<ImageConfig, String>>> + Send {
+        futures::future::join_all(
+            images
+                .iter()
+                .map(move |image| self.resolve(image, pod, namespace)),
+        )
+    }
 }
 
 /// Never looks anything up: containers without `command` are denied with a clear message.
@@ -46,6 +62,18 @@ impl<T: ImageResolver> ImageResolver for Option<T> {
             None => Offline.resolve(image, pod, namespace).await,
         }
     }
+
+    async fn resolve_all(
+        &self,
+        images: &[String],
+        pod: &Pod,
+        namespace: Option<&str>,
+    ) -> Vec<Result<ImageConfig, String>> {
+        match self {
+            Some(resolver) => resolver.resolve_all(images, pod, namespace).await,
+            None => Offline.resolve_all(images, pod, namespace).await,
+        }
+    }
 }
 
 impl<T: ImageResolver> ImageResolver for &T {
@@ -56,5 +84,14 @@ impl<T: ImageResolver> ImageResolver for &T {
         namespace: Option<&str>,
     ) -> Result<ImageConfig, String> {
         (**self).resolve(image, pod, namespace).await
+    }
+
+    async fn resolve_all(
+        &self,
+        images: &[String],
+        pod: &Pod,
+        namespace: Option<&str>,
+    ) -> Vec<Result<ImageConfig, String>> {
+        (**self).resolve_all(images, pod, namespace).await
     }
 }

@@ -7,6 +7,10 @@ use kube::Api;
 
 use super::pull_secrets::{PullSecret, PullSecretError, PullSecrets};
 
+/// The most pull secrets read for one pod (its own and its service account's, each name once):
+/// real pods name a few; each is an API call the pod's author could otherwise multiply.
+pub const MAX_PULL_SECRETS: usize = 64;
+
 /// Reads pull secrets through the Kubernetes API.
 #[derive(Clone)]
 pub struct ClusterSecrets {
@@ -54,6 +58,18 @@ impl PullSecrets for ClusterSecrets {
         {
             names.extend(sa.image_pull_secrets.into_iter().flatten().map(|r| r.name));
         }
+        // Each secret once (a name listed twice adds nothing kubelet would try), and a bounded
+        // number of reads: the names are the pod author's, and each is an API call.
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|name| seen.insert(name.clone()));
+        if names.len() > MAX_PULL_SECRETS {
+            return Err(PullSecretError::TooMany {
+                namespace: namespace.to_owned(),
+                account,
+                count: names.len(),
+                max: MAX_PULL_SECRETS,
+            });
+        }
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
         let mut out = Vec::new();
         for name in names {
@@ -74,5 +90,125 @@ impl PullSecrets for ClusterSecrets {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use base64::Engine as _;
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use serde_json::json;
+
+    use super::*;
+
+    /// A Kubernetes client whose API answers from `answer` (by request path) and records the
+    /// paths asked: what `for_pod` asks the API server, without one.
+    fn client(
+        answer: fn(&str) -> (u16, serde_json::Value),
+    ) -> (kube::Client, Arc<Mutex<Vec<String>>>) {
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let log = asked.clone();
+        let service = tower::service_fn(move |request: axum::http::Request<kube::client::Body>| {
+            let path = request.uri().path().to_owned();
+            log.lock().expect("log").push(path.clone());
+            let (status, body) = answer(&path);
+            async move {
+                axum::http::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body.to_string())))
+            }
+        });
+        (kube::Client::new(service, "default"), asked)
+    }
+
+    fn answer(path: &str) -> (u16, serde_json::Value) {
+        let auth = base64::engine::general_purpose::STANDARD.encode("alice:pw");
+        let config = json!({"auths": {"registry.local": {"auth": auth}}}).to_string();
+        let data = base64::engine::general_purpose::STANDARD.encode(config);
+        match path.rsplit_once('/') {
+            Some(("/api/v1/namespaces/team/serviceaccounts", "builder")) => (
+                200,
+                json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                       "metadata": {"name": "builder", "namespace": "team"},
+                       "imagePullSecrets": [{"name": "b"}, {"name": "from-account"}]}),
+            ),
+            Some(("/api/v1/namespaces/team/secrets", name))
+                if ["a", "b", "from-account"].contains(&name) =>
+            {
+                (
+                    200,
+                    json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+                           "metadata": {"name": name, "namespace": "team"},
+                           "data": {".dockerconfigjson": data}}),
+                )
+            }
+            _ => (
+                404,
+                json!({"apiVersion": "v1", "kind": "Status", "status": "Failure",
+                       "reason": "NotFound", "code": 404, "message": "not found"}),
+            ),
+        }
+    }
+
+    fn pod(secrets: &[String]) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "p", "namespace": "team"},
+            "spec": {"serviceAccountName": "builder", "containers": [{"name": "app"}],
+                     "imagePullSecrets": secrets.iter().map(|name| json!({"name": name})).collect::<Vec<_>>()},
+        }))
+        .expect("pod")
+    }
+
+    /// Each name is read once, missing ones are skipped (as kubelet skips them), and the
+    /// service account's follow the pod's own.
+    #[tokio::test]
+    async fn each_named_secret_is_read_once() {
+        let (client, asked) = client(answer);
+        let names = ["a", "a", "missing", "b", "a"].map(str::to_owned);
+        let secrets = ClusterSecrets::new(client)
+            .for_pod(&pod(&names), Some("team"))
+            .await
+            .expect("read");
+        assert_eq!(secrets.len(), 3, "a, b, from-account");
+        let asked = asked.lock().expect("log").clone();
+        assert_eq!(
+            asked,
+            [
+                "/api/v1/namespaces/team/serviceaccounts/builder",
+                "/api/v1/namespaces/team/secrets/a",
+                "/api/v1/namespaces/team/secrets/missing",
+                "/api/v1/namespaces/team/secrets/b",
+                "/api/v1/namespaces/team/secrets/from-account",
+            ]
+        );
+    }
+
+    /// A pod naming more secrets than the limit is refused before any secret is read: its
+    /// author cannot turn one review into thousands of API calls.
+    #[tokio::test]
+    async fn a_pod_naming_too_many_secrets_is_refused_before_reading_them() {
+        let (client, asked) = client(answer);
+        let names: Vec<String> = (0..MAX_PULL_SECRETS).map(|i| format!("s{i}")).collect();
+        let err = ClusterSecrets::new(client)
+            .for_pod(&pod(&names), Some("team"))
+            .await
+            .expect_err("too many");
+        // 64 of the pod's own, plus the account's two (one of which is new).
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "spec.imagePullSecrets and service account team/builder name {} distinct pull secrets; the webhook reads at most {MAX_PULL_SECRETS}",
+                MAX_PULL_SECRETS + 2
+            )),
+            "{message}"
+        );
+        assert_eq!(
+            asked.lock().expect("log").as_slice(),
+            ["/api/v1/namespaces/team/serviceaccounts/builder"]
+        );
     }
 }

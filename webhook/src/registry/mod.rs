@@ -35,7 +35,7 @@ use crate::admission::resolve::ImageResolver;
 use crate::panic_guard;
 use cache::Cache;
 use dns::Dns;
-use pull_secrets::PullSecrets;
+use pull_secrets::{PullSecret, PullSecrets};
 
 /// The largest token response, manifest or image index (and error body) a lookup reads: 4 MiB.
 /// The OCI distribution spec asks registries and clients to support manifests of at least
@@ -472,22 +472,17 @@ impl<S: PullSecrets> Registry<S> {
     async fn lookup(
         &self,
         image: &str,
-        pod: &Pod,
+        secrets: &[PullSecret],
         namespace: Option<&str>,
         deadline: tokio::time::Instant,
         progress: &slots::Progress,
     ) -> Result<ImageConfig, String> {
         let reference =
             Reference::try_from(image).map_err(|e| format!("not a valid image reference: {e}"))?;
-        let secrets = self
-            .secrets
-            .for_pod(pod, namespace)
-            .await
-            .map_err(|e| e.to_string())?;
         let registry = reference.resolve_registry().to_owned();
         // The credentials kubelet will pull with, in its order; none: an anonymous pull.
         let target = format!("{}/{}", reference.registry(), reference.repository());
-        let candidates = pull_secrets::credentials_for(&secrets, &target);
+        let candidates = pull_secrets::credentials_for(secrets, &target);
         // Whose view of the registry this is: the whole credential, not the user name alone
         // (ECR's is always `AWS`, GCR's `_json_key`): a pod with a made-up secret must not get
         // what another namespace's real one read. Any of the pod's credentials that read the
@@ -561,19 +556,19 @@ impl<S: PullSecrets> Registry<S> {
             (_, failures) => format!("registry {registry}: {}", failures.join("; ")),
         })
     }
-}
 
-impl<S: PullSecrets> ImageResolver for Registry<S> {
-    async fn resolve(
+    /// Looks `image` up with `secrets` by `deadline`: a panic, a lookup past its deadline and
+    /// a lookup that found no slot come back as its denial.
+    async fn resolve_by(
         &self,
         image: &str,
-        pod: &Pod,
+        secrets: &[PullSecret],
         namespace: Option<&str>,
+        deadline: tokio::time::Instant,
     ) -> Result<ImageConfig, String> {
-        let budget = self.options.budget;
-        let deadline = tokio::time::Instant::now() + budget;
         let progress = slots::Progress::default();
-        let lookup = panic_guard::catch(self.lookup(image, pod, namespace, deadline, &progress));
+        let lookup =
+            panic_guard::catch(self.lookup(image, secrets, namespace, deadline, &progress));
         let result = match tokio::time::timeout_at(deadline, lookup).await {
             Ok(Ok(result)) => result,
             Ok(Err(panic)) => {
@@ -594,12 +589,68 @@ impl<S: PullSecrets> ImageResolver for Registry<S> {
                 slots::Waited::ForSlot => Err(self.no_slot()),
                 slots::Waited::Nowhere => Err(format!(
                     "the registry lookup took longer than its budget of {}",
-                    humantime::format_duration(budget)
+                    humantime::format_duration(self.options.budget)
                 )),
             },
         };
         self.counters.lookup(result.is_ok());
         result
+    }
+
+    /// `why` for each of `images`, each counted as a failed lookup.
+    fn every_lookup_fails(&self, images: &[String], why: &str) -> Vec<Result<ImageConfig, String>> {
+        images
+            .iter()
+            .map(|_| {
+                self.counters.lookup(false);
+                Err(why.to_owned())
+            })
+            .collect()
+    }
+}
+
+impl<S: PullSecrets> ImageResolver for Registry<S> {
+    async fn resolve(
+        &self,
+        image: &str,
+        pod: &Pod,
+        namespace: Option<&str>,
+    ) -> Result<ImageConfig, String> {
+        let images = [image.to_owned()];
+        let mut found = self.resolve_all(&images, pod, namespace).await;
+        found
+            .pop()
+            .unwrap_or_else(|| Err("the image was not looked up".to_owned()))
+    }
+
+    async fn resolve_all(
+        &self,
+        images: &[String],
+        pod: &Pod,
+        namespace: Option<&str>,
+    ) -> Vec<Result<ImageConfig, String>> {
+        let budget = self.options.budget;
+        let deadline = tokio::time::Instant::now() + budget;
+        // The pod's pull secrets are read once for all its images, within their budget: read
+        // per image, a pod of many images made as many reads of the same secrets.
+        let secrets =
+            match tokio::time::timeout_at(deadline, self.secrets.for_pod(pod, namespace)).await {
+                Ok(Ok(secrets)) => secrets,
+                Ok(Err(e)) => return self.every_lookup_fails(images, &e.to_string()),
+                Err(_) => {
+                    let why = format!(
+                        "the pod's pull secrets were not read within the lookup's budget of {}",
+                        humantime::format_duration(budget)
+                    );
+                    return self.every_lookup_fails(images, &why);
+                }
+            };
+        futures::future::join_all(
+            images
+                .iter()
+                .map(|image| self.resolve_by(image, &secrets, namespace, deadline)),
+        )
+        .await
     }
 }
 

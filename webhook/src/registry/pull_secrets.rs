@@ -38,6 +38,20 @@ pub enum PullSecretError {
         /// What is wrong.
         problem: String,
     },
+    /// The pod and its service account name more secrets than one lookup reads.
+    #[error(
+        "spec.imagePullSecrets and service account {namespace}/{account} name {count} distinct pull secrets; the webhook reads at most {max} for a pod (each is an API call)"
+    )]
+    TooMany {
+        /// The pod's namespace.
+        namespace: String,
+        /// The pod's service account.
+        account: String,
+        /// How many distinct names.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The secret could not be read.
     #[error("pull secret {name}: {problem}")]
     Unreadable {
