@@ -282,11 +282,11 @@ pub async fn admit_parsed(
     if !wanted.is_empty() {
         // The registry reader needs the whole pod (its pull secrets, its service account).
         let pod: Pod = serde_json::from_str(object).map_err(|e| Denial::NotAPod(e.to_string()))?;
-        // All at once (see `resolve_all`): three slow images one after the other passed the
+        // All at once (see `ImageResolver::resolve`): three slow images one after the other passed the
         // review's own deadline, and the API server applied its failurePolicy instead of
         // reading a denial that names the image. The slots bound what they hold.
         let wanted: Vec<String> = wanted.into_iter().collect();
-        let found = lookups.resolve_all(&wanted, &pod, Some(namespace)).await;
+        let found = lookups.resolve(&wanted, &pod, Some(namespace)).await;
         images.extend(wanted.into_iter().zip(found));
     }
     let work = object.len().max(injection.estimated_output());

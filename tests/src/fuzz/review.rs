@@ -187,26 +187,31 @@ struct Offline;
 impl ImageResolver for Offline {
     async fn resolve(
         &self,
-        image: &str,
+        images: &[String],
         _pod: &Pod,
         _namespace: Option<&str>,
-    ) -> Result<ImageConfig, String> {
-        let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect();
-        if image.contains("missing") {
-            Err("registry registry.example: manifest unknown".to_owned())
-        } else if image.contains("empty") {
-            Ok(ImageConfig::default())
-        } else if image.contains("cmd-only") {
-            Ok(ImageConfig {
-                entrypoint: vec![],
-                cmd: words(&["/bin/server", "--port", "80"]),
-            })
-        } else {
-            Ok(ImageConfig {
-                entrypoint: words(&["/docker-entrypoint.sh"]),
-                cmd: words(&["nginx", "-g", "daemon off;"]),
-            })
-        }
+    ) -> Vec<Result<ImageConfig, String>> {
+        images.iter().map(|image| configuration_of(image)).collect()
+    }
+}
+
+/// The configuration [`Offline`] answers for `image`, decided by its name.
+fn configuration_of(image: &str) -> Result<ImageConfig, String> {
+    let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect();
+    if image.contains("missing") {
+        Err("registry registry.example: manifest unknown".to_owned())
+    } else if image.contains("empty") {
+        Ok(ImageConfig::default())
+    } else if image.contains("cmd-only") {
+        Ok(ImageConfig {
+            entrypoint: vec![],
+            cmd: words(&["/bin/server", "--port", "80"]),
+        })
+    } else {
+        Ok(ImageConfig {
+            entrypoint: words(&["/docker-entrypoint.sh"]),
+            cmd: words(&["nginx", "-g", "daemon off;"]),
+        })
     }
 }
 

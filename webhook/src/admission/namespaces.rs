@@ -216,20 +216,11 @@ impl<R: Send + Sync, N: PolicySource> PolicySource for With<R, N> {
 impl<R: ImageResolver, N: Send + Sync> ImageResolver for With<R, N> {
     async fn resolve(
         &self,
-        image: &str,
-        pod: &k8s_openapi::api::core::v1::Pod,
-        namespace: Option<&str>,
-    ) -> Result<crate::admission::entrypoint::ImageConfig, String> {
-        self.images.resolve(image, pod, namespace).await
-    }
-
-    async fn resolve_all(
-        &self,
         images: &[String],
         pod: &k8s_openapi::api::core::v1::Pod,
         namespace: Option<&str>,
     ) -> Vec<Result<crate::admission::entrypoint::ImageConfig, String>> {
-        self.images.resolve_all(images, pod, namespace).await
+        self.images.resolve(images, pod, namespace).await
     }
 }
 

@@ -4,31 +4,17 @@ use k8s_openapi::api::core::v1::Pod;
 
 use crate::admission::entrypoint::ImageConfig;
 
-/// Looks up the ENTRYPOINT and CMD of an image for a pod (whose pull secrets may be needed).
+/// Looks up the ENTRYPOINT and CMD of a pod's images (whose pull secrets may be needed).
 pub trait ImageResolver: Send + Sync {
-    /// The configuration of `image`, or why it could not be read.
+    /// The configurations of `images`, in their order, or why each could not be read. They
+    /// are looked up at once, so together they take one budget, not one per image; what a
+    /// resolver reads per pod (its pull secrets) it reads once for all of them.
     fn resolve(
-        &self,
-        image: &str,
-        pod: &Pod,
-        namespace: Option<&str>,
-    ) -> impl Future<Output = Result<ImageConfig, String>> + Send;
-
-    /// The configurations of all of a pod's `images`, in their order, looked up at once: each
-    /// has the whole budget, so together they take one budget, not one per image. A resolver
-    /// that reads something per pod (its pull secrets) reads it once here.
-    fn resolve_all(
         &self,
         images: &[String],
         pod: &Pod,
         namespace: Option<&str>,
-    ) -> impl Future<Output = Vec<Result<ImageConfig, String>>> + Send {
-        futures::future::join_all(
-            images
-                .iter()
-                .map(move |image| self.resolve(image, pod, namespace)),
-        )
-    }
+    ) -> impl Future<Output = Vec<Result<ImageConfig, String>>> + Send;
 }
 
 /// Never looks anything up: containers without `command` are denied with a clear message.
@@ -38,14 +24,13 @@ pub struct Offline;
 impl ImageResolver for Offline {
     async fn resolve(
         &self,
-        _image: &str,
+        images: &[String],
         _pod: &Pod,
         _namespace: Option<&str>,
-    ) -> Result<ImageConfig, String> {
-        Err(
-            "image lookups are off (--offline), so the image's ENTRYPOINT and CMD are unknown"
-                .to_owned(),
-        )
+    ) -> Vec<Result<ImageConfig, String>> {
+        let off =
+            "image lookups are off (--offline), so the image's ENTRYPOINT and CMD are unknown";
+        images.iter().map(|_| Err(off.to_owned())).collect()
     }
 }
 
@@ -53,25 +38,13 @@ impl ImageResolver for Offline {
 impl<T: ImageResolver> ImageResolver for Option<T> {
     async fn resolve(
         &self,
-        image: &str,
-        pod: &Pod,
-        namespace: Option<&str>,
-    ) -> Result<ImageConfig, String> {
-        match self {
-            Some(resolver) => resolver.resolve(image, pod, namespace).await,
-            None => Offline.resolve(image, pod, namespace).await,
-        }
-    }
-
-    async fn resolve_all(
-        &self,
         images: &[String],
         pod: &Pod,
         namespace: Option<&str>,
     ) -> Vec<Result<ImageConfig, String>> {
         match self {
-            Some(resolver) => resolver.resolve_all(images, pod, namespace).await,
-            None => Offline.resolve_all(images, pod, namespace).await,
+            Some(resolver) => resolver.resolve(images, pod, namespace).await,
+            None => Offline.resolve(images, pod, namespace).await,
         }
     }
 }
@@ -79,19 +52,10 @@ impl<T: ImageResolver> ImageResolver for Option<T> {
 impl<T: ImageResolver> ImageResolver for &T {
     async fn resolve(
         &self,
-        image: &str,
-        pod: &Pod,
-        namespace: Option<&str>,
-    ) -> Result<ImageConfig, String> {
-        (**self).resolve(image, pod, namespace).await
-    }
-
-    async fn resolve_all(
-        &self,
         images: &[String],
         pod: &Pod,
         namespace: Option<&str>,
     ) -> Vec<Result<ImageConfig, String>> {
-        (**self).resolve_all(images, pod, namespace).await
+        (**self).resolve(images, pod, namespace).await
     }
 }

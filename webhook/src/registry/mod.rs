@@ -612,19 +612,6 @@ impl<S: PullSecrets> Registry<S> {
 impl<S: PullSecrets> ImageResolver for Registry<S> {
     async fn resolve(
         &self,
-        image: &str,
-        pod: &Pod,
-        namespace: Option<&str>,
-    ) -> Result<ImageConfig, String> {
-        let images = [image.to_owned()];
-        let mut found = self.resolve_all(&images, pod, namespace).await;
-        found
-            .pop()
-            .unwrap_or_else(|| Err("the image was not looked up".to_owned()))
-    }
-
-    async fn resolve_all(
-        &self,
         images: &[String],
         pod: &Pod,
         namespace: Option<&str>,
