@@ -21,6 +21,30 @@ use webhook::denials::reporter::{Output, Reporter, Settings, Sizes};
 /// Held by whoever toggles kernel auditing in a test (on every checkout of this machine).
 pub const LOCK_FILE: &str = "/run/lock/landlock-injector-audit.lock";
 
+/// The shipped shim running `script` in busybox's shell on the host, sandboxed with the
+/// `none` profile and busybox alone granted: each file it touches is a Landlock denial the
+/// kernel records (with auditing on). Its output goes nowhere; stdin is the caller's to set.
+pub fn denied_busybox_shell(script: &str) -> Command {
+    let shim = crate::static_build::static_binary("init-shim", "landlock-shim").expect("shim");
+    let mut command = Command::new(shim);
+    command
+        .args([
+            "--profile",
+            "none",
+            "--rx",
+            "/usr/bin/busybox",
+            "--",
+            "/usr/bin/busybox",
+            "sh",
+            "-c",
+            script,
+        ])
+        .env("PATH", "/usr/bin")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
 /// Debian's auditctl (package `auditd`).
 pub const AUDITCTL: &str = "/usr/sbin/auditctl";
 

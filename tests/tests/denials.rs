@@ -224,28 +224,13 @@ async fn the_pod_runner_puts_containers_in_kubelet_cgroups_the_reporter_maps() {
 async fn a_denial_outside_any_pod_is_attributed_to_no_pod_and_nothing_breaks() {
     let _audit = AuditGuard::enable();
     let watch = Watch::start(Settings::new("node-1"));
-    // A sandboxed host process: no pod, no container cgroup.
-    let shim =
-        landlock_tests::static_build::static_binary("init-shim", "landlock-shim").expect("shim");
-    // It stays alive (reading its stdin) until the report is in, as a long-running program would.
-    let mut child = std::process::Command::new(&shim)
-        .args([
-            "--profile",
-            "none",
-            "--rx",
-            "/usr/bin/busybox",
-            "--",
-            "/usr/bin/busybox",
-            "sh",
-            "-c",
-            "busybox cat /etc/shadow; read line || true",
-        ])
-        .env("PATH", "/usr/bin")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("run the shim on the host");
+    // A sandboxed host process: no pod, no container cgroup. It stays alive (reading its
+    // stdin) until the report is in, as a long-running program would.
+    let mut child =
+        landlock_tests::audit::denied_busybox_shell("busybox cat /etc/shadow; read line || true")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("run the shim on the host");
     // Garbage from the kernel (or a future format) is counted, never fatal.
     watch.inject(1423, b"audit(1.2:3): domain=zz blockers=???");
     watch.inject(1424, b"not an audit record at all");

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use landlock_tests::audit::{AuditGuard, audit_status};
+use landlock_tests::audit::{AuditGuard, audit_status, denied_busybox_shell};
 use landlock_tests::static_build::static_binary;
 use landlock_tests::{netns, scrape};
 use webhook::denials::cgroups::{self, ContainerRef, Placement};
@@ -489,25 +489,10 @@ fn a_stdout_nobody_reads_does_not_stop_the_agent_and_dropped_lines_are_counted()
     let listen = free_port();
     let mut agent = Agent::spawn(listen, false, &["--no-kube"], Stdio::piped());
     agent.wait_for_log("reporting Landlock denials");
-    let shim = static_binary("init-shim", "landlock-shim").expect("landlock-shim");
     // One shell denied in a loop (a redirect, no fork): thousands of denials in seconds. Its
     // stderr is already open (/dev/null is not granted under `--profile none`).
     let script = format!("i=0; while [ $i -lt {BURST} ]; do true < /etc/shadow; i=$((i+1)); done");
-    let status = Command::new(&shim)
-        .args([
-            "--profile",
-            "none",
-            "--rx",
-            "/usr/bin/busybox",
-            "--",
-            "/usr/bin/busybox",
-            "sh",
-            "-c",
-            &script,
-        ])
-        .env("PATH", "/usr/bin")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let status = denied_busybox_shell(&script)
         .status()
         .expect("run the shim on the host");
     assert!(status.success(), "the denied loop: {status}");
