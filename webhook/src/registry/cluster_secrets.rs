@@ -81,10 +81,15 @@ impl PullSecrets for ClusterSecrets {
             else {
                 continue;
             };
-            let data = secret.data.unwrap_or_default();
-            if let Some(bytes) = data
-                .get(".dockerconfigjson")
-                .or_else(|| data.get(".dockercfg"))
+            // As kubelet's MakeDockerKeyring: a secret counts only with the key its type
+            // names (an Opaque secret holding `.dockerconfigjson` is not a pull secret to it).
+            let key = match secret.type_.as_deref() {
+                Some("kubernetes.io/dockerconfigjson") => ".dockerconfigjson",
+                Some("kubernetes.io/dockercfg") => ".dockercfg",
+                _ => continue,
+            };
+            if let Some(bytes) = secret.data.as_ref().and_then(|data| data.get(key))
+                && !bytes.0.is_empty()
             {
                 out.push(PullSecret::parse(&qualified, &bytes.0)?);
             }
@@ -137,11 +142,12 @@ mod tests {
                        "imagePullSecrets": [{"name": "b"}, {"name": "from-account"}]}),
             ),
             Some(("/api/v1/namespaces/team/secrets", name))
-                if ["a", "b", "from-account"].contains(&name) =>
+                if ["a", "b", "from-account", "opaque"].contains(&name) =>
             {
                 (
                     200,
-                    json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+                    json!({"apiVersion": "v1", "kind": "Secret",
+                           "type": if name == "opaque" { "Opaque" } else { "kubernetes.io/dockerconfigjson" },
                            "metadata": {"name": name, "namespace": "team"},
                            "data": {".dockerconfigjson": data}}),
                 )
@@ -163,12 +169,13 @@ mod tests {
         .expect("pod")
     }
 
-    /// Each name is read once, missing ones are skipped (as kubelet skips them), and the
-    /// service account's follow the pod's own.
+    /// Each name is read once, missing ones are skipped (as kubelet skips them), a secret
+    /// whose type is not a pull secret's is no pull secret (as for kubelet), and the service
+    /// account's follow the pod's own.
     #[tokio::test]
     async fn each_named_secret_is_read_once() {
         let (client, asked) = client(answer);
-        let names = ["a", "a", "missing", "b", "a"].map(str::to_owned);
+        let names = ["a", "a", "missing", "opaque", "b", "a"].map(str::to_owned);
         let secrets = ClusterSecrets::new(client)
             .for_pod(&pod(&names), Some("team"))
             .await
@@ -181,6 +188,7 @@ mod tests {
                 "/api/v1/namespaces/team/serviceaccounts/builder",
                 "/api/v1/namespaces/team/secrets/a",
                 "/api/v1/namespaces/team/secrets/missing",
+                "/api/v1/namespaces/team/secrets/opaque",
                 "/api/v1/namespaces/team/secrets/b",
                 "/api/v1/namespaces/team/secrets/from-account",
             ]
