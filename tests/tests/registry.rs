@@ -122,6 +122,13 @@ async fn containers_without_command_get_the_image_entrypoint_and_cmd_and_the_cac
     assert!(message.contains("set `command`"), "{message}");
 }
 
+/// A pull secret `name` holding `user:password` for the registry `location`.
+fn pull_secret(name: &str, location: &str, user: &str, password: &str) -> PullSecret {
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let json = json!({"auths": {location: {"auth": auth}}}).to_string();
+    PullSecret::parse(name, json.as_bytes()).expect("secret")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_private_image_is_read_with_the_pull_secret_and_refused_without() {
     let registry = TestRegistry::start(Some(("alice", "s3cret"))).expect("docker-registry");
@@ -129,16 +136,8 @@ async fn a_private_image_is_read_with_the_pull_secret_and_refused_without() {
         .push("private:1", &["/private"], &[])
         .await
         .expect("push");
-    let secret = |user: &str, password: &str| {
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        PullSecret::parse(
-            "regcred",
-            json!({"auths": {registry.host(): {"auth": auth}}})
-                .to_string()
-                .as_bytes(),
-        )
-        .expect("secret")
-    };
+    let secret =
+        |user: &str, password: &str| pull_secret("regcred", &registry.host(), user, password);
 
     let with_secret = Registry::new(options(&registry), Fixed(vec![secret("alice", "s3cret")]))
         .expect("resolver");
@@ -178,28 +177,18 @@ async fn pull_secrets_are_matched_and_tried_as_kubelet_does() {
         .await
         .expect("push");
     let host = registry.host();
-    let secret = |name: &str, location: &str, password: &str| {
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("alice:{password}"));
-        PullSecret::parse(
-            name,
-            json!({"auths": {location: {"auth": auth}}})
-                .to_string()
-                .as_bytes(),
-        )
-        .expect("secret")
-    };
-    let allowed = |secrets: Vec<PullSecret>| {
+    let secret =
+        |name: &str, location: &str, password: &str| pull_secret(name, location, "alice", password);
+    let reviewed = |secrets: Vec<PullSecret>| {
         let registry = &registry;
         let image = &image;
         async move {
             let resolver = Registry::new(options(registry), Fixed(secrets)).expect("resolver");
-            let (response, container) =
-                review_with(&admission_review(image, None), &resolver).await;
-            (response, container)
+            review_with(&admission_review(image, None), &resolver).await
         }
     };
 
-    let (response, container) = allowed(vec![
+    let (response, container) = reviewed(vec![
         secret("default/stale", &format!("{host}/team"), "expired-pw"),
         secret("default/current", &format!("https://{host}/v2/"), "s3cret"),
     ])
@@ -211,7 +200,7 @@ async fn pull_secrets_are_matched_and_tried_as_kubelet_does() {
     );
 
     let port = host.rsplit_once(':').expect("port").1;
-    let (response, _) = allowed(vec![secret(
+    let (response, _) = reviewed(vec![secret(
         "default/glob",
         &format!("127.0.0.*:{port}"),
         "s3cret",
@@ -219,7 +208,7 @@ async fn pull_secrets_are_matched_and_tried_as_kubelet_does() {
     .await;
     assert_eq!(response["allowed"], true, "{response}");
 
-    let (response, _) = allowed(vec![
+    let (response, _) = reviewed(vec![
         secret("default/stale", &format!("{host}/team"), "expired-pw"),
         secret("default/wrong", &host, "wrong"),
     ])

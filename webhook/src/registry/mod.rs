@@ -35,7 +35,7 @@ use crate::admission::resolve::ImageResolver;
 use crate::panic_guard;
 use cache::Cache;
 use dns::Dns;
-use pull_secrets::{PullSecret, PullSecrets};
+use pull_secrets::{Credentials, PullSecret, PullSecrets};
 
 /// The largest token response, manifest or image index (and error body) a lookup reads: 4 MiB.
 /// The OCI distribution spec asks registries and clients to support manifests of at least
@@ -483,23 +483,27 @@ impl<S: PullSecrets> Registry<S> {
         // The credentials kubelet will pull with, in its order; none: an anonymous pull.
         let target = format!("{}/{}", reference.registry(), reference.repository());
         let candidates = pull_secrets::credentials_for(secrets, &target);
-        // Whose view of the registry this is: the whole credential, not the user name alone
-        // (ECR's is always `AWS`, GCR's `_json_key`): a pod with a made-up secret must not get
-        // what another namespace's real one read. Any of the pod's credentials that read the
-        // image before will do, as kubelet would pull with it.
-        let identities: Vec<String> = if candidates.is_empty() {
-            vec![String::new()]
+        // Each credential to try, with its cache key: whose view of the registry this is, the
+        // whole credential, not the user name alone (ECR's is always `AWS`, GCR's
+        // `_json_key`): a pod with a made-up secret must not get what another namespace's
+        // real one read. Any of the pod's credentials that read the image before will do, as
+        // kubelet would pull with it.
+        let key = |identity: &str| format!("{identity}@{}", reference.whole());
+        let tries: Vec<(String, RegistryAuth)> = if candidates.is_empty() {
+            vec![(key(""), RegistryAuth::Anonymous)]
         } else {
             candidates
                 .iter()
-                .map(|c| credential_id(&c.credentials.username, &c.credentials.password))
+                .map(|c| {
+                    let Credentials { username, password } = c.credentials.clone();
+                    (
+                        key(&credential_id(&username, &password)),
+                        RegistryAuth::Basic(username, password),
+                    )
+                })
                 .collect()
         };
-        let keys: Vec<String> = identities
-            .iter()
-            .map(|identity| format!("{identity}@{}", reference.whole()))
-            .collect();
-        for key in &keys {
+        for (key, _) in &tries {
             if let Some((_, config)) = self.cache.get(key, Instant::now()) {
                 self.counters.cache_hits.inc();
                 return Ok(config);
@@ -518,17 +522,11 @@ impl<S: PullSecrets> Registry<S> {
         // As kubelet pulls: each credential in turn until one works, on any failure (a
         // registry may answer 404 instead of 401 for what a credential may not see).
         let mut failures = Vec::new();
-        for (i, key) in keys.iter().enumerate() {
-            let auth = candidates.get(i).map_or(RegistryAuth::Anonymous, |c| {
-                RegistryAuth::Basic(
-                    c.credentials.username.clone(),
-                    c.credentials.password.clone(),
-                )
-            });
+        for (key, auth) in &tries {
             let pulled = self
                 .client()
                 .map_err(|e| format!("cannot set up the registry client: {e}"))?
-                .pull_manifest_and_config(&reference, &auth)
+                .pull_manifest_and_config(&reference, auth)
                 .await;
             match pulled {
                 Ok((_, digest, config)) => {
@@ -539,22 +537,24 @@ impl<S: PullSecrets> Registry<S> {
                 Err(e) => failures.push(causes(&e)),
             }
         }
-        Err(match (candidates.as_slice(), failures.as_slice()) {
-            ([_, _, ..], _) => format!(
-                "registry {registry}: none of the {} credentials the pod's pull secrets hold for {target} worked (each was tried, as kubelet tries them): {}",
-                candidates.len(),
-                candidates
-                    .iter()
-                    .zip(&failures)
-                    .map(|(c, failure)| format!(
-                        "{} (user {:?}): {failure}",
-                        c.secret, c.credentials.username
-                    ))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-            (_, failures) => format!("registry {registry}: {}", failures.join("; ")),
-        })
+        if candidates.len() < 2 {
+            return Err(format!("registry {registry}: {}", failures.join("; ")));
+        }
+        let each: Vec<String> = candidates
+            .iter()
+            .zip(&failures)
+            .map(|(c, failure)| {
+                format!(
+                    "{} (user {:?}): {failure}",
+                    c.secret, c.credentials.username
+                )
+            })
+            .collect();
+        Err(format!(
+            "registry {registry}: none of the {} credentials the pod's pull secrets hold for {target} worked (each was tried, as kubelet tries them): {}",
+            candidates.len(),
+            each.join("; ")
+        ))
     }
 
     /// Looks `image` up with `secrets` by `deadline`: a panic, a lookup past its deadline and

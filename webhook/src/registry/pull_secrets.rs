@@ -195,7 +195,7 @@ fn split_url(schemeless: &str) -> Option<(&str, &str)> {
 
 /// Go's `net.SplitHostPort`, where an address it refuses is all host and no port (as kubelet's
 /// `splitURL` takes it): the host's dot-separated parts and the port.
-fn host_parts_and_port(host: &str) -> (std::str::Split<'_, char>, &str) {
+fn host_parts_and_port(host: &str) -> (Vec<&str>, &str) {
     let (name, port) = match host.strip_prefix('[') {
         Some(bracketed) => match bracketed.split_once("]:") {
             Some((name, port)) if !port.contains(':') => (name, port),
@@ -206,7 +206,7 @@ fn host_parts_and_port(host: &str) -> (std::str::Split<'_, char>, &str) {
             _ => (host, ""),
         },
     };
-    (name.split('.'), port)
+    (name.split('.').collect(), port)
 }
 
 /// kubelet's `URLsMatch`: the same port, as many host parts, each part matching its glob, and
@@ -219,7 +219,6 @@ fn key_matches(key: &str, target: &str) -> bool {
     };
     let (globs, key_port) = host_parts_and_port(key_host);
     let (parts, target_port) = host_parts_and_port(target_host);
-    let (globs, parts): (Vec<_>, Vec<_>) = (globs.collect(), parts.collect());
     key_port == target_port
         && globs.len() == parts.len()
         && target_path.starts_with(key_path)
@@ -232,8 +231,10 @@ fn key_matches(key: &str, target: &str) -> bool {
 /// kubelet's `isDefaultRegistryMatch`: whether `target` is pulled from Docker Hub, whose
 /// credentials kubelet also finds under `index.docker.io` (what `docker login` writes).
 fn is_docker_hub(target: &str) -> bool {
+    if target.is_empty() || target.starts_with('/') {
+        return false;
+    }
     match target.split_once('/') {
-        _ if target.starts_with('/') || target.is_empty() => false,
         // `library/ubuntu`'s first part is a namespace; only a host has `.` or `:`.
         Some((first, _)) => {
             matches!(first, "docker.io" | "index.docker.io") || !first.contains(['.', ':'])
