@@ -316,7 +316,7 @@ fn check(mode: &str, policy: bool, opt_in: &str, docs: &[Value]) {
     // the writes of the status writer and the recording controller, nothing else.
     let role: ClusterRole = typed(one(docs, "ClusterRole"));
     let allowed: [(&[&str], &[&str]); 8] = [
-        (&["serviceaccounts", "secrets"], &["get"]),
+        (&["secrets"], &["get"]),
         (&["namespaces"], &["get", "list", "watch"]),
         (
             &["landlockpolicies", "landlockrecordings"],

@@ -280,7 +280,7 @@ pub async fn admit_parsed(
     let mut images = Images::new();
     let wanted = injection.images();
     if !wanted.is_empty() {
-        // The registry reader needs the whole pod (its pull secrets, its service account).
+        // The registry reader needs the whole pod (its pull secrets).
         let pod: Pod = serde_json::from_str(object).map_err(|e| Denial::NotAPod(e.to_string()))?;
         // All at once (see `ImageResolver::resolve`): three slow images one after the other passed the
         // review's own deadline, and the API server applied its failurePolicy instead of

@@ -188,7 +188,7 @@ fn is_name(text: &str) -> bool {
 
 /// A DNS-1123 subdomain: dot-separated labels of lower-case letters, digits and '-', each
 /// beginning and ending with a letter or digit; at most 253.
-fn is_dns_subdomain(text: &str) -> bool {
+pub fn is_dns_subdomain(text: &str) -> bool {
     text.len() <= 253 && text.split('.').all(is_dns_label)
 }
 

@@ -1,14 +1,18 @@
-//! Pull secrets read from the cluster: the pod's `imagePullSecrets` and its service account's,
-//! like kubelet. A secret that does not exist is skipped (kubelet does the same); one that
-//! cannot be read is an error, so the denial says why.
+//! Pull secrets read from the cluster: the pod's `imagePullSecrets`, as kubelet reads them
+//! (`getPullSecretsForPod` uses `pod.spec.imagePullSecrets` only). The service account's
+//! secrets are not read: the ServiceAccount admission plugin, which runs before every mutating
+//! webhook, has already copied them into a pod that lists none, and kubelet never uses them for
+//! a pod that lists its own. A secret that does not exist is skipped (kubelet does the same);
+//! one that cannot be read is an error, so the denial says why.
 
-use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Api;
 
 use super::pull_secrets::{PullSecret, PullSecretError, PullSecrets};
+use crate::admission::selector::is_dns_subdomain;
 
-/// The most pull secrets read for one pod (its own and its service account's, each name once):
-/// real pods name a few; each is an API call the pod's author could otherwise multiply.
+/// The most pull secrets read for one pod (each name once): real pods name a few; each is an
+/// API call the pod's author could otherwise multiply.
 pub const MAX_PULL_SECRETS: usize = 64;
 
 /// Reads pull secrets through the Kubernetes API.
@@ -31,6 +35,23 @@ fn unreadable(name: &str, e: impl std::fmt::Display) -> PullSecretError {
     }
 }
 
+/// The secret names worth reading for `pod`: its own list, each name once, without the names
+/// no secret can have. The API server accepts any string in `imagePullSecrets[].name` (an
+/// empty one included) and kubelet skips the empty ones; a name that is not a DNS subdomain
+/// names no secret either, so it is skipped without an API call rather than put into a request
+/// path (an empty name would make the read a list; `a/../b` another path).
+fn names_to_read(pod: &Pod) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.image_pull_secrets.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|r| r.name.clone())
+        .filter(|name| is_dns_subdomain(name) && seen.insert(name.clone()))
+        .collect()
+}
+
 impl PullSecrets for ClusterSecrets {
     async fn for_pod(
         &self,
@@ -40,32 +61,11 @@ impl PullSecrets for ClusterSecrets {
         let namespace = namespace
             .or(pod.metadata.namespace.as_deref())
             .unwrap_or("default");
-        let spec = pod.spec.as_ref();
-        let mut names: Vec<String> = spec
-            .and_then(|s| s.image_pull_secrets.as_ref())
-            .into_iter()
-            .flatten()
-            .map(|r| r.name.clone())
-            .collect();
-        let account = spec
-            .and_then(|s| s.service_account_name.clone())
-            .unwrap_or_else(|| "default".to_owned());
-        let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
-        if let Some(sa) = accounts
-            .get_opt(&account)
-            .await
-            .map_err(|e| unreadable(&format!("serviceaccount {namespace}/{account}"), e))?
-        {
-            names.extend(sa.image_pull_secrets.into_iter().flatten().map(|r| r.name));
-        }
-        // Each secret once (a name listed twice adds nothing kubelet would try), and a bounded
-        // number of reads: the names are the pod author's, and each is an API call.
-        let mut seen = std::collections::HashSet::new();
-        names.retain(|name| seen.insert(name.clone()));
+        // A bounded number of reads: the names are the pod author's, and each is an API call.
+        let names = names_to_read(pod);
         if names.len() > MAX_PULL_SECRETS {
             return Err(PullSecretError::TooMany {
                 namespace: namespace.to_owned(),
-                account,
                 count: names.len(),
                 max: MAX_PULL_SECRETS,
             });
@@ -135,14 +135,11 @@ mod tests {
         let config = json!({"auths": {"registry.local": {"auth": auth}}}).to_string();
         let data = base64::engine::general_purpose::STANDARD.encode(config);
         match path.rsplit_once('/') {
-            Some(("/api/v1/namespaces/team/serviceaccounts", "builder")) => (
-                200,
-                json!({"apiVersion": "v1", "kind": "ServiceAccount",
-                       "metadata": {"name": "builder", "namespace": "team"},
-                       "imagePullSecrets": [{"name": "b"}, {"name": "from-account"}]}),
-            ),
+            Some(("/api/v1/namespaces/team/serviceaccounts", _)) => {
+                panic!("the service account is read: {path}")
+            }
             Some(("/api/v1/namespaces/team/secrets", name))
-                if ["a", "b", "from-account", "opaque"].contains(&name) =>
+                if ["a", "b", "opaque"].contains(&name) =>
             {
                 (
                     200,
@@ -170,29 +167,53 @@ mod tests {
     }
 
     /// Each name is read once, missing ones are skipped (as kubelet skips them), a secret
-    /// whose type is not a pull secret's is no pull secret (as for kubelet), and the service
-    /// account's follow the pod's own.
+    /// whose type is not a pull secret's is no pull secret (as for kubelet), names no secret
+    /// can have are not asked for (an empty one would be a list), and the service account is
+    /// not read (`answer` panics if it is).
     #[tokio::test]
     async fn each_named_secret_is_read_once() {
         let (client, asked) = client(answer);
-        let names = ["a", "a", "missing", "opaque", "b", "a"].map(str::to_owned);
+        let names = [
+            "a",
+            "a",
+            "",
+            "missing",
+            "opaque",
+            "b",
+            "a",
+            "a/../b",
+            "B",
+            "../secrets",
+        ]
+        .map(str::to_owned);
         let secrets = ClusterSecrets::new(client)
             .for_pod(&pod(&names), Some("team"))
             .await
             .expect("read");
-        assert_eq!(secrets.len(), 3, "a, b, from-account");
+        assert_eq!(secrets.len(), 2, "a, b");
         let asked = asked.lock().expect("log").clone();
         assert_eq!(
             asked,
             [
-                "/api/v1/namespaces/team/serviceaccounts/builder",
                 "/api/v1/namespaces/team/secrets/a",
                 "/api/v1/namespaces/team/secrets/missing",
                 "/api/v1/namespaces/team/secrets/opaque",
                 "/api/v1/namespaces/team/secrets/b",
-                "/api/v1/namespaces/team/secrets/from-account",
             ]
         );
+    }
+
+    /// A pod that lists none reads none (the ServiceAccount plugin would have copied its
+    /// account's into it).
+    #[tokio::test]
+    async fn a_pod_listing_no_secrets_reads_none() {
+        let (client, asked) = client(answer);
+        let secrets = ClusterSecrets::new(client)
+            .for_pod(&pod(&[]), Some("team"))
+            .await
+            .expect("read");
+        assert!(secrets.is_empty());
+        assert!(asked.lock().expect("log").is_empty());
     }
 
     /// A pod naming more secrets than the limit is refused before any secret is read: its
@@ -200,23 +221,19 @@ mod tests {
     #[tokio::test]
     async fn a_pod_naming_too_many_secrets_is_refused_before_reading_them() {
         let (client, asked) = client(answer);
-        let names: Vec<String> = (0..MAX_PULL_SECRETS).map(|i| format!("s{i}")).collect();
+        let names: Vec<String> = (0..=MAX_PULL_SECRETS).map(|i| format!("s{i}")).collect();
         let err = ClusterSecrets::new(client)
             .for_pod(&pod(&names), Some("team"))
             .await
             .expect_err("too many");
-        // 64 of the pod's own, plus the account's two (one of which is new).
         let message = err.to_string();
         assert!(
             message.starts_with(&format!(
-                "spec.imagePullSecrets and service account team/builder name {} distinct pull secrets; the webhook reads at most {MAX_PULL_SECRETS}",
-                MAX_PULL_SECRETS + 2
+                "spec.imagePullSecrets of a pod in namespace team names {} distinct pull secrets; the webhook reads at most {MAX_PULL_SECRETS}",
+                MAX_PULL_SECRETS + 1
             )),
             "{message}"
         );
-        assert_eq!(
-            asked.lock().expect("log").as_slice(),
-            ["/api/v1/namespaces/team/serviceaccounts/builder"]
-        );
+        assert!(asked.lock().expect("log").is_empty());
     }
 }

@@ -38,15 +38,13 @@ pub enum PullSecretError {
         /// What is wrong.
         problem: String,
     },
-    /// The pod and its service account name more secrets than one lookup reads.
+    /// The pod names more secrets than one lookup reads.
     #[error(
-        "spec.imagePullSecrets and service account {namespace}/{account} name {count} distinct pull secrets; the webhook reads at most {max} for a pod (each is an API call)"
+        "spec.imagePullSecrets of a pod in namespace {namespace} names {count} distinct pull secrets; the webhook reads at most {max} for a pod (each is an API call)"
     )]
     TooMany {
         /// The pod's namespace.
         namespace: String,
-        /// The pod's service account.
-        account: String,
         /// How many distinct names.
         count: usize,
         /// The limit.
@@ -360,8 +358,8 @@ mod glob {
 
 /// Where the pull secrets of a pod come from.
 pub trait PullSecrets: Send + Sync {
-    /// The pull secrets `pod` may use in `namespace`: its own `imagePullSecrets`, then its
-    /// service account's.
+    /// The pull secrets `pod` may use in `namespace`: its own `imagePullSecrets`, as kubelet
+    /// uses them.
     fn for_pod(
         &self,
         pod: &Pod,
