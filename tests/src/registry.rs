@@ -282,6 +282,18 @@ impl FakeRegistry {
     pub fn start_tls(
         answer: impl Fn(&str) -> FakeAnswer + Send + Sync + 'static,
     ) -> Result<Self, RegistryError> {
+        Self::serve_tls(
+            TcpListener::bind("127.0.0.1:0").map_err(start_error)?,
+            answer,
+        )
+    }
+
+    /// As [`FakeRegistry::start_tls`], on `listener` (on 127.0.0.1: an answer may name its
+    /// own address).
+    pub fn serve_tls(
+        listener: TcpListener,
+        answer: impl Fn(&str) -> FakeAnswer + Send + Sync + 'static,
+    ) -> Result<Self, RegistryError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().map_err(start_error)?;
         write_certificates(dir.path())?;
@@ -298,7 +310,6 @@ impl FakeRegistry {
                 .with_single_cert(chain, key)
                 .map_err(start_error)?,
         );
-        let listener = TcpListener::bind("127.0.0.1:0").map_err(start_error)?;
         let mut fake = Self::listen(listener, answer, Some(config)).map_err(start_error)?;
         fake.certificates = Some(dir);
         Ok(fake)

@@ -534,6 +534,102 @@ async fn redirects_to_plain_http_or_the_metadata_address_are_not_followed() {
     assert_eq!(internal.served(), 0, "the internal service was never asked");
 }
 
+/// A registry (HTTPS, trusted) whose token challenge names a realm the webhook must not ask:
+/// plain HTTP (the pull secret's password would travel in clear, to an "internal" fake), or the
+/// cloud metadata address; and an image whose registry is written as a link-local address (never
+/// resolved, so the resolver's check does not see it). Each is a denial naming why, and the
+/// internal service is never asked (oci-client asked any realm, with the credentials). A realm
+/// on HTTPS is still asked: the control fake's token server is (its refusal then leaves the
+/// lookup anonymous, as oci-client does, and the registry says "Not authorized").
+#[tokio::test(flavor = "multi_thread")]
+async fn token_realms_are_checked_as_redirects_are() {
+    let internal = FakeRegistry::start(|_| FakeAnswer::Reply {
+        status: 403,
+        headers: Vec::new(),
+        body: b"INTERNAL-SECRET".to_vec(),
+    })
+    .expect("plain fake");
+    let challenging = |realm: String| {
+        move |path: &str| FakeAnswer::Reply {
+            status: if path.starts_with("/token") { 403 } else { 401 },
+            headers: vec![format!(
+                "WWW-Authenticate: Bearer realm=\"{realm}\",service=\"fake\""
+            )],
+            body: if path.starts_with("/token") {
+                b"TOKEN-SERVER-ASKED".to_vec()
+            } else {
+                Vec::new()
+            },
+        }
+    };
+    let downgrade =
+        FakeRegistry::start_tls(challenging(format!("http://{}/token", internal.host())))
+            .expect("HTTPS fake");
+    let metadata = FakeRegistry::start_tls(challenging(
+        "https://169.254.169.254/latest/meta-data/".to_owned(),
+    ))
+    .expect("HTTPS fake");
+    // Its realm is itself, on HTTPS: the port is known once it listens.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let own = format!("https://{}/token", listener.local_addr().expect("addr"));
+    let control = FakeRegistry::serve_tls(listener, challenging(own)).expect("HTTPS fake");
+    let secrets = Fixed(
+        [&downgrade, &metadata, &control]
+            .iter()
+            .map(|fake| pull_secret("registry", &fake.host(), "alice", "in-the-clear"))
+            .collect(),
+    );
+    let resolver = Registry::new(
+        RegistryOptions {
+            extra_roots: [&downgrade, &metadata, &control]
+                .iter()
+                .map(|fake| fake.ca_file().expect("HTTPS"))
+                .collect(),
+            ..RegistryOptions::default()
+        },
+        secrets,
+    )
+    .expect("resolver");
+    let cases = [
+        (
+            format!("{}/app:1", downgrade.host()),
+            format!(
+                "the token realm http://{}/token from HTTPS to plain HTTP (127.0.0.1) is not followed",
+                internal.host()
+            ),
+        ),
+        (
+            format!("{}/app:1", metadata.host()),
+            "the token realm https://169.254.169.254/latest/meta-data/ to 169.254.169.254 is not followed".to_owned(),
+        ),
+        (
+            "169.254.169.254:443/app:1".to_owned(),
+            "registry 169.254.169.254:443: 169.254.169.254 is not asked: no registry is at a link-local".to_owned(),
+        ),
+        (
+            "0.0.0.0:5000/app:1".to_owned(),
+            "0.0.0.0 is not asked".to_owned(),
+        ),
+        (
+            format!("{}/app:1", control.host()),
+            "Not authorized".to_owned(),
+        ),
+    ];
+    for (image, cause) in &cases {
+        let (response, _) = review_with(&admission_review(image, None), &resolver).await;
+        assert_denied_naming(&response, image, &[cause]);
+        assert!(
+            !response.to_string().contains("INTERNAL-SECRET"),
+            "{response}"
+        );
+    }
+    assert_eq!(internal.served(), 0, "the internal service was never asked");
+    assert!(
+        control.served() >= b"TOKEN-SERVER-ASKED".len() as u64,
+        "the HTTPS realm was asked"
+    );
+}
+
 /// N+4 lookups at once against a registry that never answers: at most N reach it
 /// (`--registry-concurrency`), every pod gets a denial within its budget, and those that never
 /// got a slot say so instead of waiting for ever.

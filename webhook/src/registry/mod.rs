@@ -3,7 +3,8 @@
 //!
 //! Credentials come from the pod's pull secrets ([`pull_secrets`]); results are cached
 //! ([`cache`]); registry TLS trusts compiled-in roots plus `--registry-ca` ([`trust`]); registry
-//! hosts are resolved with the nameservers of /etc/resolv.conf only ([`dns`]); the whole
+//! hosts are resolved with the nameservers of /etc/resolv.conf only ([`dns`]); where a lookup
+//! may go (the image's registry, redirects, token realms) is checked ([`destination`]); the whole
 //! lookup has a time budget well under the API server's webhook timeout, so a slow registry
 //! produces a clear denial instead of a timed-out admission. What one lookup may cost is
 //! bounded: the bodies it buffers ([`MAX_MANIFEST_BYTES`], [`MAX_CONFIG_BYTES`]) and the lookups
@@ -13,6 +14,7 @@
 
 pub mod cache;
 pub mod cluster_secrets;
+pub mod destination;
 pub mod dns;
 pub mod pull_secrets;
 pub mod slots;
@@ -312,11 +314,8 @@ fn pick(
 /// The most redirects one registry request follows.
 const MAX_REDIRECTS: usize = 5;
 
-/// Makes the redirect policy of registry requests. The registry is chosen by whoever picks the
-/// image, so where it sends the webhook is checked: no redirect from HTTPS to plain HTTP (but
-/// to a host of `--insecure-registry`), none to an address a registry never has (link-local,
-/// such as the cloud metadata service at 169.254.169.254, unspecified, multicast; names are
-/// checked when they resolve, [`dns`]), and at most [`MAX_REDIRECTS`].
+/// Makes the redirect policy of registry requests: each redirect is checked as every
+/// destination of a lookup is ([`destination`]), and at most [`MAX_REDIRECTS`] are followed.
 fn redirects(insecure: Vec<String>) -> Box<dyn Fn() -> reqwest::redirect::Policy + Send + Sync> {
     Box::new(move || {
         let insecure = insecure.clone();
@@ -324,29 +323,20 @@ fn redirects(insecure: Vec<String>) -> Box<dyn Fn() -> reqwest::redirect::Policy
             if attempt.previous().len() > MAX_REDIRECTS {
                 return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
             }
-            let url = attempt.url();
-            let downgrade =
-                url.scheme() == "http" && attempt.previous().iter().any(|u| u.scheme() == "https");
-            let host = url.host_str().unwrap_or_default().to_owned();
-            let with_port = match url.port() {
-                Some(port) => format!("{host}:{port}"),
-                None => host.clone(),
-            };
-            if downgrade && !insecure.iter().any(|h| *h == host || *h == with_port) {
-                return attempt.error(format!(
-                    "a redirect from HTTPS to plain HTTP ({host}) is not followed"
-                ));
+            match destination::check(attempt.previous(), attempt.url(), &insecure) {
+                Ok(()) => attempt.follow(),
+                Err(refusal) => attempt.error(refusal.describe("a redirect")),
             }
-            let literal = host.trim_start_matches('[').trim_end_matches(']');
-            if let Ok(ip) = literal.parse::<std::net::IpAddr>()
-                && dns::refused(ip)
-            {
-                return attempt.error(format!(
-                    "a redirect to {ip} is not followed: no registry is at a link-local, unspecified or multicast address"
-                ));
-            }
-            attempt.follow()
         })
+    })
+}
+
+/// Makes the check of a registry's token realm (the URL its `WWW-Authenticate` challenge
+/// names, which the client asks with the pull secret's password): as a redirect's.
+fn realm_check(insecure: Vec<String>) -> oci_client::client::RealmCheck {
+    std::sync::Arc::new(move |from: &reqwest::Url, realm: &reqwest::Url| {
+        destination::check([from], realm, &insecure)
+            .map_err(|refusal| refusal.describe(&format!("the token realm {realm}")))
     })
 }
 
@@ -443,6 +433,7 @@ impl<S: PullSecrets> Registry<S> {
             max_config_bytes: Some(MAX_CONFIG_BYTES),
             dns_resolver: Some(self.dns.for_client()),
             redirect_policy: Some(redirects(self.options.insecure.clone())),
+            realm_check: Some(realm_check(self.options.insecure.clone())),
             ..ClientConfig::default()
         })
         .map_err(|e| causes(&e))
@@ -480,6 +471,13 @@ impl<S: PullSecrets> Registry<S> {
         let reference =
             Reference::try_from(image).map_err(|e| format!("not a valid image reference: {e}"))?;
         let registry = reference.resolve_registry().to_owned();
+        // An address written in the reference is never resolved, so the resolver's check
+        // ([`dns`]) does not see it.
+        if let Some(ip) = destination::refused_address(destination::host_of(&registry)) {
+            return Err(format!(
+                "registry {registry}: {ip} is not asked: no registry is at a link-local, unspecified or multicast address"
+            ));
+        }
         // The credentials kubelet will pull with, in its order; none: an anonymous pull.
         let target = format!("{}/{}", reference.registry(), reference.repository());
         let candidates = pull_secrets::credentials_for(secrets, &target);

@@ -453,16 +453,24 @@ impl Client {
         &self,
         reference: &Reference,
         op: RegistryOperation,
-    ) -> Option<RegistryTokenType> {
+    ) -> Result<Option<RegistryTokenType>> {
         let registry = reference.resolve_registry();
-        let auth = self.auth_store.read().await.get(registry)?.clone();
+        let Some(auth) = self.auth_store.read().await.get(registry).cloned() else {
+            return Ok(None);
+        };
         match self.tokens.get(reference, op).await {
-            Some(token) => Some(token),
-            None => {
-                let token = self._auth(reference, &auth, op).await.ok()??;
-                self.tokens.insert(reference, op, token.clone()).await;
-                Some(token)
-            }
+            Some(token) => Ok(Some(token)),
+            None => match self._auth(reference, &auth, op).await {
+                // landlock-injector patch: a realm the caller refused is the request's error.
+                // Upstream drops every error here and asks anonymously, so the reason was lost
+                // behind the registry's "Not authorized".
+                Err(e @ OciDistributionError::RealmRefused(_)) => Err(e),
+                Err(_) | Ok(None) => Ok(None),
+                Ok(Some(token)) => {
+                    self.tokens.insert(reference, op, token.clone()).await;
+                    Ok(Some(token))
+                }
+            },
         }
     }
 
@@ -894,6 +902,18 @@ impl Client {
         };
 
         let realm = challenge.realm.as_ref();
+        // landlock-injector patch: the caller's check of the realm, before it is asked.
+        if let Some(check) = &self.config.realm_check {
+            let realm_url = reqwest::Url::parse(realm).map_err(|e| {
+                OciDistributionError::AuthenticationFailure(format!(
+                    "the token realm {realm:?} is not a URL: {e}"
+                ))
+            })?;
+            let from = reqwest::Url::parse(&url).map_err(|e| {
+                OciDistributionError::AuthenticationFailure(format!("{url:?}: {e}"))
+            })?;
+            check(&from, &realm_url).map_err(OciDistributionError::RealmRefused)?;
+        }
         let service = challenge.service.as_ref();
         let mut query = vec![("scope", &scope)];
 
@@ -2509,7 +2529,7 @@ impl<'a> RequestBuilderWrapper<'a> {
         }
 
         let mut headers = HeaderMap::new();
-        if let Some(token) = self.client.get_auth_token(image, op).await {
+        if let Some(token) = self.client.get_auth_token(image, op).await? {
             match token {
                 RegistryTokenType::Bearer(token) => {
                     debug!("Using bearer token authentication.");
@@ -2687,7 +2707,20 @@ pub struct ClientConfig {
     ///
     /// This defaults to `None` (reqwest's default policy).
     pub redirect_policy: Option<Box<dyn Fn() -> reqwest::redirect::Policy + Send + Sync>>,
+
+    /// landlock-injector patch: checks the token realm a registry's `WWW-Authenticate`
+    /// challenge names (given the registry's `/v2/` URL and the realm) before it is asked: the
+    /// request carries the credentials, and the registry chooses the URL (upstream asks any,
+    /// plain HTTP and link-local addresses included). An error is the reason, reported as
+    /// `RealmRefused` by the request that needed the token.
+    ///
+    /// This defaults to `None` (every realm is asked, as upstream).
+    pub realm_check: Option<RealmCheck>,
 }
+
+/// landlock-injector patch: see [`ClientConfig::realm_check`].
+pub type RealmCheck =
+    Arc<dyn Fn(&reqwest::Url, &reqwest::Url) -> std::result::Result<(), String> + Send + Sync>;
 
 impl Default for ClientConfig {
     fn default() -> Self {
@@ -2713,6 +2746,7 @@ impl Default for ClientConfig {
             max_config_bytes: None,
             dns_resolver: None,
             redirect_policy: None,
+            realm_check: None,
         }
     }
 }

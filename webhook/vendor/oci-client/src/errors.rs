@@ -113,6 +113,10 @@ pub enum OciDistributionError {
     /// Versioned object: JSON deserialization error
     #[error("Failed to parse manifest: {0}")]
     VersionedParsingError(String),
+    /// landlock-injector patch: the caller's `ClientConfig::realm_check` refused the token
+    /// realm the registry named; the reason.
+    #[error("{0}")]
+    RealmRefused(String),
 }
 
 /// Helper type to declare `Result` objects that might return a `OciDistributionError`
