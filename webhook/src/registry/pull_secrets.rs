@@ -106,8 +106,16 @@ impl PullSecret {
             let credentials = match (auth, entry.username, entry.password) {
                 (None, Some(username), Some(password)) => Credentials { username, password },
                 (Some(auth), _, _) => {
-                    let decoded = base64::engine::general_purpose::STANDARD
-                        .decode(auth.trim())
+                    // As kubelet's decodeDockerConfigFieldAuth: padded base64 when it ends
+                    // with '=', unpadded otherwise (tools write both).
+                    let auth = auth.trim();
+                    let engine = if auth.ends_with('=') {
+                        base64::engine::general_purpose::STANDARD
+                    } else {
+                        base64::engine::general_purpose::STANDARD_NO_PAD
+                    };
+                    let decoded = engine
+                        .decode(auth)
                         .map_err(|e| malformed(format!("{location}: auth is not base64: {e}")))?;
                     let text = String::from_utf8(decoded)
                         .map_err(|_| malformed(format!("{location}: auth is not UTF-8")))?;
@@ -479,6 +487,27 @@ mod tests {
         let secrets = [PullSecret::parse("regcred", json.as_bytes()).expect("parses")];
         assert_eq!(users(&secrets, "registry.local/app"), ["alice"]);
         assert!(credentials_for(&secrets, "docker.io/library/nginx").is_empty());
+    }
+
+    /// `auth` with or without base64 padding, as kubelet decodes it ("alice:s3cret" is 12
+    /// bytes, so its base64 has no padding; "alice:pw" needs one '='). Unpadded, it had failed
+    /// every lookup of the pod although kubelet pulls with it.
+    #[test]
+    fn auth_is_read_with_or_without_padding() {
+        let padded = auth("alice", "pw");
+        assert!(padded.ends_with('='), "{padded}");
+        let unpadded = padded.trim_end_matches('=');
+        for value in [padded.as_str(), unpadded] {
+            let json = format!(r#"{{"auths": {{"registry.local": {{"auth": "{value}"}}}}}}"#);
+            let secrets = [PullSecret::parse("regcred", json.as_bytes()).expect(value)];
+            assert_eq!(users(&secrets, "registry.local/app"), ["alice"], "{value}");
+            assert_eq!(
+                credentials_for(&secrets, "registry.local/app")[0]
+                    .credentials
+                    .password,
+                "pw"
+            );
+        }
     }
 
     /// kubelet's keys: scheme and a leading /v1 or /v2 dropped, the rest of the path kept;
