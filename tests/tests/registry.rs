@@ -610,6 +610,16 @@ async fn token_realms_are_checked_as_redirects_are() {
             "0.0.0.0:5000/app:1".to_owned(),
             "0.0.0.0 is not asked".to_owned(),
         ),
+        // Numeric hosts the URL parser reads as 169.254.169.254 (a port makes them a registry,
+        // not a Docker Hub repository).
+        (
+            "2852039166:443/app:1".to_owned(),
+            "169.254.169.254 is not asked".to_owned(),
+        ),
+        (
+            "0xa9fea9fe:443/app:1".to_owned(),
+            "169.254.169.254 is not asked".to_owned(),
+        ),
         (
             format!("{}/app:1", control.host()),
             "Not authorized".to_owned(),

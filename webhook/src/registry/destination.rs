@@ -47,15 +47,13 @@ pub fn refused_address(host: &str) -> Option<IpAddr> {
         .filter(|ip| dns::refused(*ip))
 }
 
-/// The host of a reference's registry (`host`, `host:port`, `[v6]`, `[v6]:port`).
-pub fn host_of(registry: &str) -> &str {
-    match registry
-        .strip_prefix('[')
-        .and_then(|rest| rest.split_once(']'))
-    {
-        Some((v6, _)) => v6,
-        None => registry.split(':').next().unwrap_or(registry),
-    }
+/// The address no registry has that the registry of an image reference (`host`, `host:port`)
+/// names, as the HTTP client will read it. The URL parser turns numeric hosts such as
+/// `2852039166` or `0xa9fea9fe` into the address they encode (169.254.169.254) and the client
+/// connects to that without resolving anything, so the host is compared after that parser.
+pub fn refused_registry(registry: &str) -> Option<IpAddr> {
+    let url = reqwest::Url::parse(&format!("https://{registry}/")).ok()?;
+    refused_address(url.host_str()?)
 }
 
 /// Whether the client may go to `to` after `from` (or after any of `from`, for a chain of
@@ -149,13 +147,23 @@ mod tests {
             None,
             "a host, not host:port"
         );
-        for (registry, host) in [
-            ("169.254.169.254:80", "169.254.169.254"),
-            ("registry.example", "registry.example"),
-            ("[fe80::1]:5000", "fe80::1"),
-            ("[::1]", "::1"),
+        for registry in [
+            "169.254.169.254:80",
+            "2852039166",
+            "0xa9fea9fe:443",
+            "169.254.43518",
+            "[fe80::1]:5000",
+            "0.0.0.0",
         ] {
-            assert_eq!(host_of(registry), host);
+            assert!(refused_registry(registry).is_some(), "{registry}");
+        }
+        for registry in [
+            "registry.example:5000",
+            "10.0.0.5",
+            "[::1]:5000",
+            "127.0.0.1",
+        ] {
+            assert_eq!(refused_registry(registry), None, "{registry}");
         }
         assert!(refused_address("[fe80::1]").is_some());
         assert!(refused_address("registry.example").is_none());

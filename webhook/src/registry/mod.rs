@@ -473,7 +473,7 @@ impl<S: PullSecrets> Registry<S> {
         let registry = reference.resolve_registry().to_owned();
         // An address written in the reference is never resolved, so the resolver's check
         // ([`dns`]) does not see it.
-        if let Some(ip) = destination::refused_address(destination::host_of(&registry)) {
+        if let Some(ip) = destination::refused_registry(&registry) {
             return Err(format!(
                 "registry {registry}: {ip} is not asked: no registry is at a link-local, unspecified or multicast address"
             ));
