@@ -862,6 +862,63 @@ fn the_policy_keeps_the_records_a_pod_was_admitted_with() {
     );
 }
 
+/// A pod update may change init containers' images, and kubelet runs init containers again when
+/// it recreates a pod's sandbox: the shim installer's image stays what the pod was admitted with
+/// (another would write another program where the containers run the shim). Changing an
+/// application container's image, or another init container's, is the pod's own business.
+#[tokio::test]
+async fn the_policy_keeps_the_shim_installer_image_a_pod_was_admitted_with() {
+    let docs = render(&[], false).expect("render");
+    let policies = Policies::from_docs(&docs).expect("policies compile");
+    let apps = namespace("apps", json!({}));
+    let admitted = webhook_output(&opted_in_pod()).await;
+    let installer = admitted["spec"]["initContainers"]
+        .as_array()
+        .expect("init containers")
+        .iter()
+        .position(|c| c["command"][0] == "/landlock-shim" && c["command"][1] == "install")
+        .expect("the installer");
+    let other = usize::from(installer == 0);
+    let with = |pointer: String, image: &str| {
+        let mut updated = admitted.clone();
+        *updated.pointer_mut(&pointer).expect("image") = json!(image);
+        updated
+    };
+    let verdict = policies
+        .update(
+            &admitted,
+            &with(
+                format!("/spec/initContainers/{installer}/image"),
+                "evil/shim:1",
+            ),
+            &apps,
+        )
+        .expect("evaluates");
+    assert!(
+        verdict.denied.iter().any(|m| m.contains(
+            "the image of the init container that installs landlock-shim cannot be changed"
+        )),
+        "{verdict:?}"
+    );
+    for (what, updated) in [
+        ("unchanged", admitted.clone()),
+        (
+            "another init container's image",
+            with(format!("/spec/initContainers/{other}/image"), "app:2"),
+        ),
+        (
+            "an application container's image",
+            with("/spec/containers/0/image".to_owned(), "app:2"),
+        ),
+    ] {
+        assert_eq!(
+            policies.update(&admitted, &updated, &apps),
+            Ok(Verdict::default()),
+            "{what}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_policy_admits_what_the_webhook_wrapped_and_rejects_opted_in_pods_it_did_not() {
     let docs = render(&[], false).expect("render");

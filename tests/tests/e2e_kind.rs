@@ -1008,6 +1008,41 @@ async fn j_a_pod_selected_by_a_landlock_policy_runs_it_and_its_status_counts_old
             "{what}: {response:?}"
         );
     }
+    // Nor may the shim installer's image change (kubelet reruns init containers when it
+    // recreates the sandbox): a strategic merge patch of that init container is refused.
+    let running = pods.get("web-running").await.expect("get");
+    let installer = running
+        .spec
+        .iter()
+        .flat_map(|s| s.init_containers.iter().flatten())
+        .find(|c| {
+            c.command.as_deref().is_some_and(|command| {
+                command.first().map(String::as_str) == Some("/landlock-shim")
+                    && command.get(1).map(String::as_str) == Some("install")
+            })
+        })
+        .map(|c| c.name.clone())
+        .expect("the shim installer");
+    let swapped =
+        json!({"spec": {"initContainers": [{"name": installer, "image": "busybox:1.36"}]}});
+    let refused = pods
+        .patch(
+            "web-running",
+            &PatchParams::default(),
+            &Patch::Strategic(swapped),
+        )
+        .await
+        .expect_err("the installer's image is the webhook's");
+    let kube::Error::Api(response) = &refused else {
+        panic!("installer image: {refused}");
+    };
+    assert!(
+        response.code == 403
+            && response.message.contains(
+                "the image of the init container that installs landlock-shim cannot be changed"
+            ),
+        "installer image: {response:?}"
+    );
     pods.patch(
         "web-running",
         &PatchParams::default(),
