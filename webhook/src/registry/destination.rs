@@ -14,6 +14,10 @@ use std::net::IpAddr;
 
 use super::dns;
 
+/// Why an address is refused, as denials say it.
+pub const NO_REGISTRY_THERE: &str =
+    "no registry is at a link-local, unspecified or multicast address";
+
 /// Why the webhook does not go to a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -30,9 +34,7 @@ impl Refusal {
             Refusal::Downgrade(host) => {
                 format!("{what} from HTTPS to plain HTTP ({host}) is not followed")
             }
-            Refusal::Address(ip) => format!(
-                "{what} to {ip} is not followed: no registry is at a link-local, unspecified or multicast address"
-            ),
+            Refusal::Address(ip) => format!("{what} to {ip} is not followed: {NO_REGISTRY_THERE}"),
         }
     }
 }

@@ -475,7 +475,8 @@ impl<S: PullSecrets> Registry<S> {
         // ([`dns`]) does not see it.
         if let Some(ip) = destination::refused_registry(&registry) {
             return Err(format!(
-                "registry {registry}: {ip} is not asked: no registry is at a link-local, unspecified or multicast address"
+                "registry {registry}: {ip} is not asked: {}",
+                destination::NO_REGISTRY_THERE
             ));
         }
         // The credentials kubelet will pull with, in its order; none: an anonymous pull.
