@@ -47,8 +47,9 @@ fn names_to_read(pod: &Pod) -> Vec<String> {
         .and_then(|s| s.image_pull_secrets.as_ref())
         .into_iter()
         .flatten()
-        .map(|r| r.name.clone())
-        .filter(|name| is_dns_subdomain(name) && seen.insert(name.clone()))
+        .map(|r| r.name.as_str())
+        .filter(|name| is_dns_subdomain(name) && seen.insert(*name))
+        .map(str::to_owned)
         .collect()
 }
 
